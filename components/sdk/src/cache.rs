@@ -1,0 +1,348 @@
+//! The host's two-tier cache (L1 in process, L2 Redis).
+//!
+//! Cache outages are not errors at this level: the host turns them into
+//! misses. The errors left are about the call itself (bad key, key outside
+//! the manifest grant, value too large, waiting too long on another
+//! request's computation).
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::bindings::strata::host::cache as wit;
+use crate::log;
+
+pub use wit::{Cleared, Entry, Tier};
+
+/// Why the host refused a cache call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheError {
+    InvalidKey(String),
+    Denied(String),
+    TooLarge(u64),
+    Timeout,
+}
+
+impl fmt::Display for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheError::InvalidKey(msg) => write!(f, "invalid cache key: {msg}"),
+            CacheError::Denied(msg) => write!(f, "cache access denied: {msg}"),
+            CacheError::TooLarge(limit) => write!(f, "cache value exceeds {limit} bytes"),
+            CacheError::Timeout => write!(f, "timed out waiting for a concurrent computation"),
+        }
+    }
+}
+
+impl std::error::Error for CacheError {}
+
+impl From<wit::CacheError> for CacheError {
+    fn from(err: wit::CacheError) -> Self {
+        match err {
+            wit::CacheError::InvalidKey(msg) => CacheError::InvalidKey(msg),
+            wit::CacheError::Denied(msg) => CacheError::Denied(msg),
+            wit::CacheError::TooLarge(limit) => CacheError::TooLarge(limit),
+            wit::CacheError::Timeout => CacheError::Timeout,
+        }
+    }
+}
+
+/// Fresh value for `key`, or `None`.
+pub fn get(key: &str) -> Result<Option<Entry>, CacheError> {
+    Ok(wit::get(key)?)
+}
+
+/// Stores `value`; `ttl_seconds` overrides the key family's default.
+pub fn set(key: &str, value: &[u8], ttl_seconds: Option<u32>) -> Result<(), CacheError> {
+    Ok(wit::set(key, value, ttl_seconds)?)
+}
+
+/// Removes `key` everywhere; `true` when this instance held it.
+pub fn delete(key: &str) -> Result<bool, CacheError> {
+    Ok(wit::delete(key)?)
+}
+
+/// Removes every key matching the glob `pattern` (`*`, `?`).
+pub fn clear_pattern(pattern: &str) -> Result<Cleared, CacheError> {
+    Ok(wit::clear_pattern(pattern)?)
+}
+
+/// How a cache-or-compute call was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    HitL1,
+    HitL2,
+    /// This request computed the value (and filled the cache).
+    Computed,
+    /// The computation failed and an expired value was served instead.
+    Stale,
+}
+
+impl Outcome {
+    /// Value for the [`crate::CACHE_HEADER`] response header.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            Outcome::HitL1 => "hit-l1",
+            Outcome::HitL2 => "hit-l2",
+            Outcome::Computed => "miss",
+            Outcome::Stale => "stale",
+        }
+    }
+
+    fn of_entry(entry: &Entry) -> Self {
+        match (entry.stale, entry.tier) {
+            (true, _) => Outcome::Stale,
+            (false, Tier::L1) => Outcome::HitL1,
+            (false, Tier::L2) => Outcome::HitL2,
+        }
+    }
+}
+
+/// Bytes from [`get_or_compute`] and how they were obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cached {
+    pub bytes: Vec<u8>,
+    pub outcome: Outcome,
+}
+
+impl Cached {
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// Value for the [`crate::CACHE_HEADER`] response header.
+    pub fn header_value(&self) -> &'static str {
+        self.outcome.header_value()
+    }
+}
+
+/// A typed value from [`get_or_compute_json`] and how it was obtained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedJson<T> {
+    pub value: T,
+    pub outcome: Outcome,
+}
+
+impl<T> CachedJson<T> {
+    /// Value for the [`crate::CACHE_HEADER`] response header.
+    pub fn header_value(&self) -> &'static str {
+        self.outcome.header_value()
+    }
+}
+
+/// Why a cache-or-compute call produced no value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ComputeError<E> {
+    /// The host refused the cache call (bad or ungranted key).
+    Cache(CacheError),
+    /// The computation failed and no stale value was available.
+    Compute(E),
+    /// A value could not be encoded or a stale value could not be decoded.
+    Codec(String),
+}
+
+impl<E: fmt::Display> fmt::Display for ComputeError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComputeError::Cache(err) => write!(f, "{err}"),
+            ComputeError::Compute(err) => write!(f, "{err}"),
+            ComputeError::Codec(msg) => write!(f, "cached value encoding: {msg}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for ComputeError<E> {}
+
+/// Cache-or-compute with single flight and stale-on-error.
+///
+/// Concurrent callers for the same key wait for one computation instead of
+/// all hitting the upstream. If `compute` fails, an expired copy is served
+/// (marked [`Outcome::Stale`]) when the host still has one; otherwise the
+/// error is returned and the lease is dropped, which hands the computation
+/// to a waiting request rather than leaving it hanging.
+///
+/// If the host gives up waiting for another request's computation
+/// ([`CacheError::Timeout`]), the value is computed here without the lease
+/// and stored best-effort: the caller asked for a value, and a slow peer is
+/// no reason to fail.
+pub fn get_or_compute<E>(
+    key: &str,
+    ttl_seconds: Option<u32>,
+    compute: impl FnOnce() -> Result<Vec<u8>, E>,
+) -> Result<Cached, ComputeError<E>> {
+    let lease = match wit::get_or_lease(key).map_err(CacheError::from) {
+        Ok(wit::Lookup::Hit(entry)) => {
+            let outcome = Outcome::of_entry(&entry);
+            return Ok(Cached {
+                bytes: entry.value,
+                outcome,
+            });
+        }
+        Ok(wit::Lookup::Compute(lease)) => lease,
+        Err(CacheError::Timeout) => {
+            log::warn(&format!(
+                "cache wait for {key} timed out; computing without the lease"
+            ));
+            let bytes = compute().map_err(ComputeError::Compute)?;
+            if let Err(err) = set(key, &bytes, ttl_seconds) {
+                log::warn(&format!("cache set for {key} failed: {err}"));
+            }
+            return Ok(Cached {
+                bytes,
+                outcome: Outcome::Computed,
+            });
+        }
+        Err(err) => return Err(ComputeError::Cache(err)),
+    };
+
+    match compute() {
+        Ok(bytes) => {
+            // The value is good even if the cache will not hold it (too
+            // large, say); serve it and leave a trace.
+            if let Err(err) = lease.fill(&bytes, ttl_seconds) {
+                log::warn(&format!(
+                    "cache fill for {key} failed: {}",
+                    CacheError::from(err)
+                ));
+            }
+            Ok(Cached {
+                bytes,
+                outcome: Outcome::Computed,
+            })
+        }
+        Err(err) => match lease.stale() {
+            Some(bytes) => {
+                log::warn(&format!("serving stale {key}: computation failed"));
+                Ok(Cached {
+                    bytes,
+                    outcome: Outcome::Stale,
+                })
+            }
+            None => Err(ComputeError::Compute(err)),
+        },
+    }
+}
+
+/// [`get_or_compute`] for a JSON-encoded value.
+///
+/// A fresh cached value that no longer decodes as `T` (say, written by an
+/// older version of the component) is recomputed and overwritten instead of
+/// failing the request; an undecodable stale value is an error, since the
+/// computation has already failed.
+pub fn get_or_compute_json<T, E>(
+    key: &str,
+    ttl_seconds: Option<u32>,
+    compute: impl FnOnce() -> Result<T, E>,
+) -> Result<CachedJson<T>, ComputeError<E>>
+where
+    T: Serialize + DeserializeOwned,
+{
+    // `compute` runs at most once, either inside the lease or below after a
+    // hit that failed to decode; the Option lets both paths own it.
+    let mut compute = Some(compute);
+    let mut computed: Option<T> = None;
+    let result = get_or_compute(key, ttl_seconds, || {
+        let value = run_once(&mut compute)?;
+        let bytes = encode(&value).map_err(JsonFailure::Codec)?;
+        computed = Some(value);
+        Ok(bytes)
+    });
+    let cached = result.map_err(|err| match err {
+        ComputeError::Cache(err) => ComputeError::Cache(err),
+        ComputeError::Codec(msg) | ComputeError::Compute(JsonFailure::Codec(msg)) => {
+            ComputeError::Codec(msg)
+        }
+        ComputeError::Compute(JsonFailure::Compute(err)) => ComputeError::Compute(err),
+    })?;
+    if let Some(value) = computed {
+        return Ok(CachedJson {
+            value,
+            outcome: cached.outcome,
+        });
+    }
+    match serde_json::from_slice(&cached.bytes) {
+        Ok(value) => Ok(CachedJson {
+            value,
+            outcome: cached.outcome,
+        }),
+        Err(err) if cached.outcome == Outcome::Stale => Err(ComputeError::Codec(format!(
+            "stale {key} is unreadable: {err}"
+        ))),
+        Err(err) => {
+            log::warn(&format!("cached {key} is unreadable ({err}); recomputing"));
+            let value = run_once(&mut compute).map_err(|err| match err {
+                JsonFailure::Compute(err) => ComputeError::Compute(err),
+                JsonFailure::Codec(msg) => ComputeError::Codec(msg),
+            })?;
+            match encode(&value) {
+                Ok(bytes) => {
+                    if let Err(err) = set(key, &bytes, ttl_seconds) {
+                        log::warn(&format!("cache set for {key} failed: {err}"));
+                    }
+                }
+                Err(msg) => log::warn(&msg),
+            }
+            Ok(CachedJson {
+                value,
+                outcome: Outcome::Computed,
+            })
+        }
+    }
+}
+
+enum JsonFailure<E> {
+    Compute(E),
+    Codec(String),
+}
+
+fn run_once<T, E>(
+    compute: &mut Option<impl FnOnce() -> Result<T, E>>,
+) -> Result<T, JsonFailure<E>> {
+    match compute.take() {
+        Some(compute) => compute().map_err(JsonFailure::Compute),
+        None => Err(JsonFailure::Codec("value computed twice".to_string())),
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(value).map_err(|err| format!("encode failed: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(tier: Tier, stale: bool) -> Entry {
+        Entry {
+            value: b"v".to_vec(),
+            tier,
+            stale,
+        }
+    }
+
+    #[test]
+    fn header_values_follow_the_contract() {
+        assert_eq!(
+            Outcome::of_entry(&entry(Tier::L1, false)).header_value(),
+            "hit-l1"
+        );
+        assert_eq!(
+            Outcome::of_entry(&entry(Tier::L2, false)).header_value(),
+            "hit-l2"
+        );
+        assert_eq!(
+            Outcome::of_entry(&entry(Tier::L2, true)).header_value(),
+            "stale"
+        );
+        let cached = Cached {
+            bytes: Vec::new(),
+            outcome: Outcome::Computed,
+        };
+        assert_eq!(cached.header_value(), "miss");
+    }
+}

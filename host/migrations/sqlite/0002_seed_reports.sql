@@ -1,0 +1,13 @@
+INSERT INTO reports (symbol, timeframe, title, body, created_at) VALUES
+('btc', '1d', 'Bitcoin daily: range holds above the 20-day average',
+ '<h2>Summary</h2><p>Bitcoin spent the session inside a tight range, closing above its 20-day simple moving average for the fifth day running. Spot volume was 12% below the weekly mean, which usually precedes a range expansion.</p><h2>Levels</h2><ul><li><strong>Support:</strong> the 20-day SMA, then the prior weekly low.</li><li><strong>Resistance:</strong> the monthly high; a daily close above it would invalidate the range.</li></ul><h2>Momentum</h2><p>RSI(14) sits near 58: constructive, not stretched. The EMA(12) remains above the EMA(26).</p><table><thead><tr><th>Indicator</th><th>Reading</th><th>Bias</th></tr></thead><tbody><tr><td>RSI(14)</td><td>58</td><td>Neutral-bullish</td></tr><tr><td>SMA(20)</td><td>below price</td><td>Bullish</td></tr><tr><td>Funding</td><td>flat</td><td>Neutral</td></tr></tbody></table>',
+ '2026-11-18T08:00:00Z'),
+('eth', '1w', 'Ether weekly: staking inflows offset exchange outflows',
+ '<h2>Summary</h2><p>Ether finished the week slightly higher. Net staking deposits grew for a third consecutive week while exchange balances fell, a combination that has historically reduced sell-side liquidity.</p><h2>What to watch</h2><ol><li>Whether the weekly close holds above the 50-week EMA.</li><li>Gas usage on layer 2 settlement, which rose 9% week over week.</li><li>The ETH/BTC ratio, still in a downtrend since the spring.</li></ol><p>Positioning is balanced; options skew is neutral at one month.</p>',
+ '2026-11-19T09:30:00Z'),
+('sol', '1d', 'Solana daily: breakout attempt meets supply',
+ '<h2>Summary</h2><p>Solana tested the top of its six-week channel and was rejected on rising volume. The rejection candle closed in the lower third of its range.</p><h2>Levels</h2><ul><li><strong>Support:</strong> channel midline.</li><li><strong>Resistance:</strong> channel top; acceptance above it targets the yearly high.</li></ul><p>RSI(14) turned down from 71, leaving a small bearish divergence against the prior high.</p>',
+ '2026-11-20T07:45:00Z'),
+('market', '1w', 'Market structure: dominance rotates back to majors',
+ '<h2>Summary</h2><p>Bitcoin dominance rose 1.4 points over the week as smaller caps underperformed. Aggregate market capitalisation was roughly flat; stablecoin supply grew, indicating sidelined liquidity rather than exits.</p><h2>Breadth</h2><p>Only 31% of the top 100 assets closed the week above their 20-week averages, down from 44%.</p><blockquote>Rotations into majors during flat markets have tended to precede broader risk-on phases by two to six weeks.</blockquote>',
+ '2026-11-21T10:00:00Z');

@@ -1,0 +1,181 @@
+//! Start-up: turns settings and a manifest into a running application, in
+//! dependency order (cache, database, outbound client, runtime, components,
+//! router), failing with one clear message when something is wrong.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::cache::{CacheSettings, L1Limits, L2, TieredCache};
+use crate::config::{Cli, ComponentSource, Manifest, ManifestError};
+use crate::data::{Database, OpenError, PoolSettings};
+use crate::http::router::Router;
+use crate::runtime::{EngineSettings, Registry, Runtime, RuntimeError, RuntimeSettings, Services};
+use crate::upstream::{FetchError, Outbound, OutboundSettings};
+
+/// Why the host could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("REDIS_URL is not a valid Redis URL: {0}")]
+    RedisUrl(String),
+    #[error(transparent)]
+    Database(#[from] OpenError),
+    #[error("outbound HTTP client: {0}")]
+    Outbound(#[from] FetchError),
+    #[error("component '{name}': {error}")]
+    Component { name: String, error: RuntimeError },
+    #[error("component '{name}': cannot read {path}: {error}")]
+    ComponentFile {
+        name: String,
+        path: String,
+        error: std::io::Error,
+    },
+    #[error("component '{0}' is declared builtin but this binary has no such component")]
+    UnknownBuiltin(String),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("market simulator: {0}")]
+    Simulator(std::io::Error),
+}
+
+/// Everything a request handler needs.
+pub struct App {
+    pub runtime: Runtime,
+    pub registry: Registry,
+    pub router: Router,
+    pub cache: Arc<TieredCache>,
+    pub database: Arc<Database>,
+    pub max_body_bytes: u64,
+    pub started: Instant,
+}
+
+impl App {
+    /// Builds the application from settings. `upstream_override` replaces
+    /// `${STRATA_UPSTREAM_URL}` in the manifest (the in-process simulator).
+    pub async fn build(cli: &Cli, upstream_override: Option<String>) -> Result<Self, StartError> {
+        let manifest = Manifest::load_with(cli.manifest.as_deref(), |name| {
+            if name == "STRATA_UPSTREAM_URL"
+                && let Some(url) = &upstream_override
+            {
+                return Some(url.clone());
+            }
+            std::env::var(name).ok()
+        })?;
+
+        let cache = Arc::new(build_cache(cli, &manifest).await?);
+        let database = Arc::new(open_database(cli).await?);
+        let outbound = Arc::new(Outbound::new(OutboundSettings {
+            default_timeout: Duration::from_millis(cli.outbound_timeout_ms),
+            retries: cli.outbound_retries,
+            backoff: Duration::from_millis(cli.outbound_backoff_ms),
+            max_response_bytes: cli.outbound_max_response_bytes,
+            breaker_threshold: 5,
+            breaker_cool_down: Duration::from_secs(10),
+        })?);
+
+        let runtime = Runtime::new(
+            RuntimeSettings {
+                engine: EngineSettings {
+                    max_instances: cli.max_instances,
+                    instance_memory_bytes: cli.instance_memory_mib.saturating_mul(1 << 20),
+                },
+                default_timeout: Duration::from_millis(cli.request_timeout_ms),
+            },
+            Services {
+                cache: cache.clone(),
+                database: database.clone(),
+                outbound,
+            },
+        )?;
+
+        let mut registry = Registry::default();
+        for (name, spec) in &manifest.components {
+            let bytes: std::borrow::Cow<'static, [u8]> = match spec.source() {
+                ComponentSource::Builtin(builtin) => crate::builtin::builtin_component(&builtin)
+                    .ok_or_else(|| StartError::UnknownBuiltin(name.clone()))?
+                    .into(),
+                ComponentSource::File(path) => {
+                    let path = manifest.resolve(&path);
+                    std::fs::read(&path)
+                        .map_err(|error| StartError::ComponentFile {
+                            name: name.clone(),
+                            path: path.display().to_string(),
+                            error,
+                        })?
+                        .into()
+                }
+            };
+            let loaded = runtime
+                .load(name, &bytes, spec)
+                .map_err(|error| StartError::Component {
+                    name: name.clone(),
+                    error,
+                })?;
+            tracing::info!(component = name, version = &*loaded.version, "component loaded");
+            registry.insert(loaded);
+        }
+        let router = Router::new(&manifest.routes).map_err(ManifestError::from)?;
+
+        Ok(Self {
+            runtime,
+            registry,
+            router,
+            cache,
+            database,
+            max_body_bytes: cli.max_body_bytes,
+            started: Instant::now(),
+        })
+    }
+}
+
+async fn build_cache(cli: &Cli, manifest: &Manifest) -> Result<TieredCache, StartError> {
+    let settings = CacheSettings {
+        l1: L1Limits {
+            max_entries: cli.cache_l1_capacity,
+            max_bytes: cli.cache_l1_max_bytes,
+        },
+        l1_ttl: Duration::from_secs(cli.cache_l1_ttl_seconds),
+        l2_ttl: Duration::from_secs(cli.cache_l2_ttl_seconds),
+        stale_grace: Duration::from_secs(cli.cache_stale_grace_seconds),
+        max_value_bytes: cli.cache_max_value_bytes,
+        families: manifest.cache.families.clone(),
+        flight_wait: Duration::from_millis(cli.request_timeout_ms),
+    };
+    let l2 = match cli.redis_url.as_deref().filter(|url| !url.is_empty()) {
+        None => {
+            tracing::warn!("REDIS_URL is not set: running with the L1 cache only");
+            None
+        }
+        Some(url) => {
+            let l2 = L2::new(url, Duration::from_millis(cli.redis_timeout_ms))
+                .map_err(|e| StartError::RedisUrl(e.to_string()))?;
+            Some(l2)
+        }
+    };
+    let cache = TieredCache::new(settings, l2);
+    let health = cache.l2_health().await;
+    if health.configured && !health.healthy {
+        tracing::warn!(
+            status = health.status,
+            "Redis is unreachable: serving from L1 and recomputation until it returns"
+        );
+    }
+    Ok(cache)
+}
+
+async fn open_database(cli: &Cli) -> Result<Database, OpenError> {
+    let settings = PoolSettings {
+        max_connections: cli.db_max_connections.max(1),
+        acquire_timeout: Duration::from_secs(cli.db_acquire_timeout_seconds.max(1)),
+        row_limit: 1000,
+    };
+    let database = match cli.database_url.as_deref().filter(|url| !url.is_empty()) {
+        Some(url) => Database::postgres(url, settings).await?,
+        None => Database::sqlite(&cli.sqlite_path, settings).await?,
+    };
+    tracing::info!(backend = database.backend(), "database ready");
+    Ok(database)
+}

@@ -1,0 +1,118 @@
+//! Single-flight: at most one computation per key at a time in this process.
+//!
+//! The first request that misses a key takes a [`FlightGuard`]; later ones
+//! get a [`Waiter`] and sleep until the guard is dropped. The guard is
+//! dropped both when the value is stored and when the computation is
+//! abandoned (error, trap, client gone), so a waiter never hangs on a
+//! computation that will not finish: it wakes, re-checks the cache, and on a
+//! miss one of the waiters takes the next guard.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+type Flights = Arc<Mutex<HashMap<String, watch::Receiver<()>>>>;
+
+/// The set of keys currently being computed.
+#[derive(Default, Clone)]
+pub struct FlightTable {
+    flights: Flights,
+}
+
+/// Outcome of joining a flight.
+pub enum Joined {
+    /// This caller computes; others wait on it until the guard drops.
+    Leader(FlightGuard),
+    /// Someone else computes; wait, then look again.
+    Follower(Waiter),
+}
+
+impl FlightTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Receiver<()>>> {
+        // The map is only ever inserted into or removed from under the lock;
+        // a panic elsewhere cannot corrupt it, so poisoning is ignored.
+        self.flights.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Becomes the computing leader for `key`, or a follower of the current one.
+    pub fn join(&self, key: &str) -> Joined {
+        let mut flights = self.lock();
+        if let Some(rx) = flights.get(key) {
+            return Joined::Follower(Waiter { rx: rx.clone() });
+        }
+        let (tx, rx) = watch::channel(());
+        flights.insert(key.to_string(), rx);
+        Joined::Leader(FlightGuard {
+            key: key.to_string(),
+            flights: self.flights.clone(),
+            _tx: tx,
+        })
+    }
+
+    /// How many keys are being computed right now.
+    pub fn in_flight(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// Held by the one computing request. Dropping it releases the key.
+pub struct FlightGuard {
+    key: String,
+    flights: Flights,
+    /// Dropped with the guard; that closes the channel and wakes waiters.
+    _tx: watch::Sender<()>,
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        flights.remove(&self.key);
+    }
+}
+
+/// Held by a request waiting for another's computation.
+pub struct Waiter {
+    rx: watch::Receiver<()>,
+}
+
+impl Waiter {
+    /// Resolves once the leader's guard is dropped.
+    pub async fn finished(mut self) {
+        while self.rx.changed().await.is_ok() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn the_first_caller_leads_and_the_next_follows() {
+        let table = FlightTable::default();
+        let leader = table.join("k");
+        assert!(matches!(leader, Joined::Leader(_)));
+        assert!(matches!(table.join("k"), Joined::Follower(_)));
+        assert!(matches!(table.join("other"), Joined::Leader(_)));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_guard_wakes_followers_and_frees_the_key() {
+        let table = FlightTable::default();
+        let Joined::Leader(guard) = table.join("k") else {
+            panic!("first caller must lead");
+        };
+        let Joined::Follower(waiter) = table.join("k") else {
+            panic!("second caller must follow");
+        };
+        let woke = tokio::spawn(waiter.finished());
+        drop(guard);
+        tokio::time::timeout(Duration::from_secs(5), woke)
+            .await
+            .expect("follower woke")
+            .expect("task ran");
+        assert_eq!(table.in_flight(), 0);
+        assert!(matches!(table.join("k"), Joined::Leader(_)));
+    }
+}

@@ -1,0 +1,196 @@
+//! L1: this process's in-memory tier (moka).
+//!
+//! Entries carry their own freshness deadline. moka keeps each entry for its
+//! TTL plus a stale grace period, so a value whose recomputation fails can
+//! still be served, marked stale. Capacity is bounded both by entry count and
+//! by bytes: moka supports one weighted capacity, so the capacity is the byte
+//! budget and every entry weighs at least `byte budget / entry limit`, which
+//! makes the entry limit hold too.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::Expiry;
+use moka::future::Cache;
+
+/// One cached value with its freshness deadline.
+#[derive(Debug, Clone)]
+pub struct L1Entry {
+    pub value: Bytes,
+    pub fresh_until: Instant,
+    /// How long past `fresh_until` the entry is kept for stale serving.
+    pub grace: Duration,
+}
+
+impl L1Entry {
+    pub fn is_fresh(&self) -> bool {
+        Instant::now() < self.fresh_until
+    }
+}
+
+struct FreshnessExpiry;
+
+impl FreshnessExpiry {
+    fn lifetime(entry: &L1Entry, now: Instant) -> Option<Duration> {
+        Some(entry.fresh_until.saturating_duration_since(now) + entry.grace)
+    }
+}
+
+impl Expiry<String, Arc<L1Entry>> for FreshnessExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Arc<L1Entry>,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Self::lifetime(value, created_at)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &Arc<L1Entry>,
+        updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Self::lifetime(value, updated_at)
+    }
+}
+
+/// Sizing of the L1 tier.
+#[derive(Debug, Clone, Copy)]
+pub struct L1Limits {
+    pub max_entries: u64,
+    pub max_bytes: u64,
+}
+
+/// The L1 tier.
+#[derive(Clone)]
+pub struct L1 {
+    cache: Cache<String, Arc<L1Entry>>,
+    limits: L1Limits,
+}
+
+impl L1 {
+    pub fn new(limits: L1Limits) -> Self {
+        let max_entries = limits.max_entries.max(1);
+        let max_bytes = limits.max_bytes.max(max_entries);
+        let floor = u32::try_from(max_bytes / max_entries).unwrap_or(u32::MAX);
+        let cache = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(move |key: &String, entry: &Arc<L1Entry>| {
+                let size = u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX);
+                size.max(floor)
+            })
+            .expire_after(FreshnessExpiry)
+            .build();
+        Self { cache, limits }
+    }
+
+    pub async fn get(&self, key: &str) -> Option<Arc<L1Entry>> {
+        self.cache.get(key).await
+    }
+
+    pub async fn insert(&self, key: String, entry: L1Entry) {
+        self.cache.insert(key, Arc::new(entry)).await;
+    }
+
+    pub async fn remove(&self, key: &str) -> bool {
+        self.cache.remove(key).await.is_some()
+    }
+
+    /// Removes every key `matches` accepts; returns how many.
+    pub async fn remove_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
+        let keys: Vec<Arc<String>> = self
+            .cache
+            .iter()
+            .filter(|(key, _)| matches(key))
+            .map(|(key, _)| key)
+            .collect();
+        let mut removed = 0;
+        for key in keys {
+            if self.cache.remove(key.as_str()).await.is_some() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Entry count and weighted size, after applying pending maintenance so
+    /// the figures are current.
+    pub async fn usage(&self) -> (u64, u64) {
+        self.cache.run_pending_tasks().await;
+        (self.cache.entry_count(), self.cache.weighted_size())
+    }
+
+    pub fn limits(&self) -> L1Limits {
+        self.limits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(bytes: usize, ttl: Duration) -> L1Entry {
+        L1Entry {
+            value: Bytes::from(vec![0u8; bytes]),
+            fresh_until: Instant::now() + ttl,
+            grace: Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test]
+    async fn entry_count_limit_holds_for_small_values() {
+        let l1 = L1::new(L1Limits {
+            max_entries: 10,
+            max_bytes: 1_000_000,
+        });
+        for i in 0..100 {
+            l1.insert(format!("k:{i}"), entry(1, Duration::from_secs(60)))
+                .await;
+        }
+        let (entries, _) = l1.usage().await;
+        assert!(entries <= 10, "{entries} entries kept");
+    }
+
+    #[tokio::test]
+    async fn byte_limit_holds_for_large_values() {
+        let l1 = L1::new(L1Limits {
+            max_entries: 1000,
+            max_bytes: 100_000,
+        });
+        for i in 0..50 {
+            l1.insert(format!("k:{i}"), entry(10_000, Duration::from_secs(60)))
+                .await;
+        }
+        let (_, bytes) = l1.usage().await;
+        assert!(bytes <= 100_000, "{bytes} bytes kept");
+    }
+
+    #[tokio::test]
+    async fn an_expired_entry_is_kept_for_its_grace_period_but_not_fresh() {
+        let l1 = L1::new(L1Limits {
+            max_entries: 10,
+            max_bytes: 10_000,
+        });
+        l1.insert("k:stale".into(), entry(3, Duration::ZERO)).await;
+        let got = l1.get("k:stale").await.expect("kept during grace");
+        assert!(!got.is_fresh());
+    }
+
+    #[tokio::test]
+    async fn remove_matching_counts_what_it_removed() {
+        let l1 = L1::new(L1Limits {
+            max_entries: 10,
+            max_bytes: 10_000,
+        });
+        for key in ["market:btc", "market:eth", "report:1"] {
+            l1.insert(key.into(), entry(1, Duration::from_secs(60))).await;
+        }
+        let removed = l1.remove_matching(|k| k.starts_with("market:")).await;
+        assert_eq!(removed, 2);
+        assert!(l1.get("report:1").await.is_some());
+    }
+}

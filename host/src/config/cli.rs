@@ -1,0 +1,127 @@
+//! Command-line and environment settings for the `strata` binary.
+//!
+//! Every option has an environment variable so the same binary runs from a
+//! shell, a container or a process manager without a wrapper script. The
+//! seed's names (`REDIS_URL`, `DATABASE_URL`, `CACHE_*`) are kept as-is; the
+//! rest use the `STRATA_` prefix.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Log output shape: plain for people, JSON for log pipelines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+/// `strata`: serve WebAssembly handler components with a built-in two-tier
+/// cache, a SQL pool and a policed outbound HTTP client.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "strata", version, about, long_about = None)]
+pub struct Cli {
+    /// Address the public HTTP listener binds to.
+    #[arg(long, env = "STRATA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Manifest (TOML) mapping routes to components. Without it the embedded
+    /// default manifest serves the dashboard, market and report components.
+    #[arg(long, env = "STRATA_MANIFEST")]
+    pub manifest: Option<PathBuf>,
+
+    /// Redis for the shared L2 cache. Unset: L1 only, with a warning.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Postgres connection string. Unset: an embedded SQLite file.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// SQLite file used when no `DATABASE_URL` is set.
+    #[arg(long, env = "STRATA_SQLITE_PATH", default_value = "strata.db")]
+    pub sqlite_path: PathBuf,
+
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "STRATA_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+
+    /// Seconds to wait for a database connection before failing a query.
+    #[arg(long, env = "STRATA_DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 5)]
+    pub db_acquire_timeout_seconds: u64,
+
+    /// Most entries the L1 (in-memory) cache holds.
+    #[arg(long, env = "CACHE_L1_CAPACITY", default_value_t = 2000)]
+    pub cache_l1_capacity: u64,
+
+    /// Most bytes of values the L1 cache holds (weighted by value size).
+    #[arg(long, env = "STRATA_CACHE_L1_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub cache_l1_max_bytes: u64,
+
+    /// Default L1 TTL for keys whose family sets none.
+    #[arg(long, env = "CACHE_L1_TTL_SECONDS", default_value_t = 300)]
+    pub cache_l1_ttl_seconds: u64,
+
+    /// Default L2 (Redis) TTL.
+    #[arg(long, env = "CACHE_L2_TTL_SECONDS", default_value_t = 3600)]
+    pub cache_l2_ttl_seconds: u64,
+
+    /// How long an expired value is kept to be served stale when its
+    /// recomputation fails.
+    #[arg(long, env = "STRATA_CACHE_STALE_GRACE_SECONDS", default_value_t = 600)]
+    pub cache_stale_grace_seconds: u64,
+
+    /// Largest value a component may cache, in bytes.
+    #[arg(long, env = "STRATA_CACHE_MAX_VALUE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub cache_max_value_bytes: usize,
+
+    /// Milliseconds a Redis command may take before it counts as a failure.
+    #[arg(long, env = "STRATA_REDIS_TIMEOUT_MS", default_value_t = 250)]
+    pub redis_timeout_ms: u64,
+
+    /// Wall-clock budget of one component request, in milliseconds.
+    #[arg(long, env = "STRATA_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
+    /// Largest request body accepted, in bytes (bigger: 413).
+    #[arg(long, env = "STRATA_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: u64,
+
+    /// Most linear memory one component instance may use, in MiB.
+    #[arg(long, env = "STRATA_INSTANCE_MEMORY_MIB", default_value_t = 64)]
+    pub instance_memory_mib: u64,
+
+    /// Most component instances alive at once (the pooling allocator's size).
+    #[arg(long, env = "STRATA_MAX_INSTANCES", default_value_t = 1000)]
+    pub max_instances: u32,
+
+    /// Default total time budget for one outbound HTTP call, in milliseconds.
+    #[arg(long, env = "STRATA_OUTBOUND_TIMEOUT_MS", default_value_t = 10_000)]
+    pub outbound_timeout_ms: u64,
+
+    /// Retries after a failed outbound call (5xx, 429, transport errors).
+    #[arg(long, env = "STRATA_OUTBOUND_RETRIES", default_value_t = 2)]
+    pub outbound_retries: u32,
+
+    /// First retry delay in milliseconds; doubles on each retry.
+    #[arg(long, env = "STRATA_OUTBOUND_BACKOFF_MS", default_value_t = 200)]
+    pub outbound_backoff_ms: u64,
+
+    /// Largest outbound response body accepted, in bytes.
+    #[arg(long, env = "STRATA_OUTBOUND_MAX_RESPONSE_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub outbound_max_response_bytes: usize,
+
+    /// Run the bundled market simulator in-process and point
+    /// `STRATA_UPSTREAM_URL` at it: an offline demo with no internet access.
+    #[arg(long, env = "STRATA_SIMULATE_UPSTREAM")]
+    pub simulate_upstream: bool,
+
+    /// Log format.
+    #[arg(long, env = "STRATA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
+
+    /// Log filter (`tracing` env-filter syntax), e.g. `info,strata=debug`.
+    #[arg(long, env = "STRATA_LOG", default_value = "info")]
+    pub log: String,
+}

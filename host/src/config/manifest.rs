@@ -1,0 +1,380 @@
+//! The manifest: which components exist, what each may touch, and which
+//! routes reach them.
+//!
+//! It is TOML so operators can read and diff it. `${VAR}` and `${VAR:-default}`
+//! are expanded from the environment before parsing, so one manifest serves
+//! every environment. Unknown fields are rejected: a typo must fail loudly at
+//! start, not silently grant or deny something.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The manifest compiled into the binary: the three market-data components
+/// with their routes, built from `components/` by `host/build.rs`.
+pub const DEFAULT_MANIFEST: &str = include_str!("default-manifest.toml");
+
+/// Why a manifest could not be loaded.
+#[derive(Debug, Error)]
+pub enum ManifestError {
+    #[error("cannot read manifest {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("manifest: {0}")]
+    Parse(String),
+    #[error("manifest references ${{{0}}} but that environment variable is not set")]
+    MissingVar(String),
+    #[error("manifest: unterminated ${{...}} at byte {0}")]
+    UnterminatedVar(usize),
+    #[error("manifest: route {path} uses unknown component '{component}'")]
+    UnknownComponent { path: String, component: String },
+    #[error("manifest: component '{0}' has an invalid name (use a-z, 0-9, '-' and '_')")]
+    BadComponentName(String),
+    #[error("manifest: component '{component}': {message}")]
+    BadComponent { component: String, message: String },
+    #[error("manifest: {0}")]
+    Route(#[from] crate::http::router::RouteError),
+}
+
+/// SQL access a component is granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SqlGrant {
+    /// No database access at all (the default).
+    #[default]
+    None,
+    /// Only statements that cannot change data.
+    ReadOnly,
+    /// Reads and writes.
+    ReadWrite,
+}
+
+/// Where a component's wasm comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentSource {
+    /// Compiled into the binary (`builtin:NAME`).
+    Builtin(String),
+    /// A `.wasm` file, resolved relative to the manifest's folder.
+    File(PathBuf),
+}
+
+/// One component's declaration and grants.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSpec {
+    /// `builtin:NAME` or a path to a `.wasm` component.
+    pub source: String,
+    /// Cache key prefixes the component may read and write (e.g. `market:`).
+    #[serde(default)]
+    pub cache_prefixes: Vec<String>,
+    /// SQL access level.
+    #[serde(default)]
+    pub sql: SqlGrant,
+    /// Hosts the component may call: `host`, `host:port` or a base URL.
+    #[serde(default)]
+    pub outbound: Vec<String>,
+    /// Settings the component reads through `strata:host/config`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Per-request wall-clock budget; overrides the host default.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// GET paths the host requests once after loading the component, to
+    /// prime its caches (e.g. the latest report).
+    #[serde(default)]
+    pub warmup: Vec<String>,
+}
+
+impl ComponentSpec {
+    /// The parsed `source`.
+    pub fn source(&self) -> ComponentSource {
+        match self.source.strip_prefix("builtin:") {
+            Some(name) => ComponentSource::Builtin(name.to_string()),
+            None => ComponentSource::File(PathBuf::from(&self.source)),
+        }
+    }
+}
+
+/// One route: a path pattern, optional method filter, and its component.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// `/exact`, `/with/{param}`, or `/prefix/*` (trailing wildcard).
+    pub path: String,
+    pub component: String,
+    /// Allowed methods; empty allows all.
+    #[serde(default)]
+    pub methods: Vec<String>,
+}
+
+/// TTL and tier policy for one key family (`market` in `market:btc`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyPolicy {
+    /// Freshness of the family's values in both tiers.
+    pub ttl_seconds: u64,
+    /// Keep the family in this process only (never written to Redis).
+    #[serde(default)]
+    pub l1_only: bool,
+}
+
+/// Cache settings that belong with the components rather than the process.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    #[serde(default)]
+    pub families: BTreeMap<String, FamilyPolicy>,
+}
+
+/// A parsed, validated manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    #[serde(default)]
+    pub components: BTreeMap<String, ComponentSpec>,
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+    #[serde(default)]
+    pub cache: CacheSection,
+    /// Folder that relative component paths are resolved against.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+impl Manifest {
+    /// Loads the file at `path`, or the embedded default when `None`,
+    /// expanding `${VAR}` from the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ManifestError> {
+        Self::load_with(path, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Manifest::load`], with `lookup` answering `${VAR}` references
+    /// (the host overrides some, such as the simulated upstream's URL).
+    pub fn load_with(
+        path: Option<&Path>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ManifestError> {
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+                Self::parse_with(&text, base, lookup)
+            }
+            None => Self::parse_with(DEFAULT_MANIFEST, PathBuf::from("."), lookup),
+        }
+    }
+
+    /// Expands environment references, parses and validates `text`.
+    pub fn parse(text: &str, base_dir: PathBuf) -> Result<Self, ManifestError> {
+        Self::parse_with(text, base_dir, |name| std::env::var(name).ok())
+    }
+
+    fn parse_with(
+        text: &str,
+        base_dir: PathBuf,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ManifestError> {
+        let expanded = expand_env(text, lookup)?;
+        let mut manifest: Manifest =
+            toml::from_str(&expanded).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        manifest.base_dir = base_dir;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Path of a file-sourced component, resolved against the manifest.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        for (name, spec) in &self.components {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            {
+                return Err(ManifestError::BadComponentName(name.clone()));
+            }
+            validate_component(name, spec)?;
+        }
+        for route in &self.routes {
+            if !self.components.contains_key(&route.component) {
+                return Err(ManifestError::UnknownComponent {
+                    path: route.path.clone(),
+                    component: route.component.clone(),
+                });
+            }
+        }
+        crate::http::router::Router::new(&self.routes)?;
+        Ok(())
+    }
+}
+
+fn validate_component(name: &str, spec: &ComponentSpec) -> Result<(), ManifestError> {
+    let bad = |message: String| ManifestError::BadComponent {
+        component: name.to_string(),
+        message,
+    };
+    if spec.source.trim().is_empty() {
+        return Err(bad("source is empty".into()));
+    }
+    let mut seen = HashSet::new();
+    for prefix in &spec.cache_prefixes {
+        if prefix.is_empty() {
+            return Err(bad(
+                "an empty cache prefix would grant every key; list the families instead".into(),
+            ));
+        }
+        strata_keys::validate_key(prefix)
+            .map_err(|e| bad(format!("cache prefix '{prefix}': {e}")))?;
+        if !seen.insert(prefix) {
+            return Err(bad(format!("cache prefix '{prefix}' is listed twice")));
+        }
+    }
+    for host in &spec.outbound {
+        crate::upstream::AllowedHost::parse(host)
+            .map_err(|e| bad(format!("outbound entry '{host}': {e}")))?;
+    }
+    if spec.timeout_ms == Some(0) {
+        return Err(bad("timeout_ms must be positive".into()));
+    }
+    for path in &spec.warmup {
+        if !path.starts_with('/') {
+            return Err(bad(format!("warmup path '{path}' must start with '/'")));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}` with values from `lookup`.
+fn expand_env(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, ManifestError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or(ManifestError::UnterminatedVar(offset + start))?;
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner, None),
+        };
+        match (lookup(name).filter(|v| !v.is_empty()), default) {
+            (Some(value), _) => out.push_str(&value),
+            (None, Some(default)) => out.push_str(default),
+            (None, None) => return Err(ManifestError::MissingVar(name.to_string())),
+        }
+        let consumed = start + 2 + end + 1;
+        offset += consumed;
+        rest = &rest[consumed..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(text, PathBuf::from("."))
+    }
+
+    #[test]
+    fn the_embedded_default_manifest_is_valid() {
+        let manifest = parse(DEFAULT_MANIFEST).expect("default manifest parses");
+        assert!(manifest.components.contains_key("dashboard"));
+        assert!(manifest.components.contains_key("market"));
+        assert!(manifest.components.contains_key("report"));
+    }
+
+    #[test]
+    fn env_references_expand_with_defaults() {
+        let got = expand_env("a=${X:-fallback} b=${Y}", |name| {
+            (name == "Y").then(|| "set".to_string())
+        })
+        .expect("expands");
+        assert_eq!(got, "a=fallback b=set");
+    }
+
+    #[test]
+    fn a_missing_env_reference_without_default_is_an_error() {
+        let err = expand_env("${NOPE}", |_| None).expect_err("must fail");
+        assert!(err.to_string().contains("NOPE"));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = parse("[components.a]\nsource = \"x.wasm\"\ncache_prefix = [\"a:\"]\n")
+            .expect_err("typo must fail");
+        assert!(err.to_string().contains("cache_prefix"), "{err}");
+    }
+
+    #[test]
+    fn a_route_to_an_unknown_component_is_rejected() {
+        let err = parse("[[routes]]\npath = \"/x\"\ncomponent = \"ghost\"\n").expect_err("fails");
+        assert!(err.to_string().contains("ghost"));
+    }
+
+    #[test]
+    fn an_empty_cache_prefix_is_rejected() {
+        let err = parse("[components.a]\nsource = \"a.wasm\"\ncache_prefixes = [\"\"]\n")
+            .expect_err("fails");
+        assert!(err.to_string().contains("empty cache prefix"));
+    }
+
+    #[test]
+    fn conflicting_routes_are_rejected_at_load() {
+        let text = r#"
+            [components.a]
+            source = "a.wasm"
+            [[routes]]
+            path = "/api/market/{symbol}"
+            component = "a"
+            [[routes]]
+            path = "/api/market/{id}"
+            component = "a"
+        "#;
+        let err = parse(text).expect_err("conflict");
+        assert!(err.to_string().contains("conflict"), "{err}");
+    }
+
+    #[test]
+    fn builtin_and_file_sources_are_distinguished() {
+        let spec = |source: &str| ComponentSpec {
+            source: source.into(),
+            cache_prefixes: vec![],
+            sql: SqlGrant::None,
+            outbound: vec![],
+            config: BTreeMap::new(),
+            timeout_ms: None,
+            warmup: vec![],
+        };
+        assert_eq!(
+            spec("builtin:market").source(),
+            ComponentSource::Builtin("market".into())
+        );
+        assert_eq!(
+            spec("c/market.wasm").source(),
+            ComponentSource::File(PathBuf::from("c/market.wasm"))
+        );
+    }
+}

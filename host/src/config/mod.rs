@@ -1,0 +1,10 @@
+//! Everything the operator decides: process settings (CLI / environment) and
+//! the manifest of components, grants and routes.
+
+mod cli;
+pub mod manifest;
+
+pub use cli::{Cli, LogFormat};
+pub use manifest::{
+    ComponentSource, ComponentSpec, FamilyPolicy, Manifest, ManifestError, RouteSpec, SqlGrant,
+};

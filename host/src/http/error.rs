@@ -1,0 +1,90 @@
+//! The one place where failures become HTTP statuses and JSON bodies.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::StatusCode;
+use serde_json::json;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::runtime::InvokeError;
+
+/// A response the host produces itself (not the component).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no route for {method} {path}")]
+    NotFound { method: String, path: String },
+    #[error("{method} is not allowed here; allowed: {}", allowed.join(", "))]
+    MethodNotAllowed {
+        method: String,
+        allowed: Vec<String>,
+    },
+    #[error("request body is over the {limit}-byte limit")]
+    PayloadTooLarge { limit: u64 },
+    #[error("component '{0}' is not deployed")]
+    ComponentMissing(String),
+    #[error(transparent)]
+    Invoke(#[from] InvokeError),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::ComponentMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Invoke(InvokeError::Deadline(_)) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Invoke(InvokeError::Instantiate(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Invoke(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable machine-readable code next to the human message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::ComponentMissing(_) => "component_missing",
+            ApiError::Invoke(InvokeError::Deadline(_)) => "deadline_exceeded",
+            ApiError::Invoke(InvokeError::Instantiate(_)) => "no_instance",
+            ApiError::Invoke(InvokeError::Trap(_)) => "component_trapped",
+            ApiError::Invoke(InvokeError::NoResponse) => "no_response",
+            ApiError::Invoke(InvokeError::Guest(_)) => "component_error",
+        }
+    }
+
+    pub fn into_response(self) -> hyper::Response<HyperOutgoingBody> {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(code = self.code(), error = %self, "request failed");
+        }
+        let mut response = json_response(
+            status,
+            &json!({ "error": self.to_string(), "code": self.code() }),
+        );
+        if let ApiError::MethodNotAllowed { allowed, .. } = &self
+            && let Ok(value) = hyper::header::HeaderValue::from_str(&allowed.join(", "))
+        {
+            response.headers_mut().insert(hyper::header::ALLOW, value);
+        }
+        response
+    }
+}
+
+/// A JSON response with the host's own body type.
+pub fn json_response(
+    status: StatusCode,
+    value: &serde_json::Value,
+) -> hyper::Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from(value.to_string()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = hyper::Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,48 @@
+//! `GET /health`: is this instance fit to serve, and what is degraded.
+
+use hyper::StatusCode;
+use serde_json::json;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use super::error::json_response;
+use crate::app::App;
+
+/// Healthy when every configured dependency answers; degraded (still 200,
+/// the host keeps serving from L1 and recomputation) when Redis or the
+/// database does not.
+pub async fn report(app: &App) -> hyper::Response<HyperOutgoingBody> {
+    let stats = app.cache.stats().await;
+    let l2 = app.cache.l2_health().await;
+    let database = app.database.ping().await;
+    let mut reasons = Vec::new();
+    if l2.configured && !l2.healthy {
+        reasons.push(format!("redis: {}", l2.status));
+    }
+    if let Err(e) = &database {
+        reasons.push(e.to_string());
+    }
+    let status = if reasons.is_empty() { "healthy" } else { "degraded" };
+    let body = json!({
+        "status": status,
+        "reasons": reasons,
+        "cache_system": {
+            "type": "unified_multi_tier",
+            "l1_entries": stats.l1.entries,
+            "l1_hit_count": stats.l1.hits,
+            "l1_miss_count": stats.l1.misses,
+            "l1_hit_rate": stats.l1.hit_rate_percent,
+            "l2_configured": l2.configured,
+            "l2_healthy": l2.healthy,
+            "l2_status": l2.status,
+            "overall_healthy": !l2.configured || l2.healthy,
+        },
+        "database": {
+            "backend": app.database.backend(),
+            "healthy": database.is_ok(),
+            "error": database.err().map(|e| e.to_string()),
+        },
+        "components": app.registry.len(),
+        "uptime_seconds": app.started.elapsed().as_secs(),
+    });
+    json_response(StatusCode::OK, &body)
+}

@@ -1,0 +1,193 @@
+//! The public HTTP surface: accept connections, answer the host's own
+//! endpoints, route everything else to a component.
+
+pub mod error;
+mod health;
+pub mod router;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::app::App;
+use crate::runtime::RequestBody;
+use error::ApiError;
+use router::Routed;
+
+/// Request headers the host sets for components; never taken from clients.
+const PARAM_HEADER_PREFIX: &str = "strata-param-";
+const ROUTE_HEADER: &str = "strata-route";
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets open
+/// connections finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and similar: back off briefly
+                    // rather than spinning or dying.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(handle(&app, req, peer).await) }
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    tracing::info!("shutting down: waiting for open connections");
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Answers one request; never fails (errors become JSON responses).
+pub async fn handle(
+    app: &App,
+    req: hyper::Request<Incoming>,
+    _peer: SocketAddr,
+) -> hyper::Response<HyperOutgoingBody> {
+    if req.uri().path() == "/health" && req.method() == hyper::Method::GET {
+        return health::report(app).await;
+    }
+    let limit = app.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return ApiError::PayloadTooLarge { limit }.into_response();
+    }
+    let req = req.map(|body| limit_body(body, limit));
+    match dispatch(app, req).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Caps a streamed body so a client cannot push more than `limit` bytes
+/// into a guest by omitting Content-Length.
+fn limit_body(body: Incoming, limit: u64) -> RequestBody {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    Limited::new(body, limit)
+        .map_err(move |e| match e.downcast::<hyper::Error>() {
+            Ok(e) => wasmtime_wasi_http::Error::from(*e),
+            Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit as u64)),
+        })
+        .boxed_unsync()
+}
+
+/// Routes a request to its component and runs it.
+pub async fn dispatch(
+    app: &App,
+    mut req: hyper::Request<RequestBody>,
+) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let matched = match app.router.route(&method, &path) {
+        Routed::Found(matched) => matched,
+        Routed::MethodNotAllowed(allowed) => {
+            return Err(ApiError::MethodNotAllowed { method, allowed });
+        }
+        Routed::NotFound => return Err(ApiError::NotFound { method, path }),
+    };
+    let component = app
+        .registry
+        .get(matched.component)
+        .ok_or_else(|| ApiError::ComponentMissing(matched.component.to_string()))?;
+
+    let headers = req.headers_mut();
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("strata-"))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+    for (name, value) in &matched.params {
+        let header = if *name == "*" {
+            format!("{PARAM_HEADER_PREFIX}wildcard")
+        } else {
+            format!("{PARAM_HEADER_PREFIX}{name}")
+        };
+        if let (Ok(header), Ok(value)) = (
+            HeaderName::from_bytes(header.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(header, value);
+        }
+    }
+    if let Ok(route) = HeaderValue::from_str(matched.pattern) {
+        headers.insert(ROUTE_HEADER, route);
+    }
+    if !headers.contains_key(hyper::header::HOST) {
+        headers.insert(hyper::header::HOST, HeaderValue::from_static("localhost"));
+    }
+    tracing::debug!(component = matched.component, route = matched.pattern, %method, %path, "dispatch");
+    Ok(app.runtime.invoke(component, req).await?)
+}
+
+/// Requests each component's warm-up paths once, so caches such as the
+/// latest report are primed before traffic arrives.
+pub async fn warm_up(app: &App) {
+    for component in app.registry.all() {
+        for path in &component.warmup {
+            let request = hyper::Request::builder()
+                .method(hyper::Method::GET)
+                .uri(path.as_str())
+                .header(hyper::header::HOST, "localhost")
+                .body(
+                    Full::new(Bytes::new())
+                        .map_err(|never| match never {})
+                        .boxed_unsync(),
+                );
+            let Ok(request) = request else {
+                tracing::warn!(component = &*component.name, path, "invalid warm-up path");
+                continue;
+            };
+            match dispatch(app, request).await {
+                Ok(response) => {
+                    let status = response.status();
+                    // Drain the body so the guest finishes and its cache
+                    // writes complete.
+                    let _ = response.into_body().collect().await;
+                    tracing::info!(component = &*component.name, path, %status, "warm-up request done");
+                }
+                Err(e) => {
+                    tracing::warn!(component = &*component.name, path, error = %e, "warm-up request failed")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Strata: a WebAssembly component host with a built-in two-tier cache.
+//!
+//! A request travels: [`http`] (accept, host endpoints, route) ->
+//! [`runtime`] (fresh instance of the routed component) -> the component,
+//! which reaches [`cache`], [`data`] and [`upstream`] only through the
+//! `strata:host` imports implemented in [`runtime::capabilities`].
+//! [`config`] holds the operator's settings and manifest; [`app`] wires it
+//! all together at start.
+
+pub mod app;
+mod breaker;
+pub mod cache;
+pub mod config;
+pub mod data;
+pub mod http;
+pub mod runtime;
+pub mod upstream;
+
+/// Components compiled into the binary by `build.rs`.
+pub mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_components.rs"));
+}

@@ -1,0 +1,143 @@
+//! The WebAssembly runtime: compiles components, checks them against what
+//! the host offers, and runs one fresh instance per request.
+
+mod bindings;
+pub mod capabilities;
+mod engine;
+mod invoke;
+mod registry;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+pub use engine::EngineSettings;
+pub use invoke::{InvokeError, RequestBody};
+pub use registry::{LoadedComponent, Registry};
+pub use state::{Grants, HostState, Services};
+
+use crate::config::ComponentSpec;
+use crate::upstream::AllowedHost;
+
+/// Why a component could not be loaded. Each names what to fix.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    #[error("wasm engine: {0}")]
+    Engine(String),
+    #[error("not a WebAssembly binary (missing the \\0asm header)")]
+    NotWasm,
+    #[error(
+        "this is a core WebAssembly module, not a component; build for wasm32-wasip2 \
+         (or wrap it with `wasm-tools component new`)"
+    )]
+    CoreModule,
+    #[error("invalid component: {0}")]
+    Compile(String),
+    #[error("the component imports something this host does not offer: {0}")]
+    UnsupportedImport(String),
+    #[error("the component does not export wasi:http/incoming-handler: {0}")]
+    WrongWorld(String),
+    #[error("manifest grant: {0}")]
+    Grant(String),
+}
+
+/// Sizing and policy for every instance.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeSettings {
+    pub engine: EngineSettings,
+    pub default_timeout: Duration,
+}
+
+/// See the module documentation.
+pub struct Runtime {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+    services: Services,
+    settings: RuntimeSettings,
+}
+
+/// First eight bytes of a component binary: magic, then version 0x0d and
+/// layer 1. A core module has version 1 and layer 0.
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+const CORE_MODULE_LAYER: [u8; 2] = [0, 0];
+
+impl Runtime {
+    pub fn new(settings: RuntimeSettings, services: Services) -> Result<Self, RuntimeError> {
+        let engine = engine::build_engine(settings.engine)?;
+        engine::start_epoch_ticker(&engine);
+        let linker = engine::build_linker(&engine)?;
+        Ok(Self {
+            engine,
+            linker,
+            services,
+            settings,
+        })
+    }
+
+    /// Compiles and pre-instantiates `bytes` as component `name`, refusing
+    /// anything that is not a `wasi:http` handler this host can satisfy.
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        spec: &ComponentSpec,
+    ) -> Result<LoadedComponent, RuntimeError> {
+        if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+            return Err(RuntimeError::NotWasm);
+        }
+        if bytes[6..8] == CORE_MODULE_LAYER {
+            return Err(RuntimeError::CoreModule);
+        }
+        let grants = grants_of(spec)?;
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| RuntimeError::UnsupportedImport(format!("{e:#}")))?;
+        let pre = ProxyPre::new(pre).map_err(|e| RuntimeError::WrongWorld(format!("{e:#}")))?;
+        let digest = Sha256::digest(bytes);
+        let version: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        Ok(LoadedComponent {
+            name: name.into(),
+            version: version.into(),
+            pre,
+            grants: Arc::new(grants),
+            timeout: spec
+                .timeout_ms
+                .map_or(self.settings.default_timeout, Duration::from_millis),
+            warmup: spec.warmup.clone(),
+        })
+    }
+
+    pub(crate) fn services(&self) -> &Services {
+        &self.services
+    }
+
+    pub(crate) fn settings(&self) -> &RuntimeSettings {
+        &self.settings
+    }
+}
+
+fn grants_of(spec: &ComponentSpec) -> Result<Grants, RuntimeError> {
+    let outbound = spec
+        .outbound
+        .iter()
+        .map(|entry| {
+            AllowedHost::parse(entry)
+                .map_err(|e| RuntimeError::Grant(format!("outbound entry '{entry}': {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Grants {
+        cache_prefixes: spec.cache_prefixes.clone(),
+        sql: spec.sql,
+        outbound,
+        config: spec.config.clone(),
+    })
+}
