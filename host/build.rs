@@ -15,12 +15,19 @@ const COMPONENTS: [&str; 3] = ["dashboard", "market", "report"];
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let workspace = manifest_dir.parent().expect("host/ lives inside the workspace").to_path_buf();
+    let manifest_dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let workspace = manifest_dir
+        .parent()
+        .expect("host/ lives inside the workspace")
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
 
     for watched in ["components", "wit", "keys/src", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
     println!("cargo:rerun-if-changed=migrations");
 
@@ -33,9 +40,15 @@ fn main() {
          pub fn builtin_component(name: &str) -> Option<&'static [u8]> {\n    match name {\n",
     );
     for name in COMPONENTS {
-        let wasm = target_dir.join(TARGET).join("release").join(format!("{name}.wasm"));
+        let wasm = target_dir
+            .join(TARGET)
+            .join("release")
+            .join(format!("{name}.wasm"));
         if !wasm.is_file() {
-            fail(&format!("expected {} after building the components", wasm.display()));
+            fail(&format!(
+                "expected {} after building the components",
+                wasm.display()
+            ));
         }
         writeln!(
             generated,
@@ -67,14 +80,15 @@ fn ensure_target() {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let installed = sysroot.is_some_and(|root| {
-        Path::new(&root).join("lib/rustlib").join(TARGET).is_dir()
-    });
+    let installed =
+        sysroot.is_some_and(|root| Path::new(&root).join("lib/rustlib").join(TARGET).is_dir());
     if installed {
         return;
     }
     println!("cargo:warning=installing the {TARGET} target (rustup target add {TARGET})");
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
     match status {
         Ok(s) if s.success() => {}
         Ok(s) => fail(&format!(

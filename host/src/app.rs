@@ -83,6 +83,7 @@ impl App {
                     instance_memory_bytes: cli.instance_memory_mib.saturating_mul(1 << 20),
                 },
                 default_timeout: Duration::from_millis(cli.request_timeout_ms),
+                compile_cache: cli.compile_cache(),
             },
             Services {
                 cache: cache.clone(),
@@ -108,13 +109,18 @@ impl App {
                         .into()
                 }
             };
-            let loaded = runtime
-                .load(name, &bytes, spec)
-                .map_err(|error| StartError::Component {
-                    name: name.clone(),
-                    error,
-                })?;
-            tracing::info!(component = name, version = &*loaded.version, "component loaded");
+            let loaded =
+                runtime
+                    .load(name, &bytes, spec)
+                    .map_err(|error| StartError::Component {
+                        name: name.clone(),
+                        error,
+                    })?;
+            tracing::info!(
+                component = name,
+                version = &*loaded.version,
+                "component loaded"
+            );
             registry.insert(loaded);
         }
         let router = Router::new(&manifest.routes).map_err(ManifestError::from)?;

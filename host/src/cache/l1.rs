@@ -187,7 +187,8 @@ mod tests {
             max_bytes: 10_000,
         });
         for key in ["market:btc", "market:eth", "report:1"] {
-            l1.insert(key.into(), entry(1, Duration::from_secs(60))).await;
+            l1.insert(key.into(), entry(1, Duration::from_secs(60)))
+                .await;
         }
         let removed = l1.remove_matching(|k| k.starts_with("market:")).await;
         assert_eq!(removed, 2);

@@ -21,8 +21,8 @@ use thiserror::Error;
 
 pub use flight::FlightGuard;
 use flight::{FlightTable, Joined};
-use l1::{L1, L1Entry};
 pub use l1::L1Limits;
+use l1::{L1, L1Entry};
 pub use l2::{L2, L2Error};
 pub use stats::{CacheStats, L1Stats, L2Stats};
 use stats::{Counters, hit_rate};
@@ -443,7 +443,10 @@ mod tests {
     #[tokio::test]
     async fn a_set_value_is_an_l1_hit() {
         let cache = TieredCache::new(settings(), None);
-        cache.set("market:btc", Bytes::from_static(b"1"), None).await.expect("set");
+        cache
+            .set("market:btc", Bytes::from_static(b"1"), None)
+            .await
+            .expect("set");
         let hit = cache.get("market:btc").await.expect("hit");
         assert_eq!(hit.tier, Tier::L1);
         assert_eq!(hit.value, Bytes::from_static(b"1"));
@@ -474,10 +477,17 @@ mod tests {
     async fn an_expired_value_is_offered_as_stale_to_the_next_computer() {
         let cache = TieredCache::new(settings(), None);
         cache
-            .set("market:btc", Bytes::from_static(b"old"), Some(Duration::ZERO))
+            .set(
+                "market:btc",
+                Bytes::from_static(b"old"),
+                Some(Duration::ZERO),
+            )
             .await
             .expect("set");
-        assert!(cache.get("market:btc").await.is_none(), "expired is not fresh");
+        assert!(
+            cache.get("market:btc").await.is_none(),
+            "expired is not fresh"
+        );
         let Lookup::Compute(lease) = cache.get_or_lease("market:btc").await.expect("lookup") else {
             panic!("expired value must be recomputed");
         };
@@ -528,14 +538,20 @@ mod tests {
             .expect("waiter did not hang")
             .expect("task")
             .expect("lookup");
-        assert!(matches!(outcome, Lookup::Compute(_)), "waiter takes over the lease");
+        assert!(
+            matches!(outcome, Lookup::Compute(_)),
+            "waiter takes over the lease"
+        );
     }
 
     #[tokio::test]
     async fn clear_pattern_removes_only_matching_l1_keys() {
         let cache = TieredCache::new(settings(), None);
         for key in ["market:btc", "market:eth", "report:1"] {
-            cache.set(key, Bytes::from_static(b"v"), None).await.expect("set");
+            cache
+                .set(key, Bytes::from_static(b"v"), None)
+                .await
+                .expect("set");
         }
         let cleared = cache.clear_pattern("market:*").await;
         assert_eq!(cleared.l1, 2);

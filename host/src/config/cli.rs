@@ -112,6 +112,16 @@ pub struct Cli {
     #[arg(long, env = "STRATA_OUTBOUND_MAX_RESPONSE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub outbound_max_response_bytes: usize,
 
+    /// Folder for compiled components, keyed by content and engine settings,
+    /// so a restart does not recompile. Defaults to `$XDG_CACHE_HOME/strata`
+    /// or `~/.cache/strata`.
+    #[arg(long, env = "STRATA_COMPILE_CACHE_DIR")]
+    pub compile_cache_dir: Option<PathBuf>,
+
+    /// Compile every component from scratch at each start.
+    #[arg(long, env = "STRATA_NO_COMPILE_CACHE")]
+    pub no_compile_cache: bool,
+
     /// Run the bundled market simulator in-process and point
     /// `STRATA_UPSTREAM_URL` at it: an offline demo with no internet access.
     #[arg(long, env = "STRATA_SIMULATE_UPSTREAM")]
@@ -124,4 +134,21 @@ pub struct Cli {
     /// Log filter (`tracing` env-filter syntax), e.g. `info,strata=debug`.
     #[arg(long, env = "STRATA_LOG", default_value = "info")]
     pub log: String,
+}
+
+impl Cli {
+    /// Where compiled components are cached, if anywhere.
+    pub fn compile_cache(&self) -> Option<PathBuf> {
+        if self.no_compile_cache {
+            return None;
+        }
+        if let Some(dir) = &self.compile_cache_dir {
+            return Some(dir.clone());
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+        Some(base.join("strata"))
+    }
 }

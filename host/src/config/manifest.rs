@@ -183,7 +183,7 @@ impl Manifest {
     ) -> Result<Self, ManifestError> {
         let expanded = expand_env(text, lookup)?;
         let mut manifest: Manifest =
-            toml::from_str(&expanded).map_err(|e| ManifestError::Parse(e.to_string()))?;
+            toml::from_str(&expanded).map_err(|e| ManifestError::Parse(one_line(&e, &expanded)))?;
         manifest.base_dir = base_dir;
         manifest.validate()?;
         Ok(manifest)
@@ -258,6 +258,21 @@ fn validate_component(name: &str, spec: &ComponentSpec) -> Result<(), ManifestEr
     Ok(())
 }
 
+/// A TOML error as one line (`line L, column C: message`): start-up
+/// errors are printed on a single line.
+fn one_line(error: &toml::de::Error, text: &str) -> String {
+    let message = error.message().trim().replace('\n', " ");
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
 /// Replaces `${VAR}` and `${VAR:-default}` with values from `lookup`.
 fn expand_env(
     text: &str,
@@ -325,7 +340,10 @@ mod tests {
     fn unknown_fields_are_rejected() {
         let err = parse("[components.a]\nsource = \"x.wasm\"\ncache_prefix = [\"a:\"]\n")
             .expect_err("typo must fail");
-        assert!(err.to_string().contains("cache_prefix"), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("cache_prefix"), "{text}");
+        assert!(text.contains("line 3"), "{text}");
+        assert!(!text.contains('\n'), "one line: {text}");
     }
 
     #[test]

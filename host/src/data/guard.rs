@@ -105,9 +105,16 @@ mod tests {
 
     #[test]
     fn read_only_admits_selects_and_ctes_in_read_only_mode() {
-        assert_eq!(check("SELECT 1", SqlGrant::ReadOnly, Access::Read), Ok(true));
         assert_eq!(
-            check("  with x as (select 1) select * from x;", SqlGrant::ReadOnly, Access::Read),
+            check("SELECT 1", SqlGrant::ReadOnly, Access::Read),
+            Ok(true)
+        );
+        assert_eq!(
+            check(
+                "  with x as (select 1) select * from x;",
+                SqlGrant::ReadOnly,
+                Access::Read
+            ),
             Ok(true)
         );
         assert_eq!(
@@ -118,7 +125,11 @@ mod tests {
 
     #[test]
     fn read_only_refuses_writes_even_through_query() {
-        for statement in ["DELETE FROM reports", "insert into reports values (1)", "DROP TABLE x"] {
+        for statement in [
+            "DELETE FROM reports",
+            "insert into reports values (1)",
+            "DROP TABLE x",
+        ] {
             assert!(
                 matches!(
                     check(statement, SqlGrant::ReadOnly, Access::Read),
@@ -128,7 +139,11 @@ mod tests {
             );
         }
         assert!(matches!(
-            check("UPDATE reports SET title = $1", SqlGrant::ReadOnly, Access::Write),
+            check(
+                "UPDATE reports SET title = $1",
+                SqlGrant::ReadOnly,
+                Access::Write
+            ),
             Err(SqlError::Denied(_))
         ));
     }
@@ -136,7 +151,11 @@ mod tests {
     #[test]
     fn a_second_statement_is_refused() {
         assert!(matches!(
-            check("SELECT 1; DROP TABLE reports", SqlGrant::ReadWrite, Access::Write),
+            check(
+                "SELECT 1; DROP TABLE reports",
+                SqlGrant::ReadWrite,
+                Access::Write
+            ),
             Err(SqlError::Invalid(_))
         ));
     }
@@ -144,7 +163,11 @@ mod tests {
     #[test]
     fn semicolons_inside_strings_are_not_statement_breaks() {
         assert_eq!(
-            check("SELECT ';DROP TABLE x' AS s", SqlGrant::ReadOnly, Access::Read),
+            check(
+                "SELECT ';DROP TABLE x' AS s",
+                SqlGrant::ReadOnly,
+                Access::Read
+            ),
             Ok(true)
         );
     }
@@ -152,7 +175,11 @@ mod tests {
     #[test]
     fn read_write_admits_writes_without_read_only_mode() {
         assert_eq!(
-            check("INSERT INTO reports (title) VALUES ($1)", SqlGrant::ReadWrite, Access::Write),
+            check(
+                "INSERT INTO reports (title) VALUES ($1)",
+                SqlGrant::ReadWrite,
+                Access::Write
+            ),
             Ok(false)
         );
     }

@@ -61,9 +61,9 @@ impl From<sqlx::Error> for SqlError {
             | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_)
             | sqlx::Error::WorkerCrashed => SqlError::Unavailable(error.to_string()),
-            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. } => {
-                SqlError::Invalid(error.to_string())
-            }
+            sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::TypeNotFound { .. } => SqlError::Invalid(error.to_string()),
             _ => SqlError::Other(error.to_string()),
         }
     }
@@ -219,7 +219,11 @@ impl Database {
                 }
                 let outcome: Result<RowSet, SqlError> = async {
                     let query = bind_all!(sqlx::query(statement), params);
-                    Ok(collect_rows!(query.fetch(&mut *conn), value::decode_sqlite, limit))
+                    Ok(collect_rows!(
+                        query.fetch(&mut *conn),
+                        value::decode_sqlite,
+                        limit
+                    ))
                 }
                 .await;
                 if read_only {

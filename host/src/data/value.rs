@@ -39,10 +39,14 @@ fn parse_sqlite_timestamp(text: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
         return Some(dt.timestamp_micros());
     }
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .map(|naive| naive.and_utc().timestamp_micros())
+    [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    .map(|naive| naive.and_utc().timestamp_micros())
 }
 
 fn unsupported(column: &str, type_name: &str) -> SqlError {
@@ -103,7 +107,9 @@ pub(super) fn decode_sqlite(row: &SqliteRow) -> Result<Vec<SqlValue>, SqlError> 
         let storage = raw.type_info().name().to_ascii_uppercase();
         let value = if declared.contains("TIME") || declared == "DATE" {
             match storage.as_str() {
-                "INTEGER" => SqlValue::Timestamp(row.try_get::<i64, _>(i)?.saturating_mul(1_000_000)),
+                "INTEGER" => {
+                    SqlValue::Timestamp(row.try_get::<i64, _>(i)?.saturating_mul(1_000_000))
+                }
                 _ => {
                     let text: String = row.try_get(i)?;
                     let micros = parse_sqlite_timestamp(&text).ok_or_else(|| {
@@ -138,8 +144,14 @@ mod tests {
     #[test]
     fn sqlite_timestamps_parse_in_the_forms_sqlite_writes() {
         let expected = 1_763_452_800_000_000; // 2025-11-18T08:00:00Z
-        assert_eq!(parse_sqlite_timestamp("2025-11-18T08:00:00Z"), Some(expected));
-        assert_eq!(parse_sqlite_timestamp("2025-11-18 08:00:00"), Some(expected));
+        assert_eq!(
+            parse_sqlite_timestamp("2025-11-18T08:00:00Z"),
+            Some(expected)
+        );
+        assert_eq!(
+            parse_sqlite_timestamp("2025-11-18 08:00:00"),
+            Some(expected)
+        );
         assert_eq!(parse_sqlite_timestamp("yesterday"), None);
     }
 }

@@ -21,7 +21,11 @@ pub async fn report(app: &App) -> hyper::Response<HyperOutgoingBody> {
     if let Err(e) = &database {
         reasons.push(e.to_string());
     }
-    let status = if reasons.is_empty() { "healthy" } else { "degraded" };
+    let status = if reasons.is_empty() {
+        "healthy"
+    } else {
+        "degraded"
+    };
     let body = json!({
         "status": status,
         "reasons": reasons,

@@ -89,7 +89,10 @@ pub struct Router {
 impl Router {
     /// Builds the table, rejecting malformed patterns and ambiguous pairs.
     pub fn new(specs: &[RouteSpec]) -> Result<Self, RouteError> {
-        let routes = specs.iter().map(parse_route).collect::<Result<Vec<_>, _>>()?;
+        let routes = specs
+            .iter()
+            .map(parse_route)
+            .collect::<Result<Vec<_>, _>>()?;
         for (i, a) in routes.iter().enumerate() {
             for b in &routes[i + 1..] {
                 let same_shape = a.segments.len() == b.segments.len()
@@ -297,7 +300,11 @@ mod tests {
 
     #[test]
     fn params_capture_their_segment() {
-        let r = router(&[spec("/api/indicators/{symbol}/{indicator}/{period}", "m", &[])]);
+        let r = router(&[spec(
+            "/api/indicators/{symbol}/{indicator}/{period}",
+            "m",
+            &[],
+        )]);
         let m = found(r.route("GET", "/api/indicators/BTC/rsi/14"));
         assert_eq!(
             m.params,
@@ -331,7 +338,10 @@ mod tests {
         let r = router(&[spec("/static/*", "assets", &[])]);
         let m = found(r.route("GET", "/static/css/site.css"));
         assert_eq!(m.params, vec![("*", "css/site.css".to_string())]);
-        assert_eq!(found(r.route("GET", "/static")).params, vec![("*", String::new())]);
+        assert_eq!(
+            found(r.route("GET", "/static")).params,
+            vec![("*", String::new())]
+        );
     }
 
     #[test]
@@ -352,7 +362,10 @@ mod tests {
 
     #[test]
     fn method_filters_split_one_path_between_components() {
-        let r = router(&[spec("/x", "reader", &["GET"]), spec("/x", "writer", &["POST"])]);
+        let r = router(&[
+            spec("/x", "reader", &["GET"]),
+            spec("/x", "writer", &["POST"]),
+        ]);
         assert_eq!(found(r.route("GET", "/x")).component, "reader");
         assert_eq!(found(r.route("POST", "/x")).component, "writer");
     }
@@ -372,7 +385,10 @@ mod tests {
     #[test]
     fn malformed_patterns_are_rejected() {
         for bad in ["no-slash", "/a/*/b", "/a/{Bad}", "/a/{x}/{x}", "/a/b{x}"] {
-            assert!(Router::new(&[spec(bad, "c", &[])]).is_err(), "{bad} should fail");
+            assert!(
+                Router::new(&[spec(bad, "c", &[])]).is_err(),
+                "{bad} should fail"
+            );
         }
     }
 }

@@ -25,8 +25,20 @@ pub struct EngineSettings {
     pub instance_memory_bytes: u64,
 }
 
+/// Where compiled code is cached between starts (wasmtime keys entries by
+/// the component's bytes and the engine's settings).
+pub fn compile_cache(dir: &std::path::Path) -> Result<wasmtime::Cache, RuntimeError> {
+    let mut config = wasmtime::CacheConfig::new();
+    config.with_directory(dir);
+    wasmtime::Cache::new(config)
+        .map_err(|e| RuntimeError::Engine(format!("compile cache at {}: {e:#}", dir.display())))
+}
+
 /// Builds an engine tuned for one short-lived instance per request.
-pub fn build_engine(settings: EngineSettings) -> Result<Engine, RuntimeError> {
+pub fn build_engine(
+    settings: EngineSettings,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<Engine, RuntimeError> {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(settings.max_instances)
         .total_core_instances(settings.max_instances.saturating_mul(4))
@@ -45,6 +57,9 @@ pub fn build_engine(settings: EngineSettings) -> Result<Engine, RuntimeError> {
         .epoch_interruption(true)
         .memory_init_cow(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if let Some(dir) = cache_dir {
+        config.cache(Some(compile_cache(dir)?));
+    }
     Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))
 }
 

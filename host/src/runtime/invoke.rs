@@ -58,8 +58,8 @@ impl Runtime {
     fn new_store(&self, component: &LoadedComponent) -> Store<HostState> {
         let services = self.services();
         let grants = component.grants.clone();
-        let memory = usize::try_from(self.settings().engine.instance_memory_bytes)
-            .unwrap_or(usize::MAX);
+        let memory =
+            usize::try_from(self.settings().engine.instance_memory_bytes).unwrap_or(usize::MAX);
         let state = HostState {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),

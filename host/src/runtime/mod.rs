@@ -48,10 +48,12 @@ pub enum RuntimeError {
 }
 
 /// Sizing and policy for every instance.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RuntimeSettings {
     pub engine: EngineSettings,
     pub default_timeout: Duration,
+    /// Compiled-code cache folder; `None` compiles at every start.
+    pub compile_cache: Option<std::path::PathBuf>,
 }
 
 /// See the module documentation.
@@ -69,7 +71,7 @@ const CORE_MODULE_LAYER: [u8; 2] = [0, 0];
 
 impl Runtime {
     pub fn new(settings: RuntimeSettings, services: Services) -> Result<Self, RuntimeError> {
-        let engine = engine::build_engine(settings.engine)?;
+        let engine = engine::build_engine(settings.engine, settings.compile_cache.as_deref())?;
         engine::start_epoch_ticker(&engine);
         let linker = engine::build_linker(&engine)?;
         Ok(Self {

@@ -57,6 +57,9 @@ impl Registry {
 
     /// Every component's current version.
     pub fn all(&self) -> Vec<Arc<LoadedComponent>> {
-        self.components.values().map(|slot| slot.load_full()).collect()
+        self.components
+            .values()
+            .map(|slot| slot.load_full())
+            .collect()
     }
 }

@@ -52,7 +52,10 @@ impl AllowedHost {
         let host_matches = url
             .host_str()
             .is_some_and(|host| host.eq_ignore_ascii_case(&self.host));
-        host_matches && self.port.is_none_or(|port| url.port_or_known_default() == Some(port))
+        host_matches
+            && self
+                .port
+                .is_none_or(|port| url.port_or_known_default() == Some(port))
     }
 }
 

@@ -145,7 +145,11 @@ impl Outbound {
         let breaker = self.breaker(&authority);
         let idempotent = matches!(
             method,
-            reqwest::Method::GET | reqwest::Method::HEAD | reqwest::Method::PUT | reqwest::Method::DELETE | reqwest::Method::OPTIONS
+            reqwest::Method::GET
+                | reqwest::Method::HEAD
+                | reqwest::Method::PUT
+                | reqwest::Method::DELETE
+                | reqwest::Method::OPTIONS
         );
         let mut attempt_no = 0u32;
         loop {
@@ -203,7 +207,10 @@ impl Outbound {
         if remaining.is_zero() {
             return Attempt::Fail(FetchError::Timeout);
         }
-        let mut builder = self.client.request(method.clone(), url.clone()).timeout(remaining);
+        let mut builder = self
+            .client
+            .request(method.clone(), url.clone())
+            .timeout(remaining);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
@@ -219,7 +226,9 @@ impl Outbound {
                     after: None,
                 };
             }
-            Err(e) if e.is_builder() => return Attempt::Fail(FetchError::InvalidRequest(e.to_string())),
+            Err(e) if e.is_builder() => {
+                return Attempt::Fail(FetchError::InvalidRequest(e.to_string()));
+            }
             Err(e) => {
                 return Attempt::Retry {
                     error: FetchError::Transport(e.to_string()),

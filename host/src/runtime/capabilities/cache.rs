@@ -80,7 +80,10 @@ fn entry(hit: Hit) -> wit::Entry {
 }
 
 impl wit::Host for HostState {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<wit::Entry>, wit::CacheError>> {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<wit::Entry>, wit::CacheError>> {
         if let Err(e) = self.checked_key(&key) {
             return Ok(Err(e));
         }

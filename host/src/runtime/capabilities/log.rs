@@ -17,7 +17,7 @@ impl wit::Host for HostState {
                 cut -= 1;
             }
             message.truncate(cut);
-            message.push_str("…");
+            message.push('…');
         }
         let component = &*self.log.component;
         let version = &*self.log.version;

@@ -27,7 +27,9 @@ impl wit::Host for HostState {
             url: req.url,
             headers: req.headers,
             body: req.body,
-            timeout: req.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))),
+            timeout: req
+                .timeout_ms
+                .map(|ms| Duration::from_millis(u64::from(ms))),
         };
         let outcome = self
             .outbound

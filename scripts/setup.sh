@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One-time machine set-up for building and testing Strata (idempotent):
+# the wasm32-wasip2 Rust target, the system tools the tests use (redis-server,
+# psql), and the local Redis and PostgreSQL services if they are not running.
+set -euo pipefail
+
+say() { printf 'setup: %s\n' "$*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    say "installing the wasm32-wasip2 Rust target"
+    rustup target add wasm32-wasip2 || {
+        echo "setup: error: 'rustup target add wasm32-wasip2' failed; components cannot be built" >&2
+        exit 1
+    }
+fi
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v psql >/dev/null || missing+=(postgresql-client)
+if ((${#missing[@]})); then
+    say "installing ${missing[*]}"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" || {
+        echo "setup: error: could not install ${missing[*]} with apt-get" >&2
+        exit 1
+    }
+fi
+
+# Redis on 127.0.0.1:6379 (end-to-end tests start private servers of their
+# own; the shared one is for running the host by hand).
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    say "starting redis-server on 127.0.0.1:6379"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+        --dir /tmp --logfile /tmp/strata-redis.log
+fi
+
+# PostgreSQL on 127.0.0.1:5432 (tests create and drop their own databases).
+if ! psql "postgres://postgres@127.0.0.1:5432/test" -qAtc 'select 1' >/dev/null 2>&1; then
+    if command -v pg_ctlcluster >/dev/null && ls /etc/postgresql >/dev/null 2>&1; then
+        say "starting PostgreSQL"
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    fi
+    for _ in $(seq 1 50); do
+        psql "postgres://postgres@127.0.0.1:5432/test" -qAtc 'select 1' >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    psql "postgres://postgres@127.0.0.1:5432/test" -qAtc 'select 1' >/dev/null 2>&1 || {
+        echo "setup: error: PostgreSQL is not reachable at 127.0.0.1:5432 (database 'test', user 'postgres')" >&2
+        exit 1
+    }
+fi
+
+say "ready"

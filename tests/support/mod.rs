@@ -1,0 +1,383 @@
+//! Test harness: real servers on loopback for end-to-end tests.
+//!
+//! - [`Redis`]: a private `redis-server` on a free port, killed on drop, so
+//!   tests never share keys and may stop it at will.
+//! - [`PgDatabase`]: a fresh database on the machine's Postgres (dropped
+//!   afterwards), so every test sees exactly the migrated seed data.
+//! - [`Simulator`]: the market simulator, in-process on a free port.
+//! - [`Host`]: the real `strata` binary, started with a given backend.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a server may take to come up before the test fails.
+const STARTUP: Duration = Duration::from_secs(60);
+
+/// One HTTP client for the whole test binary (reqwest is built without a
+/// default TLS provider, so the host's choice, ring, is installed first).
+pub fn http() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+            .build()
+            .expect("HTTP client for tests")
+    })
+}
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A private Redis server.
+pub struct Redis {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (apt-get install redis-server)");
+        let redis = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        redis.wait_ready();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + STARTUP;
+        while Instant::now() < deadline {
+            if let Ok(client) = redis::Client::open(self.url())
+                && let Ok(mut conn) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not come up", self.port);
+    }
+
+    /// A synchronous connection for inspecting L2 directly.
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("connect to the private redis")
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Postgres server used for database-backed tests (the machine's shared
+/// server; each test gets its own database on it).
+pub fn postgres_admin_url() -> String {
+    std::env::var("STRATA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+static DB_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh, empty Postgres database, dropped at the end of the test.
+pub struct PgDatabase {
+    pub name: String,
+}
+
+fn psql(sql: &str) {
+    let url = postgres_admin_url();
+    let output = Command::new("psql")
+        .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        .output()
+        .expect("psql is installed");
+    assert!(
+        output.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl PgDatabase {
+    pub fn create() -> Self {
+        let name = format!(
+            "strata_e2e_{}_{}",
+            std::process::id(),
+            DB_COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        psql(&format!("CREATE DATABASE {name}"));
+        Self { name }
+    }
+
+    pub fn url(&self) -> String {
+        let admin = postgres_admin_url();
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(base, _)| base);
+        format!("{base}/{}", self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+/// The market simulator, serving in-process.
+pub struct Simulator {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Simulator {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind simulator");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let state = strata_market_sim::SimState::new(strata_market_sim::SimConfig::default());
+        let task = tokio::spawn(async move {
+            let _ = strata_market_sim::serve(listener, state).await;
+        });
+        Self { url, task }
+    }
+
+    /// Upstream API requests the simulator has answered so far.
+    pub async fn requests(&self) -> u64 {
+        let stats: Value = http()
+            .get(format!("{}/__sim/stats", self.url))
+            .send()
+            .await
+            .expect("simulator stats")
+            .json()
+            .await
+            .expect("stats JSON");
+        stats["requests"].as_u64().expect("requests counter")
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Which real services a host is started against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Private Redis L2 and a fresh Postgres database.
+    RedisPostgres,
+    /// No Redis (L1 only) and the embedded SQLite file.
+    Bare,
+}
+
+/// The services behind one or more hosts.
+pub struct Services {
+    pub redis: Option<Redis>,
+    pub postgres: Option<PgDatabase>,
+    pub simulator: Simulator,
+    pub dir: tempfile::TempDir,
+}
+
+impl Services {
+    pub async fn start(backend: Backend) -> Self {
+        let (redis, postgres) = match backend {
+            Backend::RedisPostgres => (Some(Redis::start()), Some(PgDatabase::create())),
+            Backend::Bare => (None, None),
+        };
+        Self {
+            redis,
+            postgres,
+            simulator: Simulator::start().await,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// Starts a host against these services.
+    pub fn host(&self) -> Host {
+        let mut command = Host::command();
+        command
+            .env("STRATA_UPSTREAM_URL", &self.simulator.url)
+            .env("STRATA_SQLITE_PATH", self.dir.path().join("strata.db"));
+        if let Some(redis) = &self.redis {
+            command.env("REDIS_URL", redis.url());
+        }
+        if let Some(pg) = &self.postgres {
+            command.env("DATABASE_URL", pg.url());
+        }
+        Host::spawn(command, self.dir.path())
+    }
+}
+
+static HOST_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Folder shared by all test hosts for compiled components, so only the
+/// first start of a run pays for compilation.
+fn compile_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
+}
+
+/// A running `strata` process.
+pub struct Host {
+    child: Child,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+impl Host {
+    /// The binary with a clean environment: only what a test sets applies.
+    pub fn command() -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+        for var in [
+            "REDIS_URL",
+            "DATABASE_URL",
+            "STRATA_MANIFEST",
+            "STRATA_UPSTREAM_URL",
+        ] {
+            command.env_remove(var);
+        }
+        command
+            .env("STRATA_LISTEN", "127.0.0.1:0")
+            .env("STRATA_LOG", "info,strata=debug")
+            .env("STRATA_COMPILE_CACHE_DIR", compile_cache_dir());
+        command
+    }
+
+    /// Spawns `command` and waits for its "listening" line.
+    pub fn spawn(mut command: Command, log_dir: &Path) -> Self {
+        let log = log_dir.join(format!(
+            "host-{}.log",
+            HOST_COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let log_file = std::fs::File::create(&log).expect("host log file");
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("start strata");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("strata listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        match rx.recv_timeout(STARTUP) {
+            Ok(url) => Self { child, url, log },
+            Err(_) => {
+                let _ = child.kill();
+                let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("strata did not start; its log:\n{log_text}");
+            }
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Reply::from(
+            http()
+                .get(format!("{}{path}", self.url))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GET {path}: {e}")),
+        )
+        .await
+    }
+
+    pub async fn request(&self, method: &str, path: &str) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let response = http()
+            .request(method, format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        Reply::from(response).await
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.expect("response body");
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The cache outcome the component reported (`x-strata-cache`).
+    pub fn cache(&self) -> &str {
+        self.header("x-strata-cache").unwrap_or("none")
+    }
+}
