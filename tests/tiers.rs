@@ -99,3 +99,32 @@ async fn an_unreachable_redis_degrades_health_but_requests_still_succeed() {
     assert_eq!(health["status"], "degraded");
     assert_eq!(health["cache_system"]["l2_healthy"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clear_on_one_instance_is_not_served_from_another_instances_l1() {
+    let services = Services::start(Backend::RedisPostgres).await;
+    let a = services.host();
+    let b = services.host();
+    for host in [&a, &b] {
+        host.get("/api/market/btc").await;
+        host.get("/api/market/eth").await;
+    }
+    assert_eq!(b.get("/api/market/btc").await.cache(), "hit-l1");
+
+    let cleared = a.admin_post("/clear-cache?pattern=market:b*").await;
+    assert_eq!(cleared.status, 200, "{}", cleared.body);
+    let body = cleared.json();
+    assert_eq!(body["pattern"], "market:b*");
+    assert_eq!(body["cleared"]["l1"], 1);
+    assert_eq!(body["cleared"]["l2"], 1);
+
+    // Right after A's clear returns, B must not serve its own copy.
+    let after = b.get("/api/market/btc").await;
+    assert_eq!(after.status, 200);
+    assert_eq!(after.cache(), "miss", "B recomputes what A cleared");
+    assert_eq!(
+        b.get("/api/market/eth").await.cache(),
+        "hit-l1",
+        "keys outside the pattern stay"
+    );
+}

@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::Parser;
 use strata::app::App;
 use strata::config::{Cli, LogFormat};
+use strata::http::ListenerRole;
+use strata::http::auth::AdminAccess;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -66,15 +68,75 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     } else {
         None
     };
+    if cli.admin_token.is_none() && !cli.admin_listen.ip().is_loopback() {
+        anyhow::bail!(
+            "--admin-listen {} is not a loopback address; set STRATA_ADMIN_TOKEN to expose admin endpoints",
+            cli.admin_listen
+        );
+    }
     let app = Arc::new(App::build(&cli, upstream).await?);
     let listener = TcpListener::bind(cli.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
     let address = listener.local_addr()?;
+    let (public_role, admin_listener) = match &cli.admin_token {
+        Some(token) => (
+            ListenerRole {
+                admin: AdminAccess::token(token),
+                components: true,
+            },
+            None,
+        ),
+        None => {
+            let admin = TcpListener::bind(cli.admin_listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (admin)", cli.admin_listen))?;
+            (
+                ListenerRole {
+                    admin: AdminAccess::Closed,
+                    components: true,
+                },
+                Some(admin),
+            )
+        }
+    };
     strata::http::warm_up(&app).await;
+
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<()>| async move {
+        let _ = rx.changed().await;
+    };
+    let admin_task = match admin_listener {
+        Some(listener) => {
+            let admin_address = listener.local_addr()?;
+            println!("strata admin listening on http://{admin_address}");
+            let role = ListenerRole {
+                admin: AdminAccess::Loopback,
+                components: false,
+            };
+            Some(tokio::spawn(strata::http::serve(
+                listener,
+                app.clone(),
+                role,
+                until_stopped(stopped.clone()),
+            )))
+        }
+        None => None,
+    };
     println!("strata listening on http://{address}");
     tracing::info!(%address, components = app.registry.len(), "serving");
-    strata::http::serve(listener, app, shutdown_signal()).await?;
+    let public = tokio::spawn(strata::http::serve(
+        listener,
+        app,
+        public_role,
+        until_stopped(stopped),
+    ));
+    shutdown_signal().await;
+    let _ = stop.send(());
+    public.await??;
+    if let Some(admin) = admin_task {
+        admin.await??;
+    }
     Ok(())
 }
 

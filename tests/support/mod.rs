@@ -50,8 +50,12 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// Starts a server on a given port (to bring a "crashed" one back).
+    pub fn start_on(port: u16) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -186,6 +190,17 @@ impl Simulator {
         Self { url, task }
     }
 
+    /// Changes the simulator's fault injection (see `PUT /__sim/faults`).
+    pub async fn set_faults(&self, faults: Value) {
+        let response = http()
+            .put(format!("{}/__sim/faults", self.url))
+            .json(&faults)
+            .send()
+            .await
+            .expect("set faults");
+        assert!(response.status().is_success(), "faults rejected: {faults}");
+    }
+
     /// Upstream API requests the simulator has answered so far.
     pub async fn requests(&self) -> u64 {
         let stats: Value = http()
@@ -239,7 +254,15 @@ impl Services {
 
     /// Starts a host against these services.
     pub fn host(&self) -> Host {
+        self.host_with(&[])
+    }
+
+    /// Starts a host with extra environment variables.
+    pub fn host_with(&self, env: &[(&str, &str)]) -> Host {
         let mut command = Host::command();
+        for (name, value) in env {
+            command.env(name, value);
+        }
         command
             .env("STRATA_UPSTREAM_URL", &self.simulator.url)
             .env("STRATA_SQLITE_PATH", self.dir.path().join("strata.db"));
@@ -265,6 +288,8 @@ fn compile_cache_dir() -> PathBuf {
 pub struct Host {
     child: Child,
     pub url: String,
+    /// The loopback admin listener (absent when an admin token is set).
+    pub admin_url: Option<String>,
     pub log: PathBuf,
 }
 
@@ -282,6 +307,8 @@ impl Host {
         }
         command
             .env("STRATA_LISTEN", "127.0.0.1:0")
+            .env("STRATA_ADMIN_LISTEN", "127.0.0.1:0")
+            .env_remove("STRATA_ADMIN_TOKEN")
             .env("STRATA_LOG", "info,strata=debug")
             .env("STRATA_COMPILE_CACHE_DIR", compile_cache_dir());
         command
@@ -302,14 +329,22 @@ impl Host {
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut admin = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("strata listening on ") {
-                    let _ = tx.send(url.trim().to_string());
+                if let Some(url) = line.strip_prefix("strata admin listening on ") {
+                    admin = Some(url.trim().to_string());
+                } else if let Some(url) = line.strip_prefix("strata listening on ") {
+                    let _ = tx.send((url.trim().to_string(), admin.take()));
                 }
             }
         });
         match rx.recv_timeout(STARTUP) {
-            Ok(url) => Self { child, url, log },
+            Ok((url, admin_url)) => Self {
+                child,
+                url,
+                admin_url,
+                log,
+            },
             Err(_) => {
                 let _ = child.kill();
                 let log_text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -337,6 +372,28 @@ impl Host {
             .await
             .unwrap_or_else(|e| panic!("{path}: {e}"));
         Reply::from(response).await
+    }
+}
+
+impl Host {
+    /// `POST` to the loopback admin listener.
+    pub async fn admin_post(&self, path: &str) -> Reply {
+        let admin = self
+            .admin_url
+            .as_deref()
+            .expect("host has an admin listener");
+        let response = http()
+            .post(format!("{admin}{path}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        Reply::from(response).await
+    }
+
+    /// Stops the process (as a crash would: no graceful shutdown).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -1,7 +1,8 @@
 //! Market-wide dashboard summary.
 //!
 //! Routes:
-//! - `GET /api/crypto/dashboard-summary`: cache-or-compute (TTL 300 s).
+//! - `GET /api/crypto/dashboard-summary`: cache-or-compute (TTL from the host's
+//!   `dashboard` family policy, 300 s by default).
 //! - `GET /api/crypto/dashboard-summary/refresh`: recompute now and
 //!   overwrite the cached copy (for operators and the live feed).
 
@@ -16,7 +17,6 @@ use strata_sdk::log;
 use strata_sdk::time::DateTime;
 use strata_sdk::{CACHE_HEADER, Handler, HttpError, Request, Response};
 
-const SUMMARY_TTL: u32 = 300;
 const TOP_COINS: u32 = 10;
 
 struct Dashboard;
@@ -48,7 +48,7 @@ fn route(req: &Request) -> Result<Response, HttpError> {
 fn summary() -> Result<Response, HttpError> {
     let base = base_url()?;
     let key = CacheKeys::dashboard_summary();
-    let cached = cache::get_or_compute_json(&key, Some(SUMMARY_TTL), || compute_summary(&base))?;
+    let cached = cache::get_or_compute_json(&key, None, || compute_summary(&base))?;
     Ok(Response::json(200, &cached.value).with_header(CACHE_HEADER, cached.header_value()))
 }
 
@@ -61,7 +61,7 @@ fn refresh_summary() -> Result<Response, HttpError> {
     let key = CacheKeys::dashboard_summary();
     match serde_json::to_vec(&summary) {
         Ok(bytes) => {
-            if let Err(err) = cache::set(&key, &bytes, Some(SUMMARY_TTL)) {
+            if let Err(err) = cache::set(&key, &bytes, None) {
                 log::warn(&format!("dashboard refresh could not update {key}: {err}"));
             }
             Ok(Response::json_bytes(200, bytes).with_header(CACHE_HEADER, "miss"))

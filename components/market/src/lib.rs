@@ -16,8 +16,6 @@ use strata_sdk::{CACHE_HEADER, Handler, HttpError, Request, Response};
 
 use indicators::Indicator;
 
-const QUOTE_TTL: u32 = 60;
-const INDICATOR_TTL: u32 = 60;
 const PERIODS: std::ops::RangeInclusive<usize> = 2..=200;
 
 struct Market;
@@ -118,7 +116,7 @@ fn indicator_route(symbol: &str, indicator: &str, period: &str) -> Result<Respon
     let base = upstream::base_url()?;
 
     let key = CacheKeys::technical_indicator(&symbol, indicator.name(), &period.to_string());
-    let result = cache::get_or_compute_json(&key, Some(INDICATOR_TTL), || {
+    let result = cache::get_or_compute_json(&key, None, || {
         compute_indicator(&base, &symbol, indicator, period)
     })?;
     Ok(Response::json(200, &result.value).with_header(CACHE_HEADER, result.header_value()))
@@ -144,7 +142,7 @@ fn validate_symbol(symbol: &str) -> Result<String, HttpError> {
 /// also warms (and reuses) the quote cache for the symbol→id lookup.
 fn cached_quote(base: &str, symbol: &str) -> Result<CachedJson<Quote>, HttpError> {
     let key = CacheKeys::market_data(symbol);
-    Ok(cache::get_or_compute_json(&key, Some(QUOTE_TTL), || {
+    Ok(cache::get_or_compute_json(&key, None, || {
         fetch_quote(base, symbol)
     })?)
 }

@@ -6,8 +6,8 @@
 //! - `GET /reports/{id}`: the report as a standalone page.
 //! - `GET /reports/{id}/pdf-template`: the same report laid out for A4 print.
 //!
-//! Caching: the database row is cached as JSON under `report:{id}` (TTL
-//! 1800 s) and both pages are rendered from it on every request. One entry
+//! Caching: the database row is cached as JSON under `report:{id}` (the
+//! host's `report` family policy: L1 only, 1800 s by default) and both pages are rendered from it on every request. One entry
 //! per report means one key to invalidate when an analyst edits it, and
 //! rendering a page from a cached row costs microseconds.
 
@@ -19,9 +19,6 @@ use strata_sdk::keys::CacheKeys;
 use strata_sdk::log;
 use strata_sdk::sql::{self, Value};
 use strata_sdk::{CACHE_HEADER, Handler, HttpError, Request, Response};
-
-const REPORT_TTL: u32 = 1800;
-const LATEST_ID_TTL: u32 = 1800;
 
 const LATEST_ID_SQL: &str = "SELECT id FROM reports ORDER BY created_at DESC, id DESC LIMIT 1";
 const REPORT_SQL: &str =
@@ -138,7 +135,7 @@ fn latest_id(key: &str) -> Result<Option<i64>, HttpError> {
         return Ok(None);
     };
     let id = row.get_i64("id")?;
-    if let Err(err) = cache::set(key, id.to_string().as_bytes(), Some(LATEST_ID_TTL)) {
+    if let Err(err) = cache::set(key, id.to_string().as_bytes(), None) {
         log::warn(&format!("could not cache {key}: {err}"));
     }
     Ok(Some(id))
@@ -146,9 +143,7 @@ fn latest_id(key: &str) -> Result<Option<i64>, HttpError> {
 
 fn cached_report(id: i64) -> Result<CachedJson<Report>, HttpError> {
     let key = CacheKeys::report(id);
-    Ok(cache::get_or_compute_json(&key, Some(REPORT_TTL), || {
-        load_report(id)
-    })?)
+    Ok(cache::get_or_compute_json(&key, None, || load_report(id))?)
 }
 
 fn load_report(id: i64) -> Result<Report, HttpError> {

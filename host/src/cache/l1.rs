@@ -117,6 +117,11 @@ impl L1 {
         removed
     }
 
+    /// How many entries `matches` accepts (a scan: for stats, not hot paths).
+    pub fn count_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
+        self.cache.iter().filter(|(key, _)| matches(key)).count() as u64
+    }
+
     /// Entry count and weighted size, after applying pending maintenance so
     /// the figures are current.
     pub async fn usage(&self) -> (u64, u64) {

@@ -33,6 +33,7 @@ const SCAN_BATCH: usize = 500;
 
 /// The Redis tier.
 pub struct L2 {
+    client: redis::Client,
     conn: ConnectionManager,
     timeout: Duration,
     breaker: CircuitBreaker,
@@ -49,8 +50,9 @@ impl L2 {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         Ok(Self {
+            client,
             conn,
             timeout,
             breaker: CircuitBreaker::new(3, Duration::from_secs(2)),
@@ -157,6 +159,19 @@ impl L2 {
             }
             cursor = next;
         }
+    }
+
+    /// Publishes `payload` on a pub/sub channel; returns how many
+    /// subscribers received it.
+    pub async fn publish(&self, channel: &str, payload: String) -> Result<u64, L2Error> {
+        let channel = channel.to_string();
+        self.run(|mut conn| async move { conn.publish(&channel, payload).await })
+            .await
+    }
+
+    /// The client, for opening dedicated (pub/sub) connections.
+    pub fn client(&self) -> redis::Client {
+        self.client.clone()
     }
 
     /// A round trip to Redis, for health checks.

@@ -7,6 +7,7 @@
 //! failures are logged and counted, never returned: the cache degrades to L1
 //! plus recomputation.
 
+mod coherence;
 mod flight;
 mod l1;
 mod l2;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thiserror::Error;
 
+use coherence::{Coherence, Target};
 pub use flight::FlightGuard;
 use flight::{FlightTable, Joined};
 pub use l1::L1Limits;
@@ -113,6 +115,8 @@ pub struct L2Health {
 pub struct TieredCache {
     l1: L1,
     l2: Option<Arc<L2>>,
+    /// Broadcasts invalidations to other instances (with an L2 only).
+    coherence: Option<Arc<Coherence>>,
     settings: CacheSettings,
     flights: FlightTable,
     counters: Arc<Counters>,
@@ -124,10 +128,18 @@ enum Probe {
 }
 
 impl TieredCache {
+    /// Builds the cache; with an L2 it also starts listening for other
+    /// instances' invalidations (so it must run inside a tokio runtime).
     pub fn new(settings: CacheSettings, l2: Option<L2>) -> Self {
+        let l1 = L1::new(settings.l1);
+        let l2 = l2.map(Arc::new);
+        let coherence = l2
+            .as_ref()
+            .map(|l2| Coherence::start(instance_id(), l2.clone(), l1.clone()));
         Self {
-            l1: L1::new(settings.l1),
-            l2: l2.map(Arc::new),
+            l1,
+            l2,
+            coherence,
             settings,
             flights: FlightTable::default(),
             counters: Arc::default(),
@@ -238,9 +250,15 @@ impl TieredCache {
         if let Some(l2) = self.l2_for(key).cloned() {
             let key = key.to_string();
             let counters = Arc::clone(&self.counters);
+            let coherence = self.coherence.clone();
             tokio::spawn(async move {
                 match l2.set(&key, value, l2_ttl).await {
-                    Ok(()) => Counters::bump(&counters.l2_writes),
+                    Ok(()) => {
+                        Counters::bump(&counters.l2_writes);
+                        if let Some(coherence) = coherence {
+                            coherence.broadcast(Target::Key(key), false).await;
+                        }
+                    }
                     Err(e) => {
                         Counters::bump(&counters.l2_errors);
                         if !matches!(e, L2Error::CircuitOpen) {
@@ -260,6 +278,11 @@ impl TieredCache {
             && let Err(e) = l2.delete(key).await
         {
             self.note_l2_error("delete", key, &e);
+        }
+        if let Some(coherence) = &self.coherence {
+            coherence
+                .broadcast(Target::Key(key.to_string()), true)
+                .await;
         }
         held
     }
@@ -282,6 +305,11 @@ impl TieredCache {
                     cleared.l2_error = Some(e.to_string());
                 }
             }
+        }
+        if let Some(coherence) = &self.coherence {
+            coherence
+                .broadcast(Target::Pattern(pattern.to_string()), true)
+                .await;
         }
         tracing::info!(pattern, l1 = cleared.l1, l2 = cleared.l2, "cache cleared");
         cleared
@@ -331,6 +359,18 @@ impl TieredCache {
         let outcome = self.set(&lease.key, value, ttl).await;
         drop(lease);
         outcome
+    }
+
+    /// Entries of one key family in this instance's L1.
+    pub fn family_entries(&self, family: &str) -> u64 {
+        self.l1
+            .count_matching(|key| strata_keys::family(key) == family)
+    }
+
+    /// This instance's L1 value for `key`, fresh or not, without touching
+    /// statistics (for reporting, not serving).
+    pub async fn peek_l1(&self, key: &str) -> Option<Bytes> {
+        self.l1.get(key).await.map(|entry| entry.value.clone())
     }
 
     /// Records that a stale value was served because recomputation failed.
@@ -410,6 +450,14 @@ impl TieredCache {
             in_flight: self.flights.in_flight(),
         }
     }
+}
+
+/// A name unique to this process, for invalidation broadcasts.
+fn instance_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos:x}", std::process::id())
 }
 
 #[cfg(test)]

@@ -26,6 +26,16 @@ pub struct Cli {
     #[arg(long, env = "STRATA_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Bearer token for the admin endpoints (`/clear-cache`, `/admin/...`).
+    /// Without one, admin endpoints are served only on `--admin-listen`,
+    /// which must be a loopback address.
+    #[arg(long, env = "STRATA_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Loopback address of the admin listener used when no admin token is set.
+    #[arg(long, env = "STRATA_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
+    pub admin_listen: SocketAddr,
+
     /// Manifest (TOML) mapping routes to components. Without it the embedded
     /// default manifest serves the dashboard, market and report components.
     #[arg(long, env = "STRATA_MANIFEST")]

@@ -20,6 +20,10 @@ pub enum ApiError {
     },
     #[error("request body is over the {limit}-byte limit")]
     PayloadTooLarge { limit: u64 },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or invalid admin token")]
+    Unauthorized,
     #[error("component '{0}' is not deployed")]
     ComponentMissing(String),
     #[error(transparent)]
@@ -30,6 +34,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::ComponentMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -43,6 +49,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::NotFound { .. } => "not_found",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::ComponentMissing(_) => "component_missing",
@@ -63,6 +71,12 @@ impl ApiError {
             status,
             &json!({ "error": self.to_string(), "code": self.code() }),
         );
+        if matches!(self, ApiError::Unauthorized) {
+            response.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Bearer"),
+            );
+        }
         if let ApiError::MethodNotAllowed { allowed, .. } = &self
             && let Ok(value) = hyper::header::HeaderValue::from_str(&allowed.join(", "))
         {

@@ -1,6 +1,8 @@
 //! The public HTTP surface: accept connections, answer the host's own
 //! endpoints, route everything else to a component.
 
+mod admin;
+pub mod auth;
 pub mod error;
 mod health;
 pub mod router;
@@ -20,8 +22,48 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::app::App;
 use crate::runtime::RequestBody;
+use auth::{AdminAccess, Verdict};
 use error::ApiError;
 use router::Routed;
+
+/// What one listener serves.
+#[derive(Clone)]
+pub struct ListenerRole {
+    /// How admin endpoints are guarded here (or that they are absent).
+    pub admin: AdminAccess,
+    /// Whether component routes are served here (not on the admin listener).
+    pub components: bool,
+}
+
+/// Endpoints the host answers itself, before component routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostEndpoint {
+    Health,
+    CacheStats,
+    ClearCache,
+}
+
+impl HostEndpoint {
+    fn find(path: &str) -> Option<Self> {
+        match path {
+            "/health" => Some(Self::Health),
+            "/cache-stats" => Some(Self::CacheStats),
+            "/clear-cache" => Some(Self::ClearCache),
+            _ => None,
+        }
+    }
+
+    fn method(self) -> hyper::Method {
+        match self {
+            Self::Health | Self::CacheStats => hyper::Method::GET,
+            Self::ClearCache => hyper::Method::POST,
+        }
+    }
+
+    fn is_admin(self) -> bool {
+        matches!(self, Self::ClearCache)
+    }
+}
 
 /// Request headers the host sets for components; never taken from clients.
 const PARAM_HEADER_PREFIX: &str = "strata-param-";
@@ -32,6 +74,7 @@ const ROUTE_HEADER: &str = "strata-route";
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
+    role: ListenerRole,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -53,9 +96,11 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let role = role.clone();
         let service = hyper::service::service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(handle(&app, req, peer).await) }
+            let role = role.clone();
+            async move { Ok::<_, Infallible>(handle(&app, &role, req, peer).await) }
         });
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let connection = graceful.watch(connection.into_owned());
@@ -73,11 +118,22 @@ pub async fn serve(
 /// Answers one request; never fails (errors become JSON responses).
 pub async fn handle(
     app: &App,
+    role: &ListenerRole,
     req: hyper::Request<Incoming>,
-    _peer: SocketAddr,
+    peer: SocketAddr,
 ) -> hyper::Response<HyperOutgoingBody> {
-    if req.uri().path() == "/health" && req.method() == hyper::Method::GET {
-        return health::report(app).await;
+    if let Some(endpoint) = HostEndpoint::find(req.uri().path()) {
+        return match host_endpoint(app, role, endpoint, &req, peer).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        };
+    }
+    if !role.components {
+        return ApiError::NotFound {
+            method: req.method().to_string(),
+            path: req.uri().path().to_string(),
+        }
+        .into_response();
     }
     let limit = app.max_body_bytes;
     let declared = req
@@ -92,6 +148,42 @@ pub async fn handle(
     match dispatch(app, req).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
+    }
+}
+
+async fn host_endpoint(
+    app: &App,
+    role: &ListenerRole,
+    endpoint: HostEndpoint,
+    req: &hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    if endpoint.is_admin() {
+        let authorization = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match auth::check(&role.admin, authorization) {
+            Verdict::Allowed => {}
+            Verdict::NotHere => return Err(ApiError::NotFound { method, path }),
+            Verdict::Unauthorized => {
+                tracing::warn!(%peer, %path, presented = authorization.is_some(), "admin request refused: bad or missing token");
+                return Err(ApiError::Unauthorized);
+            }
+        }
+    }
+    if *req.method() != endpoint.method() {
+        return Err(ApiError::MethodNotAllowed {
+            method,
+            allowed: vec![endpoint.method().to_string()],
+        });
+    }
+    match endpoint {
+        HostEndpoint::Health => Ok(health::report(app).await),
+        HostEndpoint::CacheStats => Ok(admin::cache_stats(app).await),
+        HostEndpoint::ClearCache => admin::clear_cache(app, req.uri().query()).await,
     }
 }
 

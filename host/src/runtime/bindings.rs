@@ -9,4 +9,4 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use strata::host::{cache, config, log, outbound, sql};
+pub use self::strata::host::{cache, config, log, outbound, sql};

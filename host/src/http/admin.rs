@@ -1,0 +1,94 @@
+//! Operator endpoints: cache statistics and cache clearing.
+
+use hyper::StatusCode;
+use serde_json::json;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use super::error::{ApiError, json_response};
+use crate::app::App;
+
+/// `GET /cache-stats`: figures per tier plus the report cache, in the shape
+/// of the seed's example, extended with size, promotions, coalesced waits
+/// and stale serves.
+pub async fn cache_stats(app: &App) -> hyper::Response<HyperOutgoingBody> {
+    let stats = app.cache.stats().await;
+    let latest_report = app
+        .cache
+        .peek_l1(&strata_keys::CacheKeys::report_latest_id())
+        .await
+        .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+        .and_then(|text| text.trim().parse::<i64>().ok());
+    let body = json!({
+        "cache_system": "Unified Multi-Tier (L1: In-Memory + L2: Redis)",
+        "l1_cache": {
+            "type": "moka::future::Cache",
+            "entry_count": stats.l1.entries,
+            "weighted_size_bytes": stats.l1.weighted_size_bytes,
+            "max_capacity": stats.l1.max_entries,
+            "max_bytes": stats.l1.max_bytes,
+            "hit_count": stats.l1.hits,
+            "miss_count": stats.l1.misses,
+            "hit_rate_percent": stats.l1.hit_rate_percent,
+            "ttl_seconds": stats.l1.default_ttl_seconds,
+            "healthy": true,
+        },
+        "l2_cache": {
+            "type": "Redis",
+            "configured": stats.l2.configured,
+            "healthy": stats.l2.healthy,
+            "status": if !stats.l2.configured { "not configured" } else if stats.l2.healthy { "connected" } else { "unavailable" },
+            "breaker": stats.l2.breaker,
+            "hit_count": stats.l2.hits,
+            "miss_count": stats.l2.misses,
+            "hit_rate_percent": stats.l2.hit_rate_percent,
+            "errors": stats.l2.errors,
+            "writes": stats.l2.writes,
+            "last_latency_ms": stats.l2.last_latency_ms,
+            "ttl_seconds": stats.l2.default_ttl_seconds,
+        },
+        "report_cache": {
+            "entry_count": app.cache.family_entries("report"),
+            "latest_report_id": latest_report,
+        },
+        "flow": {
+            "promotions": stats.promotions,
+            "computes": stats.computes,
+            "coalesced_waits": stats.coalesced_waits,
+            "stale_serves": stats.stale_serves,
+            "in_flight": stats.in_flight,
+        },
+    });
+    json_response(StatusCode::OK, &body)
+}
+
+/// `POST /clear-cache[?pattern=GLOB]`: removes matching keys from L1 and L2
+/// here, and from every other instance's L1 before answering.
+pub async fn clear_cache(
+    app: &App,
+    query: Option<&str>,
+) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
+    let pattern = query
+        .into_iter()
+        .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))
+        .find(|(name, _)| name == "pattern")
+        .map_or_else(|| "*".to_string(), |(_, value)| value.into_owned());
+    strata_keys::validate_pattern(&pattern)
+        .map_err(|e| ApiError::BadRequest(format!("pattern '{pattern}': {e}")))?;
+    let cleared = app.cache.clear_pattern(&pattern).await;
+    let mut operations = vec![format!("Cleared {} L1 keys", cleared.l1)];
+    match &cleared.l2_error {
+        None => operations.push(format!("Cleared {} Redis keys", cleared.l2)),
+        Some(error) => operations.push(format!(
+            "Redis not cleared ({error}); its keys expire by TTL"
+        )),
+    }
+    let body = json!({
+        "success": cleared.l2_error.is_none(),
+        "message": if pattern == "*" { "All caches cleared".to_string() } else { format!("Keys matching '{pattern}' cleared") },
+        "pattern": pattern,
+        "cleared": cleared,
+        "operations": operations,
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+    });
+    Ok(json_response(StatusCode::OK, &body))
+}
