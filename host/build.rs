@@ -106,7 +106,7 @@ fn build_components(workspace: &Path, target_dir: &Path) {
     let mut command = Command::new(cargo);
     command
         .current_dir(workspace)
-        .args(["build", "--release", "--locked", "--target", TARGET])
+        .args(["build", "--release", "--target", TARGET])
         .arg("--target-dir")
         .arg(target_dir);
     for name in COMPONENTS {

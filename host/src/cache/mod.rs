@@ -361,6 +361,12 @@ impl TieredCache {
         outcome
     }
 
+    /// Drops this instance's L1 copy of `key`, leaving L2 and other
+    /// instances alone (a local eviction, as memory pressure would do).
+    pub async fn evict_l1(&self, key: &str) -> bool {
+        self.l1.remove(key).await
+    }
+
     /// Entries of one key family in this instance's L1.
     pub fn family_entries(&self, family: &str) -> u64 {
         self.l1
