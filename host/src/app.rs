@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::cache::{CacheSettings, L1Limits, L2, TieredCache};
-use crate::config::{Cli, ComponentSource, Manifest, ManifestError};
+use crate::config::{Cli, Manifest, ManifestError};
 use crate::data::{Database, OpenError, PoolSettings};
+use crate::deploy::Deployer;
 use crate::http::router::Router;
 use crate::runtime::{EngineSettings, Registry, Runtime, RuntimeError, RuntimeSettings, Services};
 use crate::upstream::{FetchError, Outbound, OutboundSettings};
@@ -25,16 +26,8 @@ pub enum StartError {
     Database(#[from] OpenError),
     #[error("outbound HTTP client: {0}")]
     Outbound(#[from] FetchError),
-    #[error("component '{name}': {error}")]
-    Component { name: String, error: RuntimeError },
-    #[error("component '{name}': cannot read {path}: {error}")]
-    ComponentFile {
-        name: String,
-        path: String,
-        error: std::io::Error,
-    },
-    #[error("component '{0}' is declared builtin but this binary has no such component")]
-    UnknownBuiltin(String),
+    #[error("component '{name}': {message}")]
+    Component { name: String, message: String },
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error("market simulator: {0}")]
@@ -43,8 +36,9 @@ pub enum StartError {
 
 /// Everything a request handler needs.
 pub struct App {
-    pub runtime: Runtime,
-    pub registry: Registry,
+    pub runtime: Arc<Runtime>,
+    pub registry: Arc<Registry>,
+    pub deployer: Arc<Deployer>,
     pub router: Router,
     pub cache: Arc<TieredCache>,
     pub database: Arc<Database>,
@@ -92,42 +86,29 @@ impl App {
             },
         )?;
 
-        let mut registry = Registry::default();
-        for (name, spec) in &manifest.components {
-            let bytes: std::borrow::Cow<'static, [u8]> = match spec.source() {
-                ComponentSource::Builtin(builtin) => crate::builtin::builtin_component(&builtin)
-                    .ok_or_else(|| StartError::UnknownBuiltin(name.clone()))?
-                    .into(),
-                ComponentSource::File(path) => {
-                    let path = manifest.resolve(&path);
-                    std::fs::read(&path)
-                        .map_err(|error| StartError::ComponentFile {
-                            name: name.clone(),
-                            path: path.display().to_string(),
-                            error,
-                        })?
-                        .into()
-                }
-            };
-            let loaded =
-                runtime
-                    .load(name, &bytes, spec)
-                    .map_err(|error| StartError::Component {
-                        name: name.clone(),
-                        error,
-                    })?;
-            tracing::info!(
-                component = name,
-                version = &*loaded.version,
-                "component loaded"
-            );
-            registry.insert(loaded);
-        }
+        let runtime = Arc::new(runtime);
+        let registry = Arc::new(Registry::new(manifest.components.keys()));
         let router = Router::new(&manifest.routes).map_err(ManifestError::from)?;
+        let deployer = Deployer::new(
+            runtime.clone(),
+            registry.clone(),
+            database.clone(),
+            Arc::new(manifest),
+            cli.max_component_bytes,
+        );
+        let last_seen = deployer
+            .restore()
+            .await
+            .map_err(|(name, message)| StartError::Component { name, message })?;
+        deployer.spawn_sync(last_seen);
+        if let Some(dir) = &cli.components_dir {
+            crate::deploy::spawn_watcher(deployer.clone(), dir.clone());
+        }
 
         Ok(Self {
             runtime,
             registry,
+            deployer,
             router,
             cache,
             database,

@@ -4,14 +4,16 @@
 //! [`runtime`] (fresh instance of the routed component) -> the component,
 //! which reaches [`cache`], [`data`] and [`upstream`] only through the
 //! `strata:host` imports implemented in [`runtime::capabilities`].
-//! [`config`] holds the operator's settings and manifest; [`app`] wires it
-//! all together at start.
+//! [`config`] holds the operator's settings and manifest; [`deploy`]
+//! replaces component versions while serving; [`app`] wires it all
+//! together at start.
 
 pub mod app;
 mod breaker;
 pub mod cache;
 pub mod config;
 pub mod data;
+pub mod deploy;
 pub mod http;
 pub mod runtime;
 pub mod upstream;

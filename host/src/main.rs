@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use strata::app::App;
-use strata::config::{Cli, LogFormat};
+use strata::config::{Cli, Command, LogFormat};
 use strata::http::ListenerRole;
 use strata::http::auth::AdminAccess;
 use tokio::net::TcpListener;
@@ -124,7 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     println!("strata listening on http://{address}");
-    tracing::info!(%address, components = app.registry.len(), "serving");
+    tracing::info!(%address, components = app.registry.deployed(), "serving");
     let public = tokio::spawn(strata::http::serve(
         listener,
         app,
@@ -140,11 +140,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `strata deploy NAME FILE`: progress on stderr, the outcome on stdout.
+async fn deploy(
+    cli: &Cli,
+    name: &str,
+    file: &std::path::Path,
+    admin_url: &str,
+) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let outcome =
+        strata::deploy::client::deploy(admin_url, cli.admin_token.as_deref(), name, file, |line| {
+            eprintln!("strata: {line}")
+        })
+        .await?;
+    println!(
+        "deployed {name} version {} (deployment {}, compiled in {} ms, previous version {})",
+        outcome["version"].as_str().unwrap_or("?"),
+        outcome["deployment_id"],
+        outcome["compile_ms"],
+        outcome["previous_version"].as_str().unwrap_or("none"),
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    match run(cli).await {
+    let outcome = match &cli.command {
+        Some(Command::Deploy {
+            name,
+            file,
+            admin_url,
+        }) => deploy(&cli, name, file, admin_url).await,
+        None => run(cli).await,
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("strata: error: {error:#}");

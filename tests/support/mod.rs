@@ -33,6 +33,23 @@ pub fn http() -> &'static reqwest::Client {
     })
 }
 
+/// The test components (`tests/components/build.sh`), built once per test
+/// binary: echo-v1/v2, hostile, badinit, wrongworld.
+pub fn test_components() -> &'static Path {
+    static OUT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    OUT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("test-components");
+        let status = Command::new("bash")
+            .arg(root.join("tests/components/build.sh"))
+            .arg(&out)
+            .status()
+            .expect("run tests/components/build.sh");
+        assert!(status.success(), "building the test components failed");
+        out
+    })
+}
+
 /// A free loopback port (bound, read, released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -328,6 +328,18 @@ impl TieredCache {
             };
             match self.flights.join(key) {
                 Joined::Leader(guard) => {
+                    // A previous leader may have filled the key between our
+                    // probe and our join; its L1 write happens before it
+                    // releases the flight, so one more L1 look settles it.
+                    if let Some(entry) = self.l1.get(key).await
+                        && entry.is_fresh()
+                    {
+                        Counters::bump(&self.counters.l1_hits);
+                        return Ok(Lookup::Hit(Hit {
+                            value: entry.value.clone(),
+                            tier: Tier::L1,
+                        }));
+                    }
                     Counters::bump(&self.counters.computes);
                     tracing::debug!(key, "cache miss, caller computes");
                     return Ok(Lookup::Compute(Lease {

@@ -8,7 +8,27 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Commands other than serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Upload a component to a running host and make it active there (and,
+    /// through the shared database, on every instance).
+    Deploy {
+        /// Component name, as declared in the host's manifest.
+        name: String,
+        /// The `.wasm` component file.
+        file: PathBuf,
+        /// The host's admin base URL (its public URL when it uses a token).
+        #[arg(
+            long,
+            env = "STRATA_ADMIN_URL",
+            default_value = "http://127.0.0.1:8081"
+        )]
+        admin_url: String,
+    },
+}
 
 /// Log output shape: plain for people, JSON for log pipelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -22,6 +42,10 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "strata", version, about, long_about = None)]
 pub struct Cli {
+    /// Without a command, `strata` serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address the public HTTP listener binds to.
     #[arg(long, env = "STRATA_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -40,6 +64,15 @@ pub struct Cli {
     /// default manifest serves the dashboard, market and report components.
     #[arg(long, env = "STRATA_MANIFEST")]
     pub manifest: Option<PathBuf>,
+
+    /// Folder watched for `NAME.wasm` files: a complete file there deploys
+    /// component NAME (which the manifest must declare).
+    #[arg(long, env = "STRATA_COMPONENTS_DIR")]
+    pub components_dir: Option<PathBuf>,
+
+    /// Largest component binary accepted by deploy, in bytes.
+    #[arg(long, env = "STRATA_MAX_COMPONENT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_component_bytes: usize,
 
     /// Redis for the shared L2 cache. Unset: L1 only, with a warning.
     #[arg(long, env = "REDIS_URL")]

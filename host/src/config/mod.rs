@@ -4,7 +4,7 @@
 mod cli;
 pub mod manifest;
 
-pub use cli::{Cli, LogFormat};
+pub use cli::{Cli, Command, LogFormat};
 pub use manifest::{
     ComponentSource, ComponentSpec, FamilyPolicy, Manifest, ManifestError, RouteSpec, SqlGrant,
 };

@@ -1,6 +1,8 @@
 //! Operator endpoints: cache statistics and cache clearing.
 
+use http_body_util::{BodyExt, Limited};
 use hyper::StatusCode;
+use hyper::body::Incoming;
 use serde_json::json;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -91,4 +93,62 @@ pub async fn clear_cache(
         "timestamp": chrono::Utc::now().to_rfc3339(),
     });
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `GET /admin/components`: every declared component, its active version,
+/// stored versions and recent deployment history.
+pub async fn list_components(app: &App) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
+    let components = app.deployer.status().await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "components": components }),
+    ))
+}
+
+/// `POST /admin/components/{name}` with the component binary as the body.
+pub async fn deploy(
+    app: &App,
+    name: &str,
+    body: Incoming,
+) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
+    let limit = app.deployer.max_bytes();
+    let bytes = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::Deploy(crate::deploy::DeployError::TooLarge {
+                    size: limit + 1,
+                    limit,
+                })
+            } else {
+                ApiError::BadRequest(format!("cannot read the upload: {e}"))
+            }
+        })?
+        .to_bytes();
+    if bytes.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the upload is empty; send the .wasm file as the request body".into(),
+        ));
+    }
+    let outcome = app.deployer.deploy(name, bytes.to_vec(), "upload").await?;
+    Ok(json_response(StatusCode::CREATED, &json!(outcome)))
+}
+
+/// `POST /admin/components/{name}/rollback`.
+pub async fn rollback(
+    app: &App,
+    name: &str,
+) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
+    let outcome = app.deployer.rollback(name).await?;
+    Ok(json_response(StatusCode::OK, &json!(outcome)))
+}
+
+/// `DELETE /admin/components/{name}`.
+pub async fn remove(app: &App, name: &str) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
+    let id = app.deployer.remove(name).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "component": name, "action": "remove", "deployment_id": id }),
+    ))
 }

@@ -6,6 +6,7 @@ use hyper::StatusCode;
 use serde_json::json;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::deploy::DeployError;
 use crate::runtime::InvokeError;
 
 /// A response the host produces itself (not the component).
@@ -28,6 +29,8 @@ pub enum ApiError {
     ComponentMissing(String),
     #[error(transparent)]
     Invoke(#[from] InvokeError),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
 }
 
 impl ApiError {
@@ -42,6 +45,16 @@ impl ApiError {
             ApiError::Invoke(InvokeError::Deadline(_)) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Invoke(InvokeError::Instantiate(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Invoke(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Deploy(e) => match e {
+                DeployError::UnknownComponent(_) => StatusCode::NOT_FOUND,
+                DeployError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                DeployError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                DeployError::NothingToRollBack(_) => StatusCode::CONFLICT,
+                DeployError::Store(_) | DeployError::MissingBlob(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                DeployError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         }
     }
 
@@ -59,6 +72,14 @@ impl ApiError {
             ApiError::Invoke(InvokeError::Trap(_)) => "component_trapped",
             ApiError::Invoke(InvokeError::NoResponse) => "no_response",
             ApiError::Invoke(InvokeError::Guest(_)) => "component_error",
+            ApiError::Deploy(e) => match e {
+                DeployError::UnknownComponent(_) => "unknown_component",
+                DeployError::TooLarge { .. } => "payload_too_large",
+                DeployError::Invalid(_) => "invalid_component",
+                DeployError::NothingToRollBack(_) => "nothing_to_roll_back",
+                DeployError::Store(_) | DeployError::MissingBlob(_) => "store_unavailable",
+                DeployError::Internal(_) => "internal",
+            },
         }
     }
 

@@ -45,7 +45,7 @@ pub async fn report(app: &App) -> hyper::Response<HyperOutgoingBody> {
             "healthy": database.is_ok(),
             "error": database.err().map(|e| e.to_string()),
         },
-        "components": app.registry.len(),
+        "components": app.registry.deployed(),
         "uptime_seconds": app.started.elapsed().as_secs(),
     });
     json_response(StatusCode::OK, &body)

@@ -35,39 +35,53 @@ pub struct ListenerRole {
     pub components: bool,
 }
 
+/// Request headers the host sets for components; never taken from clients.
+const PARAM_HEADER_PREFIX: &str = "strata-param-";
+const ROUTE_HEADER: &str = "strata-route";
+
 /// Endpoints the host answers itself, before component routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum HostEndpoint {
     Health,
     CacheStats,
     ClearCache,
+    ListComponents,
+    Deploy(String),
+    Rollback(String),
+    Remove(String),
 }
 
 impl HostEndpoint {
-    fn find(path: &str) -> Option<Self> {
-        match path {
-            "/health" => Some(Self::Health),
-            "/cache-stats" => Some(Self::CacheStats),
-            "/clear-cache" => Some(Self::ClearCache),
-            _ => None,
-        }
+    /// The endpoint for `method` and `path`; `Err` lists the methods the
+    /// path accepts when it exists but not for this method.
+    fn find(method: &hyper::Method, path: &str) -> Option<Result<Self, Vec<&'static str>>> {
+        use hyper::Method as M;
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        let found = match (segments.as_slice(), method) {
+            (["health"], &M::GET) => Ok(Self::Health),
+            (["health"], _) => Err(vec!["GET"]),
+            (["cache-stats"], &M::GET) => Ok(Self::CacheStats),
+            (["cache-stats"], _) => Err(vec!["GET"]),
+            (["clear-cache"], &M::POST) => Ok(Self::ClearCache),
+            (["clear-cache"], _) => Err(vec!["POST"]),
+            (["admin", "components"], &M::GET) => Ok(Self::ListComponents),
+            (["admin", "components"], _) => Err(vec!["GET"]),
+            (["admin", "components", name], &M::POST) => Ok(Self::Deploy(name.to_string())),
+            (["admin", "components", name], &M::DELETE) => Ok(Self::Remove(name.to_string())),
+            (["admin", "components", _], _) => Err(vec!["POST", "DELETE"]),
+            (["admin", "components", name, "rollback"], &M::POST) => {
+                Ok(Self::Rollback(name.to_string()))
+            }
+            (["admin", "components", _, "rollback"], _) => Err(vec!["POST"]),
+            _ => return None,
+        };
+        Some(found)
     }
 
-    fn method(self) -> hyper::Method {
-        match self {
-            Self::Health | Self::CacheStats => hyper::Method::GET,
-            Self::ClearCache => hyper::Method::POST,
-        }
-    }
-
-    fn is_admin(self) -> bool {
-        matches!(self, Self::ClearCache)
+    fn is_admin(path: &str) -> bool {
+        path == "/clear-cache" || path.starts_with("/admin/")
     }
 }
-
-/// Request headers the host sets for components; never taken from clients.
-const PARAM_HEADER_PREFIX: &str = "strata-param-";
-const ROUTE_HEADER: &str = "strata-route";
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open
 /// connections finish.
@@ -122,8 +136,8 @@ pub async fn handle(
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> hyper::Response<HyperOutgoingBody> {
-    if let Some(endpoint) = HostEndpoint::find(req.uri().path()) {
-        return match host_endpoint(app, role, endpoint, &req, peer).await {
+    if let Some(endpoint) = HostEndpoint::find(req.method(), req.uri().path()) {
+        return match host_endpoint(app, role, endpoint, req, peer).await {
             Ok(response) => response,
             Err(error) => error.into_response(),
         };
@@ -154,13 +168,13 @@ pub async fn handle(
 async fn host_endpoint(
     app: &App,
     role: &ListenerRole,
-    endpoint: HostEndpoint,
-    req: &hyper::Request<Incoming>,
+    endpoint: Result<HostEndpoint, Vec<&'static str>>,
+    req: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
-    if endpoint.is_admin() {
+    if HostEndpoint::is_admin(&path) {
         let authorization = req
             .headers()
             .get(hyper::header::AUTHORIZATION)
@@ -174,16 +188,18 @@ async fn host_endpoint(
             }
         }
     }
-    if *req.method() != endpoint.method() {
-        return Err(ApiError::MethodNotAllowed {
-            method,
-            allowed: vec![endpoint.method().to_string()],
-        });
-    }
+    let endpoint = endpoint.map_err(|allowed| ApiError::MethodNotAllowed {
+        method,
+        allowed: allowed.into_iter().map(str::to_string).collect(),
+    })?;
     match endpoint {
         HostEndpoint::Health => Ok(health::report(app).await),
         HostEndpoint::CacheStats => Ok(admin::cache_stats(app).await),
         HostEndpoint::ClearCache => admin::clear_cache(app, req.uri().query()).await,
+        HostEndpoint::ListComponents => admin::list_components(app).await,
+        HostEndpoint::Deploy(name) => admin::deploy(app, &name, req.into_body()).await,
+        HostEndpoint::Rollback(name) => admin::rollback(app, &name).await,
+        HostEndpoint::Remove(name) => admin::remove(app, &name).await,
     }
 }
 

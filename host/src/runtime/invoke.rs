@@ -55,7 +55,7 @@ impl std::fmt::Display for DeadlineExceeded {
 impl std::error::Error for DeadlineExceeded {}
 
 impl Runtime {
-    fn new_store(&self, component: &LoadedComponent) -> Store<HostState> {
+    pub(super) fn new_store(&self, component: &LoadedComponent) -> Store<HostState> {
         let services = self.services();
         let grants = component.grants.clone();
         let memory =

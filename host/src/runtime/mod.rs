@@ -45,6 +45,13 @@ pub enum RuntimeError {
     WrongWorld(String),
     #[error("manifest grant: {0}")]
     Grant(String),
+    #[error("the component imports {import}, but its manifest entry grants no {capability}")]
+    NotGranted {
+        import: String,
+        capability: &'static str,
+    },
+    #[error("the component fails when instantiated: {0}")]
+    TrapsAtStart(String),
 }
 
 /// Sizing and policy for every instance.
@@ -104,11 +111,12 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| RuntimeError::UnsupportedImport(format!("{e:#}")))?;
         let pre = ProxyPre::new(pre).map_err(|e| RuntimeError::WrongWorld(format!("{e:#}")))?;
-        let digest = Sha256::digest(bytes);
-        let version: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        check_imports_are_granted(&self.engine, &component, &grants)?;
+        let hash = content_hash(bytes);
         Ok(LoadedComponent {
             name: name.into(),
-            version: version.into(),
+            version: hash[..12].into(),
+            hash,
             pre,
             grants: Arc::new(grants),
             timeout: spec
@@ -118,6 +126,21 @@ impl Runtime {
         })
     }
 
+    /// Instantiates `component` once and throws the instance away, so a
+    /// component that traps while starting is refused before it serves.
+    pub async fn check_instantiates(
+        &self,
+        component: &LoadedComponent,
+    ) -> Result<(), RuntimeError> {
+        let mut store = self.new_store(component);
+        component
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map(drop)
+            .map_err(|e| RuntimeError::TrapsAtStart(format!("{e:#}")))
+    }
+
     pub(crate) fn services(&self) -> &Services {
         &self.services
     }
@@ -125,6 +148,43 @@ impl Runtime {
     pub(crate) fn settings(&self) -> &RuntimeSettings {
         &self.settings
     }
+}
+
+/// SHA-256 of a component binary, as lower-case hex.
+pub fn content_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Refuses a component that imports a `strata:host` capability its
+/// manifest entry does not grant at all: such a component could only ever
+/// fail, so it is better refused at deploy than at its first request.
+fn check_imports_are_granted(
+    engine: &Engine,
+    component: &Component,
+    grants: &Grants,
+) -> Result<(), RuntimeError> {
+    for (import, _) in component.component_type().imports(engine) {
+        let Some(interface) = import
+            .strip_prefix("strata:host/")
+            .map(|rest| rest.split('@').next().unwrap_or(rest))
+        else {
+            continue;
+        };
+        let capability = match interface {
+            "cache" if grants.cache_prefixes.is_empty() => "cache_prefixes",
+            "sql" if grants.sql == crate::config::SqlGrant::None => "sql access",
+            "outbound" if grants.outbound.is_empty() => "outbound hosts",
+            _ => continue,
+        };
+        return Err(RuntimeError::NotGranted {
+            import: import.to_string(),
+            capability,
+        });
+    }
+    Ok(())
 }
 
 fn grants_of(spec: &ComponentSpec) -> Result<Grants, RuntimeError> {

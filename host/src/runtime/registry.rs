@@ -1,14 +1,16 @@
 //! The deployed components, each swappable atomically.
 //!
-//! A request takes an `Arc` of the component's current version for its whole
-//! life, so replacing a version never disturbs a request in flight; the old
-//! version is freed when its last request ends.
+//! The set of component names is fixed by the manifest (grants and routes
+//! live there); what changes at run time is which version, if any, fills
+//! each slot. A request takes an `Arc` of the slot's current version for its
+//! whole life, so replacing a version never disturbs a request in flight; the
+//! old version is freed when its last request ends.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::state::{Grants, HostState};
@@ -16,7 +18,10 @@ use super::state::{Grants, HostState};
 /// One compiled, pre-instantiated component version.
 pub struct LoadedComponent {
     pub name: Arc<str>,
-    /// Content hash prefix: identical bytes give the same version everywhere.
+    /// SHA-256 of the binary, hex: identical bytes are the same version on
+    /// every instance.
+    pub hash: String,
+    /// Short form of `hash` for logs, headers and listings.
     pub version: Arc<str>,
     pub pre: ProxyPre<HostState>,
     pub grants: Arc<Grants>,
@@ -24,42 +29,60 @@ pub struct LoadedComponent {
     pub warmup: Vec<String>,
 }
 
-/// Name -> current version.
-#[derive(Default)]
+/// Component name -> current version (or none, when removed).
 pub struct Registry {
-    components: HashMap<String, ArcSwap<LoadedComponent>>,
+    slots: BTreeMap<String, ArcSwapOption<LoadedComponent>>,
 }
 
 impl Registry {
-    pub fn insert(&mut self, component: LoadedComponent) {
-        let name = component.name.to_string();
-        match self.components.get(&name) {
-            Some(slot) => slot.store(Arc::new(component)),
-            None => {
-                self.components
-                    .insert(name, ArcSwap::from_pointee(component));
-            }
+    /// One empty slot per manifest component.
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a String>) -> Self {
+        Self {
+            slots: names
+                .into_iter()
+                .map(|name| (name.clone(), ArcSwapOption::empty()))
+                .collect(),
         }
     }
 
-    /// The current version of `name`.
+    /// Whether the manifest declares `name`.
+    pub fn declares(&self, name: &str) -> bool {
+        self.slots.contains_key(name)
+    }
+
+    /// The current version of `name`, if one is deployed.
     pub fn get(&self, name: &str) -> Option<Arc<LoadedComponent>> {
-        self.components.get(name).map(|slot| slot.load_full())
+        self.slots.get(name).and_then(|slot| slot.load_full())
     }
 
-    pub fn len(&self) -> usize {
-        self.components.len()
+    /// Puts `component` (or nothing) in `name`'s slot; returns what was
+    /// there. Unknown names are ignored (the manifest decides the set).
+    pub fn swap(
+        &self,
+        name: &str,
+        component: Option<Arc<LoadedComponent>>,
+    ) -> Option<Arc<LoadedComponent>> {
+        self.slots.get(name).and_then(|slot| slot.swap(component))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.components.is_empty()
-    }
-
-    /// Every component's current version.
-    pub fn all(&self) -> Vec<Arc<LoadedComponent>> {
-        self.components
+    /// How many slots hold a version.
+    pub fn deployed(&self) -> usize {
+        self.slots
             .values()
-            .map(|slot| slot.load_full())
+            .filter(|slot| slot.load().is_some())
+            .count()
+    }
+
+    /// Every deployed component's current version.
+    pub fn all(&self) -> Vec<Arc<LoadedComponent>> {
+        self.slots
+            .values()
+            .filter_map(|slot| slot.load_full())
             .collect()
+    }
+
+    /// Every declared name.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.slots.keys().map(String::as_str)
     }
 }

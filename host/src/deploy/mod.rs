@@ -1,0 +1,417 @@
+//! Hot deploy: replace a component's version while the host keeps serving.
+//!
+//! A deploy is validated completely before anything changes: it must be a
+//! component (not a core module), export `wasi:http/incoming-handler`,
+//! import only what the host offers and the manifest grants, and instantiate
+//! without trapping. Then its bytes are stored content-addressed in the
+//! database, a row is appended to the deployment log, and the component's
+//! registry slot is swapped atomically: requests already running finish on
+//! the old version.
+//!
+//! The database is the source of truth, so a restart comes back with the
+//! same versions, and every instance sharing the database follows the log
+//! (polled every [`SYNC_INTERVAL`]) to switch within a second. Compiled code
+//! is cached on disk by wasmtime, keyed by content, so a restart or a second
+//! instance does not recompile.
+
+pub mod client;
+pub mod store;
+mod watch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::config::{ComponentSource, Manifest};
+use crate::data::{Database, SqlError};
+use crate::runtime::{LoadedComponent, Registry, Runtime, RuntimeError, content_hash};
+pub use watch::spawn_watcher;
+
+/// How often an instance checks the log for other instances' deploys.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Why a deploy, rollback or removal did not happen. The running version is
+/// untouched in every case.
+#[derive(Debug, Error)]
+pub enum DeployError {
+    #[error("component '{0}' is not declared in the manifest")]
+    UnknownComponent(String),
+    #[error("upload is {size} bytes; the limit is {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("rejected: {0}")]
+    Invalid(#[from] RuntimeError),
+    #[error("component '{0}' has no earlier version to roll back to")]
+    NothingToRollBack(String),
+    #[error("the deployment store is unavailable: {0}")]
+    Store(#[from] SqlError),
+    #[error("stored version {0} of this component is missing from the database")]
+    MissingBlob(String),
+    #[error("compiler task failed: {0}")]
+    Internal(String),
+}
+
+/// What a deploy or rollback did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployOutcome {
+    pub component: String,
+    pub action: &'static str,
+    pub version: String,
+    pub hash: String,
+    pub deployment_id: i64,
+    pub previous_version: Option<String>,
+    /// Time spent compiling and validating (near zero on a cache hit).
+    pub compile_ms: u64,
+}
+
+/// A component's state for `GET /admin/components`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentStatus {
+    pub name: String,
+    pub active_version: Option<String>,
+    pub active_hash: Option<String>,
+    pub versions: Vec<store::StoredVersion>,
+    pub history: Vec<store::Deployment>,
+}
+
+/// See the module documentation.
+pub struct Deployer {
+    runtime: Arc<Runtime>,
+    registry: Arc<Registry>,
+    database: Arc<Database>,
+    manifest: Arc<Manifest>,
+    max_bytes: usize,
+    /// One change at a time per instance, so log order is swap order.
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl Deployer {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        registry: Arc<Registry>,
+        database: Arc<Database>,
+        manifest: Arc<Manifest>,
+        max_bytes: usize,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            runtime,
+            registry,
+            database,
+            manifest,
+            max_bytes,
+            lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Largest binary accepted.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Compiles and validates off the async threads (compilation is CPU
+    /// bound and can take a second for a large component).
+    async fn compile(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Arc<LoadedComponent>, DeployError> {
+        let spec = self
+            .manifest
+            .components
+            .get(name)
+            .ok_or_else(|| DeployError::UnknownComponent(name.to_string()))?
+            .clone();
+        let runtime = self.runtime.clone();
+        let name = name.to_string();
+        let loaded = tokio::task::spawn_blocking(move || runtime.load(&name, &bytes, &spec))
+            .await
+            .map_err(|e| DeployError::Internal(e.to_string()))??;
+        self.runtime.check_instantiates(&loaded).await?;
+        Ok(Arc::new(loaded))
+    }
+
+    /// The bytes a manifest entry names (built in, or a file).
+    fn manifest_bytes(&self, name: &str) -> Result<Vec<u8>, String> {
+        let spec = self
+            .manifest
+            .components
+            .get(name)
+            .ok_or_else(|| format!("component '{name}' is not declared"))?;
+        match spec.source() {
+            ComponentSource::Builtin(builtin) => crate::builtin::builtin_component(&builtin)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| format!("this binary has no built-in component '{builtin}'")),
+            ComponentSource::File(path) => {
+                let path = self.manifest.resolve(&path);
+                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            }
+        }
+    }
+
+    /// Fills every slot at start: the version the deployment log says is
+    /// active, else the manifest's source. Returns the newest log id seen.
+    pub async fn restore(&self) -> Result<i64, (String, String)> {
+        let latest = store::latest_id(&self.database).await.unwrap_or(0);
+        for name in self
+            .registry
+            .names()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+        {
+            let logged = store::history(&self.database, &name, 1)
+                .await
+                .ok()
+                .and_then(|h| h.into_iter().next());
+            if let Some(row) = &logged {
+                match &row.hash {
+                    None => {
+                        tracing::info!(component = name, "component was removed; not serving it");
+                        continue;
+                    }
+                    Some(hash) => match self.load_stored(&name, hash).await {
+                        Ok(loaded) => {
+                            tracing::info!(
+                                component = name,
+                                version = &*loaded.version,
+                                "restored deployed version"
+                            );
+                            self.registry.swap(&name, Some(loaded));
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::error!(component = name, error = %e, "cannot restore the deployed version; using the manifest's")
+                        }
+                    },
+                }
+            }
+            let bytes = self.manifest_bytes(&name).map_err(|e| (name.clone(), e))?;
+            let loaded = self
+                .compile(&name, bytes)
+                .await
+                .map_err(|e| (name.clone(), e.to_string()))?;
+            tracing::info!(
+                component = name,
+                version = &*loaded.version,
+                "component loaded"
+            );
+            self.registry.swap(&name, Some(loaded));
+        }
+        Ok(latest)
+    }
+
+    async fn load_stored(
+        &self,
+        name: &str,
+        hash: &str,
+    ) -> Result<Arc<LoadedComponent>, DeployError> {
+        let bytes = store::blob(&self.database, hash)
+            .await?
+            .ok_or_else(|| DeployError::MissingBlob(hash.to_string()))?;
+        self.compile(name, bytes).await
+    }
+
+    /// Records the manifest version as the first log entry of a component,
+    /// so the first real deploy has something to roll back to.
+    async fn record_baseline(&self, name: &str) -> Result<(), DeployError> {
+        if !store::history(&self.database, name, 1).await?.is_empty() {
+            return Ok(());
+        }
+        if let Some(current) = self.registry.get(name)
+            && let Ok(bytes) = self.manifest_bytes(name)
+            && content_hash(&bytes) == current.hash
+        {
+            store::put_blob(&self.database, &current.hash, &bytes).await?;
+            store::record(
+                &self.database,
+                name,
+                "deploy",
+                Some(&current.hash),
+                "manifest",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Validates `bytes` and makes them `name`'s active version.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        source: &str,
+    ) -> Result<DeployOutcome, DeployError> {
+        if !self.registry.declares(name) {
+            return Err(DeployError::UnknownComponent(name.to_string()));
+        }
+        if bytes.len() > self.max_bytes {
+            return Err(DeployError::TooLarge {
+                size: bytes.len(),
+                limit: self.max_bytes,
+            });
+        }
+        let _guard = self.lock.lock().await;
+        let started = Instant::now();
+        let hash = content_hash(&bytes);
+        let loaded = self.compile(name, bytes.clone()).await?;
+        let compile_ms = started.elapsed().as_millis() as u64;
+        self.record_baseline(name).await?;
+        store::put_blob(&self.database, &hash, &bytes).await?;
+        let id = store::record(&self.database, name, "deploy", Some(&hash), source).await?;
+        Ok(self.activate(name, loaded, "deploy", id, compile_ms))
+    }
+
+    fn activate(
+        &self,
+        name: &str,
+        loaded: Arc<LoadedComponent>,
+        action: &'static str,
+        id: i64,
+        compile_ms: u64,
+    ) -> DeployOutcome {
+        let version = loaded.version.to_string();
+        let hash = loaded.hash.clone();
+        let previous = self.registry.swap(name, Some(loaded));
+        tracing::info!(
+            component = name,
+            version,
+            action,
+            deployment = id,
+            compile_ms,
+            "component version activated"
+        );
+        DeployOutcome {
+            component: name.to_string(),
+            action,
+            version,
+            hash,
+            deployment_id: id,
+            previous_version: previous.map(|p| p.version.to_string()),
+            compile_ms,
+        }
+    }
+
+    /// Re-activates the version that was active before the current one.
+    pub async fn rollback(&self, name: &str) -> Result<DeployOutcome, DeployError> {
+        if !self.registry.declares(name) {
+            return Err(DeployError::UnknownComponent(name.to_string()));
+        }
+        let _guard = self.lock.lock().await;
+        let history = store::history(&self.database, name, 1000).await?;
+        let current = history.first().and_then(|row| row.hash.clone());
+        let target = history
+            .iter()
+            .skip(1)
+            .filter_map(|row| row.hash.clone())
+            .find(|hash| Some(hash) != current.as_ref())
+            .ok_or_else(|| DeployError::NothingToRollBack(name.to_string()))?;
+        let started = Instant::now();
+        let loaded = self.load_stored(name, &target).await?;
+        let compile_ms = started.elapsed().as_millis() as u64;
+        let id = store::record(&self.database, name, "rollback", Some(&target), "admin").await?;
+        Ok(self.activate(name, loaded, "rollback", id, compile_ms))
+    }
+
+    /// Stops serving `name` (its routes answer 503) until the next deploy.
+    pub async fn remove(&self, name: &str) -> Result<i64, DeployError> {
+        if !self.registry.declares(name) {
+            return Err(DeployError::UnknownComponent(name.to_string()));
+        }
+        let _guard = self.lock.lock().await;
+        self.record_baseline(name).await?;
+        let id = store::record(&self.database, name, "remove", None, "admin").await?;
+        self.registry.swap(name, None);
+        tracing::info!(component = name, deployment = id, "component removed");
+        Ok(id)
+    }
+
+    /// Every declared component with its versions and recent history.
+    pub async fn status(&self) -> Result<Vec<ComponentStatus>, DeployError> {
+        let mut out = Vec::new();
+        for name in self.registry.names() {
+            let active = self.registry.get(name);
+            out.push(ComponentStatus {
+                name: name.to_string(),
+                active_version: active.as_ref().map(|c| c.version.to_string()),
+                active_hash: active.as_ref().map(|c| c.hash.clone()),
+                versions: store::versions(&self.database, name).await?,
+                history: store::history(&self.database, name, 20).await?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Follows the deployment log for changes made by other instances.
+    pub fn spawn_sync(self: &Arc<Self>, mut last_seen: i64) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SYNC_INTERVAL).await;
+                let rows = match store::since(&this.database, last_seen).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot read the deployment log");
+                        continue;
+                    }
+                };
+                let Some(newest) = rows.last().map(|row| row.id) else {
+                    continue;
+                };
+                last_seen = newest;
+                let latest: HashMap<String, Option<String>> = rows
+                    .into_iter()
+                    .map(|row| (row.component, row.hash))
+                    .collect();
+                for (name, hash) in latest {
+                    this.follow(&name, hash).await;
+                }
+            }
+        });
+    }
+
+    /// Makes `name`'s slot hold `hash` (or nothing), if it does not already.
+    async fn follow(&self, name: &str, hash: Option<String>) {
+        let _guard = self.lock.lock().await;
+        let current = self.registry.get(name).map(|c| c.hash.clone());
+        if current == hash || !self.registry.declares(name) {
+            return;
+        }
+        match hash {
+            None => {
+                self.registry.swap(name, None);
+                tracing::info!(component = name, "component removed by another instance");
+            }
+            Some(hash) => match self.load_stored(name, &hash).await {
+                Ok(loaded) => {
+                    tracing::info!(
+                        component = name,
+                        version = &*loaded.version,
+                        "following another instance's deploy"
+                    );
+                    self.registry.swap(name, Some(loaded));
+                }
+                Err(e) => {
+                    tracing::error!(component = name, error = %e, "cannot follow another instance's deploy")
+                }
+            },
+        }
+    }
+
+    /// The current hash of every slot, for the directory watcher.
+    pub(crate) fn current_hashes(&self) -> BTreeMap<String, Option<String>> {
+        self.registry
+            .names()
+            .map(|name| {
+                (
+                    name.to_string(),
+                    self.registry.get(name).map(|c| c.hash.clone()),
+                )
+            })
+            .collect()
+    }
+
+    pub(crate) fn declares(&self, name: &str) -> bool {
+        self.registry.declares(name)
+    }
+}

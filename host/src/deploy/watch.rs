@@ -1,0 +1,117 @@
+//! Deploy by file: `NAME.wasm` dropped into the components folder deploys
+//! component `NAME`.
+//!
+//! The folder is polled rather than watched with inotify: polling sees
+//! network and container filesystems too, and it makes "the write is
+//! complete" easy to define — a file is deployed once its size and
+//! modification time are unchanged across two scans, so a half-copied file
+//! is never compiled. Files present at start are deployed if they differ
+//! from the active version (dropped while the host was down).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::Deployer;
+use crate::runtime::content_hash;
+
+/// Time between scans; also the settling time of a new file.
+const SCAN_INTERVAL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    len: u64,
+    modified: Option<SystemTime>,
+    /// Whether this exact state was already acted upon.
+    handled: bool,
+}
+
+/// Polls `dir` for as long as the process lives.
+pub fn spawn_watcher(deployer: Arc<Deployer>, dir: PathBuf) {
+    tokio::spawn(async move {
+        tracing::info!(dir = %dir.display(), "watching for component files");
+        let mut seen: HashMap<PathBuf, Seen> = HashMap::new();
+        loop {
+            scan(&deployer, &dir, &mut seen).await;
+            tokio::time::sleep(SCAN_INTERVAL).await;
+        }
+    });
+}
+
+fn component_name(path: &Path) -> Option<String> {
+    if path.extension()? != "wasm" {
+        return None;
+    }
+    path.file_stem()?.to_str().map(str::to_string)
+}
+
+async fn scan(deployer: &Deployer, dir: &Path, seen: &mut HashMap<PathBuf, Seen>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::debug!(dir = %dir.display(), error = %e, "cannot read the components folder");
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(name) = component_name(&path) else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else { continue };
+        let state = Seen {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            handled: false,
+        };
+        let previous = seen.insert(path.clone(), state);
+        let settled = previous.is_some_and(|p| p.len == state.len && p.modified == state.modified);
+        let already = previous.is_some_and(|p| p.handled && settled);
+        if !settled || already {
+            if already {
+                seen.insert(
+                    path,
+                    Seen {
+                        handled: true,
+                        ..state
+                    },
+                );
+            }
+            continue;
+        }
+        seen.insert(
+            path.clone(),
+            Seen {
+                handled: true,
+                ..state
+            },
+        );
+        if !deployer.declares(&name) {
+            tracing::warn!(file = %path.display(), "no component '{name}' in the manifest; file ignored");
+            continue;
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot read component file");
+                continue;
+            }
+        };
+        let current = deployer.current_hashes().get(&name).cloned().flatten();
+        if current.as_deref() == Some(content_hash(&bytes).as_str()) {
+            continue;
+        }
+        let source = format!("file:{}", path.display());
+        match deployer.deploy(&name, bytes, &source).await {
+            Ok(outcome) => tracing::info!(
+                component = name,
+                version = outcome.version,
+                "deployed from file"
+            ),
+            Err(e) => {
+                tracing::error!(component = name, file = %path.display(), error = %e, "file deploy refused; the running version keeps serving")
+            }
+        }
+    }
+}
