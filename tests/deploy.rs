@@ -368,3 +368,28 @@ async fn the_deploy_command_uploads_and_reports_the_new_version() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot read /nonexistent.wasm"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_turns_unhealthy_when_nothing_is_deployed() {
+    let services = Services::start(Backend::Bare).await;
+    let host = echo_host(&services, &[]);
+    let admin = host.admin_url.clone().expect("admin listener");
+    assert_eq!(host.get("/health").await.json()["status"], "healthy");
+    let removed = http()
+        .delete(format!("{admin}/admin/components/echo"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(removed.status().as_u16(), 200);
+    let health = host.get("/health").await;
+    assert_eq!(health.status, 503);
+    let body = health.json();
+    assert_eq!(body["status"], "unhealthy");
+    assert!(
+        body["reasons"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("no component"),
+        "{body}"
+    );
+}

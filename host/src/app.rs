@@ -44,6 +44,7 @@ pub struct App {
     pub database: Arc<Database>,
     pub max_body_bytes: u64,
     pub started: Instant,
+    pub requests: crate::http::metrics::RequestMetrics,
 }
 
 impl App {
@@ -114,6 +115,7 @@ impl App {
             database,
             max_body_bytes: cli.max_body_bytes,
             started: Instant::now(),
+            requests: Default::default(),
         })
     }
 }

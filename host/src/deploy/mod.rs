@@ -85,6 +85,8 @@ pub struct Deployer {
     max_bytes: usize,
     /// One change at a time per instance, so log order is swap order.
     lock: tokio::sync::Mutex<()>,
+    /// Changes made here, by (component, action), for metrics.
+    counts: std::sync::Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl Deployer {
@@ -102,7 +104,23 @@ impl Deployer {
             manifest,
             max_bytes,
             lock: tokio::sync::Mutex::new(()),
+            counts: Default::default(),
         })
+    }
+
+    fn count(&self, component: &str, action: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        *counts
+            .entry((component.to_string(), action.to_string()))
+            .or_default() += 1;
+    }
+
+    /// Deploys, rollbacks and removals made here, by (component, action).
+    pub fn counts(&self) -> BTreeMap<(String, String), u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Largest binary accepted.
@@ -322,6 +340,7 @@ impl Deployer {
         self.record_baseline(name).await?;
         let id = store::record(&self.database, name, "remove", None, "admin").await?;
         self.registry.swap(name, None);
+        self.count(name, "remove");
         tracing::info!(component = name, deployment = id, "component removed");
         Ok(id)
     }

@@ -9,7 +9,8 @@ use crate::app::App;
 
 /// Healthy when every configured dependency answers; degraded (still 200,
 /// the host keeps serving from L1 and recomputation) when Redis or the
-/// database does not.
+/// database does not; unhealthy (503, so a load balancer drains it) when no
+/// component is deployed and there is nothing to serve.
 pub async fn report(app: &App) -> hyper::Response<HyperOutgoingBody> {
     let stats = app.cache.stats().await;
     let l2 = app.cache.l2_health().await;
@@ -21,10 +22,14 @@ pub async fn report(app: &App) -> hyper::Response<HyperOutgoingBody> {
     if let Err(e) = &database {
         reasons.push(e.to_string());
     }
-    let status = if reasons.is_empty() {
-        "healthy"
+    let deployed = app.registry.deployed();
+    let (status, code) = if deployed == 0 {
+        reasons.push("no component is deployed".into());
+        ("unhealthy", StatusCode::SERVICE_UNAVAILABLE)
+    } else if reasons.is_empty() {
+        ("healthy", StatusCode::OK)
     } else {
-        "degraded"
+        ("degraded", StatusCode::OK)
     };
     let body = json!({
         "status": status,
@@ -45,8 +50,8 @@ pub async fn report(app: &App) -> hyper::Response<HyperOutgoingBody> {
             "healthy": database.is_ok(),
             "error": database.err().map(|e| e.to_string()),
         },
-        "components": app.registry.deployed(),
+        "components": deployed,
         "uptime_seconds": app.started.elapsed().as_secs(),
     });
-    json_response(StatusCode::OK, &body)
+    json_response(code, &body)
 }

@@ -5,6 +5,7 @@ mod admin;
 pub mod auth;
 pub mod error;
 mod health;
+pub mod metrics;
 pub mod router;
 
 use std::convert::Infallible;
@@ -18,6 +19,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::app::App;
@@ -43,6 +45,8 @@ const ROUTE_HEADER: &str = "strata-route";
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum HostEndpoint {
     Health,
+    Metrics,
+    OpenApi,
     CacheStats,
     ClearCache,
     ListComponents,
@@ -60,6 +64,10 @@ impl HostEndpoint {
         let found = match (segments.as_slice(), method) {
             (["health"], &M::GET) => Ok(Self::Health),
             (["health"], _) => Err(vec!["GET"]),
+            (["metrics"], &M::GET) => Ok(Self::Metrics),
+            (["metrics"], _) => Err(vec!["GET"]),
+            (["openapi.json"], &M::GET) => Ok(Self::OpenApi),
+            (["openapi.json"], _) => Err(vec!["GET"]),
             (["cache-stats"], &M::GET) => Ok(Self::CacheStats),
             (["cache-stats"], _) => Err(vec!["GET"]),
             (["clear-cache"], &M::POST) => Ok(Self::ClearCache),
@@ -76,6 +84,22 @@ impl HostEndpoint {
             _ => return None,
         };
         Some(found)
+    }
+
+    /// The metrics label for this endpoint (bounded: names are not labels).
+    fn route_label(path: &str) -> &'static str {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        match segments.as_slice() {
+            ["health"] => "/health",
+            ["metrics"] => "/metrics",
+            ["openapi.json"] => "/openapi.json",
+            ["cache-stats"] => "/cache-stats",
+            ["clear-cache"] => "/clear-cache",
+            ["admin", "components"] => "/admin/components",
+            ["admin", "components", _] => "/admin/components/{name}",
+            ["admin", "components", _, "rollback"] => "/admin/components/{name}/rollback",
+            _ => "other",
+        }
     }
 
     fn is_admin(path: &str) -> bool {
@@ -129,14 +153,68 @@ pub async fn serve(
     Ok(())
 }
 
-/// Answers one request; never fails (errors become JSON responses).
+/// Metrics labels of one request; bounded sets only (route patterns, not
+/// paths), so random URLs cannot blow up the series count.
+struct Labels {
+    route: String,
+    component: String,
+}
+
+/// Answers one request; never fails (errors become JSON responses). Every
+/// request gets a `request` span (route, component, version, status, cache
+/// outcome) and is counted in the request metrics.
 pub async fn handle(
     app: &App,
     role: &ListenerRole,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> hyper::Response<HyperOutgoingBody> {
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        path = %req.uri().path(),
+        route = tracing::field::Empty,
+        component = tracing::field::Empty,
+        version = tracing::field::Empty,
+        status = tracing::field::Empty,
+        cache = tracing::field::Empty,
+    );
+    let mut labels = Labels {
+        route: "unmatched".into(),
+        component: "none".into(),
+    };
+    let response = serve_one(app, role, req, peer, &mut labels)
+        .instrument(span.clone())
+        .await;
+    let status = response.status().as_u16();
+    let cache = response
+        .headers()
+        .get("x-strata-cache")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none");
+    span.record("route", labels.route.as_str());
+    span.record("component", labels.component.as_str());
+    span.record("status", status);
+    span.record("cache", cache);
+    let elapsed = started.elapsed();
+    app.requests
+        .observe(&labels.route, &labels.component, &method, status, elapsed);
+    tracing::debug!(parent: &span, elapsed_us = elapsed.as_micros() as u64, "request finished");
+    response
+}
+
+async fn serve_one(
+    app: &App,
+    role: &ListenerRole,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    labels: &mut Labels,
+) -> hyper::Response<HyperOutgoingBody> {
     if let Some(endpoint) = HostEndpoint::find(req.method(), req.uri().path()) {
+        labels.route = HostEndpoint::route_label(req.uri().path()).into();
+        labels.component = "host".into();
         return match host_endpoint(app, role, endpoint, req, peer).await {
             Ok(response) => response,
             Err(error) => error.into_response(),
@@ -159,10 +237,22 @@ pub async fn handle(
         return ApiError::PayloadTooLarge { limit }.into_response();
     }
     let req = req.map(|body| limit_body(body, limit));
-    match dispatch(app, req).await {
+    match dispatch_labelled(app, req, Some(labels)).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
+}
+
+fn text_response(content_type: &'static str, text: String) -> hyper::Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from(text))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = hyper::Response::new(body);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    response
 }
 
 async fn host_endpoint(
@@ -194,6 +284,14 @@ async fn host_endpoint(
     })?;
     match endpoint {
         HostEndpoint::Health => Ok(health::report(app).await),
+        HostEndpoint::Metrics => Ok(text_response(
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics::render(app).await,
+        )),
+        HostEndpoint::OpenApi => Ok(text_response(
+            "application/json",
+            include_str!("openapi.json").to_string(),
+        )),
         HostEndpoint::CacheStats => Ok(admin::cache_stats(app).await),
         HostEndpoint::ClearCache => admin::clear_cache(app, req.uri().query()).await,
         HostEndpoint::ListComponents => admin::list_components(app).await,
@@ -218,7 +316,15 @@ fn limit_body(body: Incoming, limit: u64) -> RequestBody {
 /// Routes a request to its component and runs it.
 pub async fn dispatch(
     app: &App,
+    req: hyper::Request<RequestBody>,
+) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
+    dispatch_labelled(app, req, None).await
+}
+
+async fn dispatch_labelled(
+    app: &App,
     mut req: hyper::Request<RequestBody>,
+    labels: Option<&mut Labels>,
 ) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
@@ -229,10 +335,15 @@ pub async fn dispatch(
         }
         Routed::NotFound => return Err(ApiError::NotFound { method, path }),
     };
+    if let Some(labels) = labels {
+        labels.route = matched.pattern.to_string();
+        labels.component = matched.component.to_string();
+    }
     let component = app
         .registry
         .get(matched.component)
         .ok_or_else(|| ApiError::ComponentMissing(matched.component.to_string()))?;
+    tracing::Span::current().record("version", &*component.version);
 
     let headers = req.headers_mut();
     let spoofed: Vec<HeaderName> = headers

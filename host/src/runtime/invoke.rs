@@ -20,8 +20,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 use super::Runtime;
 use super::registry::LoadedComponent;
 use super::state::{
-    CacheCapability, DenyDirectOutgoing, HostState, LogCapability, OutboundCapability,
-    SqlCapability,
+    CacheCapability, DenyDirectOutgoing, HostState, InstanceGuard, LogCapability,
+    OutboundCapability, SqlCapability,
 };
 
 /// Body type handed to guests.
@@ -86,6 +86,7 @@ impl Runtime {
                 component: component.name.clone(),
                 version: component.version.clone(),
             },
+            _instance: InstanceGuard::new(self.active.clone()),
         };
         let mut store = Store::new(component.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
@@ -124,7 +125,7 @@ impl Runtime {
         let task_component = component.clone();
         // The guest keeps running after it sends the response head, to stream
         // the body; the task owns the store until then.
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
             let proxy = task_component
                 .pre
                 .instantiate_async(&mut store)
@@ -135,7 +136,7 @@ impl Runtime {
                 .call_handle(&mut store, req, out)
                 .await
                 .map_err(classify_trap)
-        });
+        }));
         let outcome = tokio::time::timeout(timeout, receiver).await;
         let result = match outcome {
             Ok(Ok(Ok(response))) => Ok(response),

@@ -65,6 +65,8 @@ pub struct RuntimeSettings {
 
 /// See the module documentation.
 pub struct Runtime {
+    /// Instances alive (see [`state::InstanceGuard`]).
+    active: Arc<std::sync::atomic::AtomicU64>,
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     services: Services,
@@ -82,6 +84,7 @@ impl Runtime {
         engine::start_epoch_ticker(&engine);
         let linker = engine::build_linker(&engine)?;
         Ok(Self {
+            active: Arc::default(),
             engine,
             linker,
             services,
@@ -139,6 +142,21 @@ impl Runtime {
             .await
             .map(drop)
             .map_err(|e| RuntimeError::TrapsAtStart(format!("{e:#}")))
+    }
+
+    /// Outbound figures per upstream host.
+    pub fn outbound_stats(&self) -> Vec<(String, crate::upstream::HostStats)> {
+        self.services.outbound.stats()
+    }
+
+    /// Component instances alive right now.
+    pub fn active_instances(&self) -> u64 {
+        self.active.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Size of the instance pool.
+    pub fn max_instances(&self) -> u32 {
+        self.settings.engine.max_instances
     }
 
     pub(crate) fn services(&self) -> &Services {

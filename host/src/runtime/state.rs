@@ -80,6 +80,22 @@ impl WasiHttpHooks for DenyDirectOutgoing {
     }
 }
 
+/// Counts a live instance for as long as its store exists.
+pub struct InstanceGuard(Arc<std::sync::atomic::AtomicU64>);
+
+impl InstanceGuard {
+    pub fn new(active: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(active)
+    }
+}
+
+impl Drop for InstanceGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The data of one request's `Store`.
 pub struct HostState {
     pub wasi: WasiCtx,
@@ -92,6 +108,7 @@ pub struct HostState {
     pub outbound: OutboundCapability,
     pub config: Arc<Grants>,
     pub log: LogCapability,
+    pub _instance: InstanceGuard,
 }
 
 impl WasiView for HostState {

@@ -9,6 +9,7 @@
 mod allow;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,11 +67,36 @@ pub struct OutboundResponse {
     pub body: Bytes,
 }
 
+/// Per-upstream-host state: its breaker and counters for metrics.
+struct HostRecord {
+    breaker: CircuitBreaker,
+    ok: AtomicU64,
+    failed: AtomicU64,
+    denied: AtomicU64,
+    short_circuited: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// One upstream host's figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostStats {
+    pub ok: u64,
+    pub failed: u64,
+    pub denied: u64,
+    pub short_circuited: u64,
+    pub retries: u64,
+    pub breaker: &'static str,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
 /// See the module documentation.
 pub struct Outbound {
     client: reqwest::Client,
     settings: OutboundSettings,
-    breakers: Mutex<HashMap<String, Arc<CircuitBreaker>>>,
+    hosts: Mutex<HashMap<String, Arc<HostRecord>>>,
 }
 
 enum Attempt {
@@ -95,21 +121,51 @@ impl Outbound {
         Ok(Self {
             client,
             settings,
-            breakers: Mutex::default(),
+            hosts: Mutex::default(),
         })
     }
 
-    fn breaker(&self, authority: &str) -> Arc<CircuitBreaker> {
-        let mut breakers = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
-        breakers
+    fn host(&self, authority: &str) -> Arc<HostRecord> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts
             .entry(authority.to_string())
             .or_insert_with(|| {
-                Arc::new(CircuitBreaker::new(
-                    self.settings.breaker_threshold,
-                    self.settings.breaker_cool_down,
-                ))
+                Arc::new(HostRecord {
+                    breaker: CircuitBreaker::new(
+                        self.settings.breaker_threshold,
+                        self.settings.breaker_cool_down,
+                    ),
+                    ok: AtomicU64::new(0),
+                    failed: AtomicU64::new(0),
+                    denied: AtomicU64::new(0),
+                    short_circuited: AtomicU64::new(0),
+                    retries: AtomicU64::new(0),
+                })
             })
             .clone()
+    }
+
+    /// Figures per upstream host (`host:port`), for metrics.
+    pub fn stats(&self) -> Vec<(String, HostStats)> {
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = hosts
+            .iter()
+            .map(|(authority, record)| {
+                (
+                    authority.clone(),
+                    HostStats {
+                        ok: record.ok.load(Ordering::Relaxed),
+                        failed: record.failed.load(Ordering::Relaxed),
+                        denied: record.denied.load(Ordering::Relaxed),
+                        short_circuited: record.short_circuited.load(Ordering::Relaxed),
+                        retries: record.retries.load(Ordering::Relaxed),
+                        breaker: record.breaker.state().as_str(),
+                    },
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// Sends `request` if `allowed` covers its host, applying the policy.
@@ -131,7 +187,9 @@ impl Outbound {
             url.host_str().unwrap_or_default(),
             url.port_or_known_default().unwrap_or_default()
         );
+        let host = self.host(&authority);
         if !allowed.iter().any(|a| a.permits(&url)) {
+            bump(&host.denied);
             tracing::warn!(url = %url, "outbound call denied by allow-list");
             return Err(FetchError::Denied(authority));
         }
@@ -142,7 +200,7 @@ impl Outbound {
             .unwrap_or(self.settings.default_timeout)
             .min(self.settings.default_timeout);
         let deadline = Instant::now() + budget;
-        let breaker = self.breaker(&authority);
+        let breaker = &host.breaker;
         let idempotent = matches!(
             method,
             reqwest::Method::GET
@@ -154,6 +212,7 @@ impl Outbound {
         let mut attempt_no = 0u32;
         loop {
             if !breaker.allow() {
+                bump(&host.short_circuited);
                 tracing::debug!(%authority, "outbound call skipped: breaker open");
                 return Err(FetchError::CircuitOpen(authority));
             }
@@ -161,9 +220,11 @@ impl Outbound {
             let (error, response, after) = match outcome {
                 Attempt::Done(response) => {
                     breaker.record_success();
+                    bump(&host.ok);
                     return Ok(response);
                 }
                 Attempt::Fail(error) => {
+                    bump(&host.failed);
                     return Err(error);
                 }
                 Attempt::Retry {
@@ -180,6 +241,7 @@ impl Outbound {
                 None => Err(error.clone()),
             };
             if !idempotent || attempt_no >= self.settings.retries {
+                bump(&host.failed);
                 return final_outcome();
             }
             let rate_limited = response.as_ref().is_some_and(|r| r.status == 429);
@@ -187,10 +249,12 @@ impl Outbound {
             let backoff = self.settings.backoff * factor * 2u32.saturating_pow(attempt_no);
             let delay = after.map_or(backoff, |after| after.max(backoff));
             if Instant::now() + delay >= deadline {
+                bump(&host.failed);
                 tracing::debug!(%url, ?delay, "no time left for another retry");
                 return final_outcome();
             }
             attempt_no += 1;
+            bump(&host.retries);
             tracing::info!(%url, attempt = attempt_no, ?delay, error = %error, "retrying outbound call");
             tokio::time::sleep(delay).await;
         }
