@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One-time machine set-up for building and testing Strata (idempotent):
 # the wasm32-wasip2 Rust target, the system tools the tests use (redis-server,
-# psql), and the local Redis and PostgreSQL services if they are not running.
+# psql, Node.js and Debian's Chromium for the browser test), the browser
+# test's npm packages, and the local Redis and PostgreSQL services if they
+# are not running.
 set -euo pipefail
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -17,11 +19,23 @@ fi
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v psql >/dev/null || missing+=(postgresql-client)
+command -v node >/dev/null || missing+=(nodejs npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if ((${#missing[@]})); then
     say "installing ${missing[*]}"
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
     $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" || {
         echo "setup: error: could not install ${missing[*]} with apt-get" >&2
+        exit 1
+    }
+fi
+
+# playwright-core drives the system Chromium; it never downloads a browser.
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
+    say "installing the browser test's npm packages"
+    (cd "$here/tests/browser" && npm ci --no-audit --no-fund --loglevel=error) || {
+        echo "setup: error: 'npm ci' in tests/browser failed" >&2
         exit 1
     }
 fi

@@ -45,6 +45,7 @@ pub struct App {
     pub max_body_bytes: u64,
     pub started: Instant,
     pub requests: crate::http::metrics::RequestMetrics,
+    pub live: Arc<crate::live::Live>,
 }
 
 impl App {
@@ -116,6 +117,15 @@ impl App {
             max_body_bytes: cli.max_body_bytes,
             started: Instant::now(),
             requests: Default::default(),
+            live: Arc::new(crate::live::Live::new(
+                crate::live::LiveSettings {
+                    interval: Duration::from_secs(cli.dashboard_refresh_seconds),
+                    timeout: Duration::from_secs(cli.dashboard_refresh_timeout_seconds.max(1)),
+                    backoff_base: Duration::from_secs(cli.dashboard_backoff_base_seconds.max(1)),
+                    backoff_max: Duration::from_secs(cli.dashboard_backoff_max_seconds.max(1)),
+                },
+                cli.redis_url.as_deref().filter(|url| !url.is_empty()),
+            )),
         })
     }
 }

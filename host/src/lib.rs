@@ -4,6 +4,7 @@
 //! [`runtime`] (fresh instance of the routed component) -> the component,
 //! which reaches [`cache`], [`data`] and [`upstream`] only through the
 //! `strata:host` imports implemented in [`runtime::capabilities`].
+//! [`live`] pushes scheduled dashboard updates to WebSocket clients.
 //! [`config`] holds the operator's settings and manifest; [`deploy`]
 //! replaces component versions while serving; [`app`] wires it all
 //! together at start.
@@ -15,6 +16,7 @@ pub mod config;
 pub mod data;
 pub mod deploy;
 pub mod http;
+pub mod live;
 pub mod runtime;
 pub mod upstream;
 

@@ -101,6 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     };
     strata::http::warm_up(&app).await;
+    strata::live::start(app.clone());
 
     let (stop, stopped) = tokio::sync::watch::channel(());
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<()>| async move {

@@ -165,6 +165,35 @@ pub struct Cli {
     #[arg(long, env = "STRATA_NO_COMPILE_CACHE")]
     pub no_compile_cache: bool,
 
+    /// Seconds between live dashboard refreshes (0 disables the refresh).
+    #[arg(long, env = "STRATA_DASHBOARD_REFRESH_SECONDS", default_value_t = 60)]
+    pub dashboard_refresh_seconds: u64,
+
+    /// Longest one dashboard refresh may take, in seconds.
+    #[arg(
+        long,
+        env = "STRATA_DASHBOARD_REFRESH_TIMEOUT_SECONDS",
+        default_value_t = 30
+    )]
+    pub dashboard_refresh_timeout_seconds: u64,
+
+    /// Back-off after the second consecutive failed refresh, in seconds;
+    /// doubles with each further failure.
+    #[arg(
+        long,
+        env = "STRATA_DASHBOARD_BACKOFF_BASE_SECONDS",
+        default_value_t = 120
+    )]
+    pub dashboard_backoff_base_seconds: u64,
+
+    /// Longest back-off between failed refreshes, in seconds.
+    #[arg(
+        long,
+        env = "STRATA_DASHBOARD_BACKOFF_MAX_SECONDS",
+        default_value_t = 1800
+    )]
+    pub dashboard_backoff_max_seconds: u64,
+
     /// Run the bundled market simulator in-process and point
     /// `STRATA_UPSTREAM_URL` at it: an offline demo with no internet access.
     #[arg(long, env = "STRATA_SIMULATE_UPSTREAM")]

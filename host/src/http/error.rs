@@ -25,6 +25,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("missing or invalid admin token")]
     Unauthorized,
+    #[error("this endpoint speaks WebSocket; send an Upgrade: websocket request")]
+    UpgradeRequired,
     #[error("component '{0}' is not deployed")]
     ComponentMissing(String),
     #[error(transparent)]
@@ -39,6 +41,7 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::ComponentMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -64,6 +67,7 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::UpgradeRequired => "upgrade_required",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::ComponentMissing(_) => "component_missing",

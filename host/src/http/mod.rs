@@ -44,6 +44,9 @@ const ROUTE_HEADER: &str = "strata-route";
 /// Endpoints the host answers itself, before component routes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum HostEndpoint {
+    Page,
+    Asset(&'static str),
+    LiveFeed,
     Health,
     Metrics,
     OpenApi,
@@ -62,6 +65,11 @@ impl HostEndpoint {
         use hyper::Method as M;
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         let found = match (segments.as_slice(), method) {
+            ([], &M::GET) => Ok(Self::Page),
+            (["app.css"], &M::GET) => Ok(Self::Asset("app.css")),
+            (["app.js"], &M::GET) => Ok(Self::Asset("app.js")),
+            (["ws"], &M::GET) => Ok(Self::LiveFeed),
+            (["ws"], _) => Err(vec!["GET"]),
             (["health"], &M::GET) => Ok(Self::Health),
             (["health"], _) => Err(vec!["GET"]),
             (["metrics"], &M::GET) => Ok(Self::Metrics),
@@ -90,6 +98,10 @@ impl HostEndpoint {
     fn route_label(path: &str) -> &'static str {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         match segments.as_slice() {
+            [] => "/",
+            ["app.css"] => "/app.css",
+            ["app.js"] => "/app.js",
+            ["ws"] => "/ws",
             ["health"] => "/health",
             ["metrics"] => "/metrics",
             ["openapi.json"] => "/openapi.json",
@@ -243,6 +255,13 @@ async fn serve_one(
     }
 }
 
+/// An empty body of the host's response type.
+pub fn empty_body() -> HyperOutgoingBody {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
 fn text_response(content_type: &'static str, text: String) -> hyper::Response<HyperOutgoingBody> {
     let body = Full::new(Bytes::from(text))
         .map_err(|never| match never {})
@@ -283,6 +302,29 @@ async fn host_endpoint(
         allowed: allowed.into_iter().map(str::to_string).collect(),
     })?;
     match endpoint {
+        HostEndpoint::Page | HostEndpoint::Asset(_) | HostEndpoint::LiveFeed
+            if !role.components =>
+        {
+            Err(ApiError::NotFound {
+                method: req.method().to_string(),
+                path: req.uri().path().to_string(),
+            })
+        }
+        HostEndpoint::Page => Ok(text_response(
+            "text/html; charset=utf-8",
+            include_str!("../../assets/index.html").to_string(),
+        )),
+        HostEndpoint::Asset(name) => Ok(match name {
+            "app.css" => text_response(
+                "text/css; charset=utf-8",
+                include_str!("../../assets/app.css").to_string(),
+            ),
+            _ => text_response(
+                "text/javascript; charset=utf-8",
+                include_str!("../../assets/app.js").to_string(),
+            ),
+        }),
+        HostEndpoint::LiveFeed => crate::live::upgrade(app.live.clone(), req),
         HostEndpoint::Health => Ok(health::report(app).await),
         HostEndpoint::Metrics => Ok(text_response(
             "text/plain; version=0.0.4; charset=utf-8",

@@ -1,0 +1,297 @@
+//! The live dashboard: a scheduled refresh through the dashboard component,
+//! broadcast to WebSocket clients on every instance.
+//!
+//! Every [`LiveSettings::interval`], one instance (the holder of a short
+//! Redis lock) asks the dashboard component to recompute the summary. The
+//! component's refresh stores it in the cache (and so in Redis); the instance
+//! publishes the update on a Redis channel, and every instance, itself
+//! included, forwards it to its WebSocket clients. Without Redis, the single
+//! instance refreshes and broadcasts locally. Consecutive failures back off
+//! exponentially (2, 4, 8, ... minutes by default, capped at 30) and clients
+//! keep the last good snapshot meanwhile.
+
+mod ws;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, Full};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde_json::json;
+use tokio::sync::{broadcast, watch};
+
+use crate::app::App;
+use crate::http::router::Routed;
+
+pub use ws::{is_upgrade, upgrade};
+
+/// The component route the scheduler calls.
+pub const REFRESH_PATH: &str = "/api/crypto/dashboard-summary/refresh";
+const CHANNEL: &str = "strata:dashboard:updates";
+const LOCK_KEY: &str = "strata:lock:dashboard-refresh";
+/// Updates a client may fall behind before it is dropped as too slow.
+const CLIENT_BACKLOG: usize = 16;
+
+/// Scheduling policy, from the CLI.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveSettings {
+    /// Time between refreshes; zero disables the scheduler.
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl LiveSettings {
+    /// Delay after `failures` consecutive failures: base, 2×base, 4×base, ...
+    /// up to the cap.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
+        self.backoff_base
+            .saturating_mul(factor)
+            .min(self.backoff_max)
+    }
+}
+
+/// The feed shared by the scheduler and the WebSocket handlers.
+pub struct Live {
+    settings: LiveSettings,
+    /// The newest update message, sent to every new client first.
+    latest: watch::Sender<Option<Arc<str>>>,
+    updates: broadcast::Sender<Arc<str>>,
+    redis: Option<(redis::Client, ConnectionManager)>,
+    instance: String,
+}
+
+impl Live {
+    /// A feed; with `redis_url` the updates fan out through Redis.
+    pub fn new(settings: LiveSettings, redis_url: Option<&str>) -> Self {
+        let redis = redis_url.and_then(|url| {
+            let client = redis::Client::open(url).ok()?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(1)))
+                .set_response_timeout(Some(Duration::from_secs(1)))
+                .set_number_of_retries(1);
+            let conn = ConnectionManager::new_lazy_with_config(client.clone(), config).ok()?;
+            Some((client, conn))
+        });
+        Self {
+            settings,
+            latest: watch::channel(None).0,
+            updates: broadcast::channel(CLIENT_BACKLOG).0,
+            redis,
+            instance: format!("{}", std::process::id()),
+        }
+    }
+
+    /// The newest update, if any arrived yet.
+    pub fn latest(&self) -> Option<Arc<str>> {
+        self.latest.borrow().clone()
+    }
+
+    /// A receiver of all later updates.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+        self.updates.subscribe()
+    }
+
+    /// WebSocket clients connected to this instance.
+    pub fn clients(&self) -> usize {
+        self.updates.receiver_count()
+    }
+
+    fn deliver(&self, message: Arc<str>) {
+        self.latest.send_replace(Some(message.clone()));
+        // No receivers is fine: nobody is watching right now.
+        let _ = self.updates.send(message);
+    }
+
+    /// Sends an update to every instance (through Redis) or just this one.
+    async fn publish(&self, message: String) {
+        if let Some((_, conn)) = &self.redis {
+            let mut conn = conn.clone();
+            let sent: redis::RedisResult<u64> = redis::cmd("PUBLISH")
+                .arg(CHANNEL)
+                .arg(&message)
+                .query_async(&mut conn)
+                .await;
+            match sent {
+                Ok(receivers) if receivers > 0 => return,
+                Ok(_) => tracing::debug!(
+                    "no instance subscribed to dashboard updates; delivering locally"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot publish the dashboard update; delivering locally")
+                }
+            }
+        }
+        self.deliver(message.into());
+    }
+
+    /// Whether this instance should refresh now (holds the lock for this
+    /// interval). Without Redis there is no one to coordinate with.
+    async fn acquire_turn(&self) -> bool {
+        let Some((_, conn)) = &self.redis else {
+            return true;
+        };
+        let mut conn = conn.clone();
+        let hold = self
+            .settings
+            .interval
+            .saturating_sub(Duration::from_millis(100))
+            .max(Duration::from_millis(100));
+        let acquired: redis::RedisResult<Option<String>> = redis::cmd("SET")
+            .arg(LOCK_KEY)
+            .arg(&self.instance)
+            .arg("NX")
+            .arg("PX")
+            .arg(hold.as_millis() as u64)
+            .query_async(&mut conn)
+            .await;
+        match acquired {
+            Ok(reply) => reply.is_some(),
+            Err(e) => {
+                // Redis is down: nobody else can coordinate either, so refresh
+                // locally rather than let the dashboard go stale.
+                tracing::debug!(error = %e, "refresh lock unavailable; refreshing locally");
+                true
+            }
+        }
+    }
+}
+
+/// Starts the scheduler and (with Redis) the update subscriber.
+pub fn start(app: Arc<App>) {
+    let settings = app.live.settings;
+    if let Some((client, _)) = &app.live.redis {
+        tokio::spawn(subscribe(app.clone(), client.clone()));
+    }
+    if settings.interval.is_zero() {
+        tracing::info!("live dashboard refresh disabled");
+        return;
+    }
+    if !matches!(app.router.route("GET", REFRESH_PATH), Routed::Found(_)) {
+        tracing::info!(
+            path = REFRESH_PATH,
+            "live dashboard refresh disabled: no route serves it"
+        );
+        return;
+    }
+    tokio::spawn(schedule(app));
+}
+
+async fn schedule(app: Arc<App>) {
+    let settings = app.live.settings;
+    let mut failures = 0u32;
+    loop {
+        if app.live.acquire_turn().await {
+            match refresh(&app).await {
+                Ok(data) => {
+                    failures = 0;
+                    let message = json!({
+                        "type": "dashboard_update",
+                        "data": data,
+                        "timestamp": chrono::Utc::now().to_rfc3339(),
+                    });
+                    app.live.publish(message.to_string()).await;
+                    tracing::debug!("dashboard refreshed and broadcast");
+                }
+                Err(e) => {
+                    failures += 1;
+                    let delay = if failures > 1 {
+                        settings.backoff(failures - 1)
+                    } else {
+                        settings.interval
+                    };
+                    tracing::warn!(failures, error = %e, next_in = ?delay, "dashboard refresh failed; clients keep the last good data");
+                }
+            }
+        }
+        let delay = if failures > 1 {
+            settings.backoff(failures - 1)
+        } else {
+            settings.interval
+        };
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Runs the dashboard component's refresh route and returns its JSON.
+async fn refresh(app: &App) -> Result<serde_json::Value, String> {
+    let request = hyper::Request::builder()
+        .method(hyper::Method::GET)
+        .uri(REFRESH_PATH)
+        .header(hyper::header::HOST, "localhost")
+        .body(
+            Full::new(Bytes::new())
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .map_err(|e| e.to_string())?;
+    let work = async {
+        let response = crate::http::dispatch(app, request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the refresh body: {e}"))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!(
+                "refresh answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("refresh body is not JSON: {e}"))
+    };
+    tokio::time::timeout(app.live.settings.timeout, work)
+        .await
+        .map_err(|_| format!("refresh took longer than {:?}", app.live.settings.timeout))?
+}
+
+/// Forwards updates published by any instance to this instance's clients.
+async fn subscribe(app: Arc<App>, client: redis::Client) {
+    loop {
+        let subscribed = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(CHANNEL).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match subscribed.await {
+            Ok(pubsub) => {
+                let mut messages = pubsub.into_on_message();
+                while let Some(message) = messages.next().await {
+                    if let Ok(payload) = message.get_payload::<String>() {
+                        app.live.deliver(payload.into());
+                    }
+                }
+                tracing::warn!("dashboard update subscription lost; reconnecting");
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot subscribe to dashboard updates"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_up_to_the_cap() {
+        let settings = LiveSettings {
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(120),
+            backoff_max: Duration::from_secs(1800),
+        };
+        let minutes: Vec<u64> = (1..=6)
+            .map(|n| settings.backoff(n).as_secs() / 60)
+            .collect();
+        assert_eq!(minutes, [2, 4, 8, 16, 30, 30]);
+    }
+}
