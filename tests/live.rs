@@ -73,7 +73,7 @@ async fn with_two_instances_one_refreshes_and_clients_on_both_get_each_update_on
     let services = Services::start(Backend::RedisPostgres).await;
     let a = services.host_with(&fast_refresh());
     let b = services.host_with(&fast_refresh());
-    let (mut on_a, mut on_b) = (connect(&a).await, connect(&b).await);
+    let (on_a, on_b) = (connect(&a).await, connect(&b).await);
     let before = services.simulator.requests().await;
 
     let collect = |mut socket: Socket| async move {
