@@ -43,6 +43,9 @@ pub struct App {
     pub cache: Arc<TieredCache>,
     pub database: Arc<Database>,
     pub max_body_bytes: u64,
+    pub max_header_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub limits: crate::http::limits::Limits,
     pub started: Instant,
     pub requests: crate::http::metrics::RequestMetrics,
     pub live: Arc<crate::live::Live>,
@@ -88,6 +91,7 @@ impl App {
             },
         )?;
 
+        let limits = crate::http::limits::Limits::new(cli.max_concurrent_requests, &manifest);
         let runtime = Arc::new(runtime);
         let registry = Arc::new(Registry::new(manifest.components.keys()));
         let router = Router::new(&manifest.routes).map_err(ManifestError::from)?;
@@ -115,6 +119,9 @@ impl App {
             cache,
             database,
             max_body_bytes: cli.max_body_bytes,
+            max_header_bytes: cli.max_header_bytes,
+            header_read_timeout: Duration::from_secs(cli.header_read_timeout_seconds.max(1)),
+            limits,
             started: Instant::now(),
             requests: Default::default(),
             live: Arc::new(crate::live::Live::new(

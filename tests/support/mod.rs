@@ -407,6 +407,22 @@ impl Host {
         Reply::from(response).await
     }
 
+    /// The process id, for reading its memory use from /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the process, in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
     /// Stops the process (as a crash would: no graceful shutdown).
     pub fn kill(&mut self) {
         let _ = self.child.kill();

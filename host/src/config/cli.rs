@@ -131,6 +131,19 @@ pub struct Cli {
     #[arg(long, env = "STRATA_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: u64,
 
+    /// Requests served by components at once; more get 503 with
+    /// Retry-After instead of waiting in an unbounded queue.
+    #[arg(long, env = "STRATA_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    pub max_concurrent_requests: usize,
+
+    /// Largest request head (request line plus headers) accepted, in bytes.
+    #[arg(long, env = "STRATA_MAX_HEADER_BYTES", default_value_t = 64 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Seconds a client has to send its request headers.
+    #[arg(long, env = "STRATA_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub header_read_timeout_seconds: u64,
+
     /// Most linear memory one component instance may use, in MiB.
     #[arg(long, env = "STRATA_INSTANCE_MEMORY_MIB", default_value_t = 64)]
     pub instance_memory_mib: u64,

@@ -28,13 +28,15 @@ pub enum ManifestError {
     Parse(String),
     #[error("manifest references ${{{0}}} but that environment variable is not set")]
     MissingVar(String),
-    #[error("manifest: unterminated ${{...}} at byte {0}")]
+    #[error(
+        "manifest: unterminated or malformed ${{...}} at byte {0} (use ${{NAME}} or ${{NAME:-default}} on one line)"
+    )]
     UnterminatedVar(usize),
-    #[error("manifest: route {path} uses unknown component '{component}'")]
+    #[error("manifest: route {path:?} uses unknown component {component:?}")]
     UnknownComponent { path: String, component: String },
-    #[error("manifest: component '{0}' has an invalid name (use a-z, 0-9, '-' and '_')")]
+    #[error("manifest: component {0:?} has an invalid name (use a-z, 0-9, '-' and '_')")]
     BadComponentName(String),
-    #[error("manifest: component '{component}': {message}")]
+    #[error("manifest: component {component:?}: {message}")]
     BadComponent { component: String, message: String },
     #[error("manifest: {0}")]
     Route(#[from] crate::http::router::RouteError),
@@ -83,6 +85,9 @@ pub struct ComponentSpec {
     /// Per-request wall-clock budget; overrides the host default.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Requests this component serves at once; more get 503.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
     /// GET paths the host requests once after loading the component, to
     /// prime its caches (e.g. the latest report).
     #[serde(default)]
@@ -238,21 +243,24 @@ fn validate_component(name: &str, spec: &ComponentSpec) -> Result<(), ManifestEr
             ));
         }
         strata_keys::validate_key(prefix)
-            .map_err(|e| bad(format!("cache prefix '{prefix}': {e}")))?;
+            .map_err(|e| bad(format!("cache prefix {prefix:?}: {e}")))?;
         if !seen.insert(prefix) {
-            return Err(bad(format!("cache prefix '{prefix}' is listed twice")));
+            return Err(bad(format!("cache prefix {prefix:?} is listed twice")));
         }
     }
     for host in &spec.outbound {
         crate::upstream::AllowedHost::parse(host)
-            .map_err(|e| bad(format!("outbound entry '{host}': {e}")))?;
+            .map_err(|e| bad(format!("outbound entry {host:?}: {e}")))?;
     }
     if spec.timeout_ms == Some(0) {
         return Err(bad("timeout_ms must be positive".into()));
     }
+    if spec.max_concurrency == Some(0) {
+        return Err(bad("max_concurrency must be positive".into()));
+    }
     for path in &spec.warmup {
-        if !path.starts_with('/') {
-            return Err(bad(format!("warmup path '{path}' must start with '/'")));
+        if !path.starts_with('/') || path.chars().any(char::is_control) {
+            return Err(bad(format!("warmup path {path:?} must start with '/'")));
         }
     }
     Ok(())
@@ -285,13 +293,17 @@ fn expand_env(
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let end = after
-            .find('}')
+            .find(['}', '\n'])
+            .filter(|&end| after[end..].starts_with('}'))
             .ok_or(ManifestError::UnterminatedVar(offset + start))?;
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
             None => (inner, None),
         };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(ManifestError::UnterminatedVar(offset + start));
+        }
         match (lookup(name).filter(|v| !v.is_empty()), default) {
             (Some(value), _) => out.push_str(&value),
             (None, Some(default)) => out.push_str(default),
@@ -384,6 +396,7 @@ mod tests {
             outbound: vec![],
             config: BTreeMap::new(),
             timeout_ms: None,
+            max_concurrency: None,
             warmup: vec![],
         };
         assert_eq!(

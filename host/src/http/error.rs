@@ -27,6 +27,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("this endpoint speaks WebSocket; send an Upgrade: websocket request")]
     UpgradeRequired,
+    #[error("too many requests in progress{}; retry shortly", .0.as_deref().map(|c| format!(" for component '{c}'")).unwrap_or_default())]
+    Overloaded(Option<String>),
     #[error("component '{0}' is not deployed")]
     ComponentMissing(String),
     #[error(transparent)]
@@ -45,6 +47,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::ComponentMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Invoke(InvokeError::Deadline(_)) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Invoke(InvokeError::Instantiate(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Invoke(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -71,6 +74,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::ComponentMissing(_) => "component_missing",
+            ApiError::Overloaded(_) => "overloaded",
             ApiError::Invoke(InvokeError::Deadline(_)) => "deadline_exceeded",
             ApiError::Invoke(InvokeError::Instantiate(_)) => "no_instance",
             ApiError::Invoke(InvokeError::Trap(_)) => "component_trapped",
@@ -96,6 +100,12 @@ impl ApiError {
             status,
             &json!({ "error": self.to_string(), "code": self.code() }),
         );
+        if matches!(self, ApiError::Overloaded(_)) {
+            response.headers_mut().insert(
+                hyper::header::RETRY_AFTER,
+                hyper::header::HeaderValue::from_static("1"),
+            );
+        }
         if matches!(self, ApiError::Unauthorized) {
             response.headers_mut().insert(
                 hyper::header::WWW_AUTHENTICATE,

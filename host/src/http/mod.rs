@@ -5,6 +5,7 @@ mod admin;
 pub mod auth;
 pub mod error;
 mod health;
+pub mod limits;
 pub mod metrics;
 pub mod router;
 
@@ -128,7 +129,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Slow or oversized request heads are cut off before they tie up a
+    // connection task (hyper answers 431 for an oversized head).
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(app.header_read_timeout)
+        .max_buf_size(app.max_header_bytes.max(8192));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -385,6 +393,7 @@ async fn dispatch_labelled(
         .registry
         .get(matched.component)
         .ok_or_else(|| ApiError::ComponentMissing(matched.component.to_string()))?;
+    let permits = app.limits.admit(matched.component)?;
     tracing::Span::current().record("version", &*component.version);
 
     let headers = req.headers_mut();
@@ -416,7 +425,8 @@ async fn dispatch_labelled(
         headers.insert(hyper::header::HOST, HeaderValue::from_static("localhost"));
     }
     tracing::debug!(component = matched.component, route = matched.pattern, %method, %path, "dispatch");
-    Ok(app.runtime.invoke(component, req).await?)
+    let response = app.runtime.invoke(component, req).await?;
+    Ok(response.map(|body| limits::hold(body, permits)))
 }
 
 /// Requests each component's warm-up paths once, so caches such as the

@@ -15,9 +15,9 @@ use crate::config::RouteSpec;
 /// Why a set of routes cannot be served.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum RouteError {
-    #[error("route '{path}': {message}")]
+    #[error("route {path:?}: {message}")]
     Invalid { path: String, message: String },
-    #[error("route '{a}' conflicts with '{b}' (same shape, overlapping methods {methods})")]
+    #[error("route {a:?} conflicts with {b:?} (same shape, overlapping methods {methods})")]
     Conflict {
         a: String,
         b: String,
@@ -158,14 +158,18 @@ fn split_path(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
-/// Specificity vector when `segments` match `parts`, compared
-/// lexicographically so the first differing segment decides.
+/// Specificity of `segments` matching `parts`: one entry per path segment
+/// (literal 2, parameter 1, covered by a wildcard 0) and a final entry that
+/// prefers an exact end (1) to a wildcard (0). All vectors for one path have
+/// the same length, so comparing them lexicographically lets the first
+/// differing segment decide.
 fn match_rank(segments: &[Segment], parts: &[&str]) -> Option<Vec<u8>> {
-    let mut rank = Vec::with_capacity(segments.len());
+    let mut rank = Vec::with_capacity(parts.len() + 1);
     for (i, segment) in segments.iter().enumerate() {
         match segment {
             Segment::Wildcard => {
-                rank.push(segment.rank());
+                rank.resize(parts.len(), 0);
+                rank.push(0);
                 return Some(rank);
             }
             Segment::Literal(text) if parts.get(i) == Some(&text.as_str()) => {}
@@ -174,7 +178,11 @@ fn match_rank(segments: &[Segment], parts: &[&str]) -> Option<Vec<u8>> {
         }
         rank.push(segment.rank());
     }
-    (segments.len() == parts.len()).then_some(rank)
+    if segments.len() != parts.len() {
+        return None;
+    }
+    rank.push(1);
+    Some(rank)
 }
 
 fn extract_params<'a>(segments: &'a [Segment], parts: &[&str]) -> Vec<(&'a str, String)> {
@@ -235,16 +243,16 @@ fn parse_route(spec: &RouteSpec) -> Result<Route, RouteError> {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !valid {
                 return Err(invalid(&format!(
-                    "parameter '{{{name}}}' must be lower-case letters, digits and '_'"
+                    "parameter {name:?} must be lower-case letters, digits and '_'"
                 )));
             }
             if !names.insert(name.to_string()) {
-                return Err(invalid(&format!("parameter '{{{name}}}' appears twice")));
+                return Err(invalid(&format!("parameter {name:?} appears twice")));
             }
             Segment::Param(name.to_string())
         } else if part.contains(['{', '}', '*']) {
             return Err(invalid(&format!(
-                "segment '{part}' mixes literal text with '{{', '}}' or '*'"
+                "segment {part:?} mixes literal text with '{{', '}}' or '*'"
             )));
         } else {
             Segment::Literal(part.to_string())
@@ -255,7 +263,7 @@ fn parse_route(spec: &RouteSpec) -> Result<Route, RouteError> {
     for method in &spec.methods {
         let upper = method.to_ascii_uppercase();
         if upper.is_empty() || !upper.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(invalid(&format!("method '{method}' is not an HTTP method")));
+            return Err(invalid(&format!("method {method:?} is not an HTTP method")));
         }
         methods.insert(upper);
     }
@@ -342,6 +350,18 @@ mod tests {
             found(r.route("GET", "/static")).params,
             vec![("*", String::new())]
         );
+    }
+
+    #[test]
+    fn an_exact_route_beats_a_wildcard_that_matches_nothing_more() {
+        let r = router(&[
+            spec("/static/*", "wild", &[]),
+            spec("/static", "exact", &[]),
+        ]);
+        assert_eq!(found(r.route("GET", "/static")).component, "exact");
+        let r = router(&[spec("/*", "wild", &[]), spec("/", "root", &[])]);
+        assert_eq!(found(r.route("GET", "/")).component, "root");
+        assert_eq!(found(r.route("GET", "/x")).component, "wild");
     }
 
     #[test]

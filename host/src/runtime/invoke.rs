@@ -85,6 +85,7 @@ impl Runtime {
             log: LogCapability {
                 component: component.name.clone(),
                 version: component.version.clone(),
+                lines: 0,
             },
             _instance: InstanceGuard::new(self.active.clone()),
         };
@@ -135,7 +136,7 @@ impl Runtime {
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
                 .await
-                .map_err(classify_trap)
+                .map_err(|e| classify_trap(e, timeout))
         }));
         let outcome = tokio::time::timeout(timeout, receiver).await;
         let result = match outcome {
@@ -162,9 +163,9 @@ impl Runtime {
     }
 }
 
-fn classify_trap(error: wasmtime::Error) -> InvokeError {
+fn classify_trap(error: wasmtime::Error, timeout: std::time::Duration) -> InvokeError {
     if error.downcast_ref::<DeadlineExceeded>().is_some() {
-        return InvokeError::Deadline(0);
+        return InvokeError::Deadline(timeout.as_millis());
     }
     InvokeError::Trap(format!("{error:#}"))
 }

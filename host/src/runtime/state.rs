@@ -49,10 +49,12 @@ pub struct OutboundCapability {
     pub grants: Arc<Grants>,
 }
 
-/// Who is logging, so guest log lines are attributable.
+/// Who is logging, so guest log lines are attributable, and how many
+/// lines this request has written (they are capped).
 pub struct LogCapability {
     pub component: Arc<str>,
     pub version: Arc<str>,
+    pub lines: u32,
 }
 
 /// Direct `wasi:http/outgoing-handler` calls would bypass the host's

@@ -38,8 +38,10 @@ impl AllowedHost {
             }
             _ => (entry, None),
         };
-        if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
-            return Err(format!("'{host}' is not a host name"));
+        let host_chars =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':');
+        if host.is_empty() || !host.chars().all(host_chars) {
+            return Err(format!("{host:?} is not a host name"));
         }
         Ok(Self {
             host: host.to_ascii_lowercase(),
@@ -97,7 +99,7 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_rejected() {
-        for bad in ["", "host:notaport", "a/b", "user@host"] {
+        for bad in ["", "host:notaport", "a/b", "user@host", "a\nb", "tab\there"] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad}");
         }
     }
