@@ -13,17 +13,21 @@
 //!   **instantiation succeeds and the first `handle` call traps**.
 //!
 //! In both, the handler is well behaved, so any failure is the
-//! initialisation's.
+//! initialisation's. The traps exist only on wasm32: `cargo test
+//! --workspace` also builds this crate natively, where a constructor that
+//! panics would abort the test harness before it starts.
 
 use strata_sdk::{Handler, Request, Response};
 
 /// A constructor; it must never return normally.
+#[cfg(target_arch = "wasm32")]
 extern "C" fn init() {
     panic!("deliberate trap in a constructor (test-badinit)");
 }
 
 /// Registers [`init`] as a constructor. `#[used]` keeps it through the
 /// optimiser, and the section name is what makes the linker call it.
+#[cfg(target_arch = "wasm32")]
 #[used]
 #[unsafe(link_section = ".init_array")]
 static INIT: extern "C" fn() = init;
@@ -31,7 +35,7 @@ static INIT: extern "C" fn() = init;
 /// Exported under the name `wit-component` looks for: a core module that
 /// exports `_initialize` gets it called from the component's start, i.e.
 /// during instantiation, before any export is reachable.
-#[cfg(not(feature = "first-call-trap"))]
+#[cfg(all(target_arch = "wasm32", not(feature = "first-call-trap")))]
 #[unsafe(no_mangle)]
 pub extern "C" fn _initialize() {
     panic!("deliberate trap in _initialize (test-badinit)");
