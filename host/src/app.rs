@@ -71,8 +71,8 @@ impl App {
             retries: cli.outbound_retries,
             backoff: Duration::from_millis(cli.outbound_backoff_ms),
             max_response_bytes: cli.outbound_max_response_bytes,
-            breaker_threshold: 5,
-            breaker_cool_down: Duration::from_secs(10),
+            breaker_threshold: cli.outbound_breaker_threshold,
+            breaker_cool_down: Duration::from_millis(cli.outbound_breaker_cool_down_ms),
         })?);
 
         let runtime = Runtime::new(

@@ -164,6 +164,18 @@ pub struct Cli {
     #[arg(long, env = "STRATA_OUTBOUND_BACKOFF_MS", default_value_t = 200)]
     pub outbound_backoff_ms: u64,
 
+    /// Consecutive failed outbound calls to one host that open its breaker.
+    #[arg(long, env = "STRATA_OUTBOUND_BREAKER_THRESHOLD", default_value_t = 5)]
+    pub outbound_breaker_threshold: u32,
+
+    /// Milliseconds an open outbound breaker waits before a probe call.
+    #[arg(
+        long,
+        env = "STRATA_OUTBOUND_BREAKER_COOL_DOWN_MS",
+        default_value_t = 10_000
+    )]
+    pub outbound_breaker_cool_down_ms: u64,
+
     /// Largest outbound response body accepted, in bytes.
     #[arg(long, env = "STRATA_OUTBOUND_MAX_RESPONSE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub outbound_max_response_bytes: usize,

@@ -5,6 +5,7 @@
 //! the component's grant, and cap the rows returned.
 
 mod guard;
+pub mod reports;
 mod value;
 
 use std::path::Path;

@@ -152,3 +152,29 @@ pub async fn remove(app: &App, name: &str) -> Result<hyper::Response<HyperOutgoi
         &json!({ "component": name, "action": "remove", "deployment_id": id }),
     ))
 }
+
+/// `POST /admin/reports`: publishes a report. It becomes `/reports/latest`
+/// at once on every instance: the cached latest id is deleted (and the
+/// deletion broadcast), so the next request looks it up again.
+pub async fn create_report(
+    app: &App,
+    body: Incoming,
+) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
+    let bytes = Limited::new(body, 256 * 1024)
+        .collect()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("cannot read the report: {e}")))?
+        .to_bytes();
+    let report: crate::data::reports::NewReport = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("report JSON: {e}")))?;
+    report.validate().map_err(ApiError::BadRequest)?;
+    let id = crate::data::reports::insert(&app.database, &report).await?;
+    app.cache
+        .delete(&strata_keys::CacheKeys::report_latest_id())
+        .await;
+    tracing::info!(id, "report published");
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({ "id": id, "latest": true }),
+    ))
+}

@@ -35,6 +35,8 @@ pub enum ApiError {
     Invoke(#[from] InvokeError),
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    #[error(transparent)]
+    Database(#[from] crate::data::SqlError),
 }
 
 impl ApiError {
@@ -51,6 +53,10 @@ impl ApiError {
             ApiError::Invoke(InvokeError::Deadline(_)) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Invoke(InvokeError::Instantiate(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Invoke(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Database(crate::data::SqlError::Unavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Deploy(e) => match e {
                 DeployError::UnknownComponent(_) => StatusCode::NOT_FOUND,
                 DeployError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -80,6 +86,8 @@ impl ApiError {
             ApiError::Invoke(InvokeError::Trap(_)) => "component_trapped",
             ApiError::Invoke(InvokeError::NoResponse) => "no_response",
             ApiError::Invoke(InvokeError::Guest(_)) => "component_error",
+            ApiError::Database(crate::data::SqlError::Unavailable(_)) => "database_unavailable",
+            ApiError::Database(_) => "database_error",
             ApiError::Deploy(e) => match e {
                 DeployError::UnknownComponent(_) => "unknown_component",
                 DeployError::TooLarge { .. } => "payload_too_large",

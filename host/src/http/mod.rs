@@ -57,6 +57,7 @@ enum HostEndpoint {
     Deploy(String),
     Rollback(String),
     Remove(String),
+    PublishReport,
 }
 
 impl HostEndpoint {
@@ -90,6 +91,8 @@ impl HostEndpoint {
                 Ok(Self::Rollback(name.to_string()))
             }
             (["admin", "components", _, "rollback"], _) => Err(vec!["POST"]),
+            (["admin", "reports"], &M::POST) => Ok(Self::PublishReport),
+            (["admin", "reports"], _) => Err(vec!["POST"]),
             _ => return None,
         };
         Some(found)
@@ -111,6 +114,7 @@ impl HostEndpoint {
             ["admin", "components"] => "/admin/components",
             ["admin", "components", _] => "/admin/components/{name}",
             ["admin", "components", _, "rollback"] => "/admin/components/{name}/rollback",
+            ["admin", "reports"] => "/admin/reports",
             _ => "other",
         }
     }
@@ -348,6 +352,7 @@ async fn host_endpoint(
         HostEndpoint::Deploy(name) => admin::deploy(app, &name, req.into_body()).await,
         HostEndpoint::Rollback(name) => admin::rollback(app, &name).await,
         HostEndpoint::Remove(name) => admin::remove(app, &name).await,
+        HostEndpoint::PublishReport => admin::create_report(app, req.into_body()).await,
     }
 }
 
