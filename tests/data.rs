@@ -17,7 +17,9 @@ fn settings() -> PoolSettings {
     }
 }
 
-/// A freshly migrated database of each kind (kept alive by the guard).
+/// Keeps a test's database alive until the test ends (dropping it removes
+/// the database or its folder); never read, only held.
+#[allow(dead_code)]
 enum Guard {
     Pg(PgDatabase),
     Sqlite(tempfile::TempDir),
