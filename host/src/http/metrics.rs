@@ -185,6 +185,13 @@ impl Exposition {
         }
     }
 
+    /// A counter with one sample per cache tier.
+    fn per_tier(&mut self, name: &str, help: &str, l1: u64, l2: u64) {
+        self.header(name, "counter", help);
+        self.sample(name, &[("tier", "l1")], l1 as f64);
+        self.sample(name, &[("tier", "l2")], l2 as f64);
+    }
+
     /// A metric with one unlabelled sample.
     pub fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
         self.header(name, kind, help);
@@ -202,35 +209,17 @@ pub async fn render(app: &crate::app::App) -> String {
     app.requests.render(&mut out);
 
     let stats = app.cache.stats().await;
-    out.header(
+    out.per_tier(
         "strata_cache_hits_total",
-        "counter",
         "Cache reads answered, by tier.",
+        stats.l1.hits,
+        stats.l2.hits,
     );
-    out.sample(
-        "strata_cache_hits_total",
-        &[("tier", "l1")],
-        stats.l1.hits as f64,
-    );
-    out.sample(
-        "strata_cache_hits_total",
-        &[("tier", "l2")],
-        stats.l2.hits as f64,
-    );
-    out.header(
+    out.per_tier(
         "strata_cache_misses_total",
-        "counter",
         "Cache reads a tier could not answer, by tier.",
-    );
-    out.sample(
-        "strata_cache_misses_total",
-        &[("tier", "l1")],
-        stats.l1.misses as f64,
-    );
-    out.sample(
-        "strata_cache_misses_total",
-        &[("tier", "l2")],
-        stats.l2.misses as f64,
+        stats.l1.misses,
+        stats.l2.misses,
     );
     out.single(
         "strata_cache_promotions_total",
