@@ -57,7 +57,8 @@ fn value(scrape: &Exposition, name: &str, labels: &[(&str, &str)]) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_a_known_sequence_of_requests() {
     let services = Services::start(Backend::RedisPostgres).await;
-    let host = services.host();
+    // No scheduled dashboard refresh: only this test's requests go upstream.
+    let host = services.host_with(&[("STRATA_DASHBOARD_REFRESH_SECONDS", "0")]);
     // The start-up warm-up (latest report) already computed; count from here.
     let before = scrape(&host.url).await;
     for _ in 0..3 {
