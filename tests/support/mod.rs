@@ -390,6 +390,9 @@ impl Host {
         command
             .env("STRATA_LISTEN", "127.0.0.1:0")
             .env("STRATA_ADMIN_LISTEN", "127.0.0.1:0")
+            // No scheduled dashboard refresh unless a test asks for one: it
+            // would call upstream behind the back of tests that count calls.
+            .env("STRATA_DASHBOARD_REFRESH_SECONDS", "0")
             .env_remove("STRATA_ADMIN_TOKEN")
             .env("STRATA_LOG", "info,strata=debug")
             .env("STRATA_COMPILE_CACHE_DIR", compile_cache_dir());
