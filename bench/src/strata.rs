@@ -239,6 +239,12 @@ impl Strata {
             .env("STRATA_LISTEN", "127.0.0.1:0")
             .env("STRATA_ADMIN_LISTEN", "127.0.0.1:0")
             .env("STRATA_LOG", "warn")
+            // The scheduled dashboard refresh would add upstream calls the
+            // workloads count; the stampede row needs room for 1,000
+            // requests at once (admission control sheds the rest by design).
+            .env("STRATA_DASHBOARD_REFRESH_SECONDS", "0")
+            .env("STRATA_MAX_CONCURRENT_REQUESTS", "1500")
+            .env("STRATA_MAX_INSTANCES", "2000")
             .env(
                 "STRATA_SQLITE_PATH",
                 config.dir.join(format!("strata-{n}.db")),
