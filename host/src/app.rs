@@ -30,8 +30,6 @@ pub enum StartError {
     Component { name: String, message: String },
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    #[error("market simulator: {0}")]
-    Simulator(std::io::Error),
 }
 
 /// Everything a request handler needs.

@@ -1,7 +1,5 @@
 //! The one place where failures become HTTP statuses and JSON bodies.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::StatusCode;
 use serde_json::json;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -134,10 +132,7 @@ pub fn json_response(
     status: StatusCode,
     value: &serde_json::Value,
 ) -> hyper::Response<HyperOutgoingBody> {
-    let body = Full::new(Bytes::from(value.to_string()))
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    let mut response = hyper::Response::new(body);
+    let mut response = hyper::Response::new(super::full_body(value.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

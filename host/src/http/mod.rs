@@ -267,18 +267,21 @@ async fn serve_one(
     }
 }
 
-/// An empty body of the host's response type.
-pub fn empty_body() -> HyperOutgoingBody {
-    Full::new(Bytes::new())
+/// A complete in-memory body, of the one body type used both for requests
+/// handed to guests and for responses.
+pub fn full_body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
+    Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
 }
 
+/// An empty body.
+pub fn empty_body() -> HyperOutgoingBody {
+    full_body(Bytes::new())
+}
+
 fn text_response(content_type: &'static str, text: String) -> hyper::Response<HyperOutgoingBody> {
-    let body = Full::new(Bytes::from(text))
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    let mut response = hyper::Response::new(body);
+    let mut response = hyper::Response::new(full_body(text));
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         HeaderValue::from_static(content_type),
@@ -443,11 +446,7 @@ pub async fn warm_up(app: &App) {
                 .method(hyper::Method::GET)
                 .uri(path.as_str())
                 .header(hyper::header::HOST, "localhost")
-                .body(
-                    Full::new(Bytes::new())
-                        .map_err(|never| match never {})
-                        .boxed_unsync(),
-                );
+                .body(empty_body());
             let Ok(request) = request else {
                 tracing::warn!(component = &*component.name, path, "invalid warm-up path");
                 continue;

@@ -15,9 +15,8 @@ mod ws;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
@@ -223,11 +222,7 @@ async fn refresh(app: &App) -> Result<serde_json::Value, String> {
         .method(hyper::Method::GET)
         .uri(REFRESH_PATH)
         .header(hyper::header::HOST, "localhost")
-        .body(
-            Full::new(Bytes::new())
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        )
+        .body(crate::http::empty_body())
         .map_err(|e| e.to_string())?;
     let work = async {
         let response = crate::http::dispatch(app, request)
