@@ -11,6 +11,11 @@
 //! requests back to back (closed loop, like `wrk`), timing each from send to
 //! the last body byte. Histograms are per task and merged at the end, so the
 //! hot path takes no locks.
+//!
+//! With `--rate` the load is open loop instead: each connection sends on a
+//! fixed schedule (its share of the rate), and each request is timed from
+//! its *intended* send time, so a stalled server is charged for the
+//! requests that queued up behind it (no coordinated omission).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -89,6 +94,11 @@ pub struct LoadArgs {
     /// request on each at the same instant (a cold-key stampede).
     #[arg(long)]
     pub burst: bool,
+    /// Open loop at this many requests/s in total (each connection sends
+    /// its share on a fixed schedule; latency counts from the intended send
+    /// time). Without it, requests go back to back (closed loop).
+    #[arg(long)]
+    pub rate: Option<f64>,
 }
 
 impl LoadArgs {
@@ -106,6 +116,7 @@ impl LoadArgs {
             threads: 1,
             count_header: None,
             burst: false,
+            rate: None,
         }
     }
 
@@ -152,6 +163,10 @@ impl LoadArgs {
         }
         if self.burst {
             args.push("--burst".into());
+        }
+        if let Some(rate) = self.rate {
+            args.push("--rate".into());
+            args.push(rate.to_string());
         }
         args
     }
@@ -268,6 +283,10 @@ struct Shared {
     deadline: Instant,
     burst: Option<Barrier>,
     seed: u64,
+    started: Instant,
+    /// Open loop: time between two sends of one connection.
+    interval: Option<Duration>,
+    connections: usize,
 }
 
 impl Shared {
@@ -331,6 +350,13 @@ async fn generate(args: LoadArgs) -> Result<LoadResult> {
         Pick::Zipf => Picker::Zipf(Zipf::new(paths.len(), args.zipf_s)),
     };
     let connections = args.connections.max(1);
+    let interval = match args.rate {
+        Some(rate) if !(rate.is_finite() && rate > 0.0) => {
+            bail!("--rate must be a positive number of requests/s, got {rate}")
+        }
+        Some(rate) => Some(Duration::from_secs_f64(connections as f64 / rate)),
+        None => None,
+    };
     let started = Instant::now();
     let shared = Arc::new(Shared {
         authority,
@@ -340,6 +366,9 @@ async fn generate(args: LoadArgs) -> Result<LoadResult> {
         deadline: started + Duration::from_secs_f64(args.duration.max(0.0)),
         burst: args.burst.then(|| Barrier::new(connections)),
         seed: args.seed,
+        started,
+        interval,
+        connections,
     });
     let tasks: Vec<_> = (0..connections)
         .map(|index| tokio::spawn(connection_task(shared.clone(), index as u64)))
@@ -402,9 +431,13 @@ async fn connection_task(shared: Arc<Shared>, index: u64) -> Tally {
             }
         }
         if let Some(path) = shared.next_path(&mut rng).map(String::from) {
-            one_request(&shared, &mut sender, &path, &mut tally).await;
+            one_request(&shared, &mut sender, &path, None, &mut tally).await;
         }
         return tally;
+    }
+
+    if let Some(interval) = shared.interval {
+        return open_loop(&shared, index, interval, rng, tally).await;
     }
 
     while Instant::now() < shared.deadline {
@@ -422,7 +455,51 @@ async fn connection_task(shared: Arc<Shared>, index: u64) -> Tally {
         let Some(path) = shared.next_path(&mut rng).map(String::from) else {
             break;
         };
-        one_request(&shared, &mut sender, &path, &mut tally).await;
+        one_request(&shared, &mut sender, &path, None, &mut tally).await;
+    }
+    tally
+}
+
+/// One connection of an open-loop run: request `k` is due at
+/// `started + phase + k * interval` (connections are staggered across one
+/// interval). A request held up by the previous one (the server was slow)
+/// is sent at once and timed from when it was due, so the backlog shows in
+/// the latencies. If the connection was idle when the request fell due, it
+/// is timed from its actual send: the lateness of the generator's own timer
+/// (tokio's wheel ticks in milliseconds) is not the server's.
+async fn open_loop(
+    shared: &Shared,
+    index: u64,
+    interval: Duration,
+    mut rng: XorShift64,
+    mut tally: Tally,
+) -> Tally {
+    let phase = interval.mul_f64(index as f64 / shared.connections as f64);
+    let mut sender = None;
+    // When the previous request on this connection completed.
+    let mut free_at = shared.started;
+    for k in 0u32.. {
+        let due = shared.started + phase + interval * k;
+        if due >= shared.deadline {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
+        if sender.is_none() {
+            match connect(&shared.authority).await {
+                Ok(s) => sender = Some(s),
+                Err(err) => {
+                    // This send is lost; the schedule goes on.
+                    tally.error(format!("connect: {err}"));
+                    continue;
+                }
+            }
+        }
+        let Some(path) = shared.next_path(&mut rng).map(String::from) else {
+            break;
+        };
+        let start = if free_at > due { due } else { Instant::now() };
+        one_request(shared, &mut sender, &path, Some(start), &mut tally).await;
+        free_at = Instant::now();
     }
     tally
 }
@@ -433,6 +510,7 @@ async fn one_request(
     shared: &Shared,
     sender: &mut Option<SendRequest<Empty<Bytes>>>,
     path: &str,
+    due: Option<Instant>,
     tally: &mut Tally,
 ) {
     let Some(conn) = sender.as_mut() else {
@@ -448,7 +526,9 @@ async fn one_request(
             return;
         }
     };
-    let started = Instant::now();
+    // Open loop: from when the request should have gone out (see
+    // `open_loop`).
+    let started = due.unwrap_or_else(Instant::now);
     let outcome = tokio::time::timeout(REQUEST_TIMEOUT, async {
         conn.ready().await?;
         let response = conn.send_request(request).await?;
@@ -511,6 +591,7 @@ mod tests {
         plan.pick = Pick::Zipf;
         plan.paths.push("/b".into());
         plan.burst = true;
+        plan.rate = Some(1234.5);
         let parsed =
             Wrapper::try_parse_from(std::iter::once("load".to_string()).chain(plan.to_args()))
                 .map(|w| w.load);
@@ -522,5 +603,6 @@ mod tests {
         assert_eq!(parsed.connections, 7);
         assert_eq!(parsed.count_header.as_deref(), Some("x-h"));
         assert!(parsed.burst);
+        assert_eq!(parsed.rate, Some(1234.5));
     }
 }

@@ -21,6 +21,7 @@ use crate::strata;
 pub const CEILING: &str = "hyper hello (ceiling)";
 pub const BASELINE: &str = "native moka lookup (baseline)";
 const DASHBOARD_L1: &str = "dashboard component, L1 hit";
+const DASHBOARD_L1_HALF: &str = "dashboard component, L1 hit, 50% of peak (open loop)";
 const DASHBOARD_L2: &str = "dashboard component, L2 hit";
 const MARKET_MISS: &str = "market component, miss (upstream +200 ms)";
 const ECHO: &str = "echo component (fresh instance)";
@@ -41,6 +42,8 @@ const MISS_MAX_SECONDS: f64 = 5.0;
 const WARMUP_MAX_SECONDS: f64 = 1.0;
 /// Duration of the single-connection latency probes.
 const SINGLE_MAX_SECONDS: f64 = 3.0;
+/// Target: p99 of the L1-hit route at half of its measured peak.
+const HALF_PEAK_P99_TARGET_US: f64 = 1_000.0;
 
 /// Checks one response: status 200 and, if given, a header value.
 async fn sample(url: &str, header: Option<(&str, &str)>) -> Check {
@@ -201,7 +204,7 @@ pub async fn side_by_side(env: &Env, report: &mut Report) -> Result<()> {
 
     // Strata, L1 hit.
     let check = sample(&dashboard_url, hit_l1).await;
-    row(
+    let peak = row(
         report,
         DASHBOARD_L1,
         "GET /api/crypto/dashboard-summary",
@@ -211,6 +214,9 @@ pub async fn side_by_side(env: &Env, report: &mut Report) -> Result<()> {
         hit_l1,
     )
     .await?;
+
+    // The same route open loop at half that peak: the latency target.
+    dashboard_l1_half_peak(env, report, d, peak.rps).await?;
 
     // Strata, L2 hit: a second instance on the same Redis whose L1 can
     // hold nothing (1 entry of at most 1 byte: every value outweighs the
@@ -268,6 +274,69 @@ pub async fn side_by_side(env: &Env, report: &mut Report) -> Result<()> {
         crate::report::thousands(echo.requests as f64),
         (rss_after as f64 - rss_before as f64) / 1024.0,
     ));
+    Ok(())
+}
+
+/// Target check of the half-peak row: p99 ≤ 1 ms (information only).
+fn half_peak_check(p99_us: f64) -> Check {
+    if p99_us <= HALF_PEAK_P99_TARGET_US {
+        Check::ok(format!("p99 ≤ 1 ms ok ({})", latency(p99_us)))
+    } else {
+        Check::warn(format!("p99 {} > 1 ms at half of peak", latency(p99_us)))
+    }
+}
+
+/// The L1-hit route open loop at 50% of `peak_rps` (the closed-loop row's
+/// req/s), latency from each request's intended send time.
+async fn dashboard_l1_half_peak(
+    env: &Env,
+    report: &mut Report,
+    d: f64,
+    peak_rps: f64,
+) -> Result<()> {
+    let rate = peak_rps / 2.0;
+    if !(rate.is_finite() && rate > 0.0) {
+        report.warnings.push(format!(
+            "{DASHBOARD_L1_HALF}: skipped, the peak row measured {peak_rps} req/s"
+        ));
+        return Ok(());
+    }
+    let hit_l1 = Some((CACHE_HEADER, "hit-l1"));
+    let check = sample(
+        &format!("{}{}", env.strata.url, servers::DASHBOARD_PATH),
+        hit_l1,
+    )
+    .await;
+    let mut plan = env
+        .load(&env.strata.url, servers::DASHBOARD_PATH, d)
+        .counting(CACHE_HEADER);
+    plan.rate = Some(rate);
+    let result = row(
+        report,
+        DASHBOARD_L1_HALF,
+        "GET /api/crypto/dashboard-summary",
+        plan,
+        check,
+        hit_l1,
+    )
+    .await?;
+    let target = half_peak_check(result.p99_us);
+    if !target.ok {
+        report
+            .warnings
+            .push(format!("{DASHBOARD_L1_HALF}: {}", target.text));
+    }
+    if let Some(last) = report.rows.last_mut() {
+        last.check = Check {
+            ok: last.check.ok && target.ok,
+            text: format!(
+                "offered {} req/s; {}; {}",
+                crate::report::thousands(rate),
+                target.text,
+                last.check.text
+            ),
+        };
+    }
     Ok(())
 }
 
@@ -373,6 +442,14 @@ mod tests {
         let check = tally(&r, Some((CACHE_HEADER, "hit-l2")));
         assert!(!check.ok);
         assert!(check.text.contains("hit-l1"), "{}", check.text);
+    }
+
+    #[test]
+    fn half_peak_target_is_p99_of_one_millisecond() {
+        assert!(half_peak_check(1_000.0).ok);
+        let over = half_peak_check(2_500.0);
+        assert!(!over.ok);
+        assert_eq!(over.text, "p99 2.50 ms > 1 ms at half of peak");
     }
 
     #[test]
