@@ -1026,6 +1026,7 @@ fn host() -> &'static Host {
                 engine: EngineSettings {
                     max_instances: 4,
                     instance_memory_bytes: 16 << 20,
+                    decommit_batch_size: 1,
                 },
                 default_timeout: Duration::from_secs(2),
                 compile_cache: None,

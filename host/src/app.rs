@@ -78,6 +78,7 @@ impl App {
                 engine: EngineSettings {
                     max_instances: cli.max_instances,
                     instance_memory_bytes: cli.instance_memory_mib.saturating_mul(1 << 20),
+                    decommit_batch_size: cli.decommit_batch_size,
                 },
                 default_timeout: Duration::from_millis(cli.request_timeout_ms),
                 compile_cache: cli.compile_cache(),

@@ -148,6 +148,12 @@ pub struct Cli {
     #[arg(long, env = "STRATA_INSTANCE_MEMORY_MIB", default_value_t = 64)]
     pub instance_memory_mib: u64,
 
+    /// Freed instance memory is returned to the OS in batches of this many
+    /// decommits: larger batches cost fewer TLB shootdowns under load, smaller
+    /// ones give memory back sooner after a burst of memory-hungry requests.
+    #[arg(long, env = "STRATA_DECOMMIT_BATCH_SIZE", default_value_t = 64)]
+    pub decommit_batch_size: usize,
+
     /// Most component instances alive at once (the pooling allocator's size).
     #[arg(long, env = "STRATA_MAX_INSTANCES", default_value_t = 1000)]
     pub max_instances: u32,

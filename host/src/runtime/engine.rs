@@ -23,6 +23,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct EngineSettings {
     pub max_instances: u32,
     pub instance_memory_bytes: u64,
+    pub decommit_batch_size: usize,
 }
 
 /// Where compiled code is cached between starts (wasmtime keys entries by
@@ -48,7 +49,7 @@ pub fn build_engine(
         .max_memory_size(usize::try_from(settings.instance_memory_bytes).unwrap_or(usize::MAX))
         .linear_memory_keep_resident(4 << 20)
         .table_keep_resident(1 << 20)
-        .decommit_batch_size(64)
+        .decommit_batch_size(settings.decommit_batch_size.max(1))
         .pagemap_scan(Enabled::Auto);
 
     let mut config = Config::new();
