@@ -131,7 +131,11 @@ async fn ungranted_access_is_refused_with_a_typed_error_the_guest_sees() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_returns_to_baseline_after_hostile_guests() {
     let services = Services::start(Backend::Bare).await;
-    let host = sandbox_host(&services, &[]);
+    // Freed instance memory goes back to the OS in batches (64 by default,
+    // which trades a quiet host keeping one batch resident for fewer TLB
+    // shootdowns under load). A batch of one returns it on every release, so
+    // what this test sees is exactly what the host still holds.
+    let host = sandbox_host(&services, &[("STRATA_DECOMMIT_BATCH_SIZE", "1")]);
     for _ in 0..20 {
         host.get("/hostile/ok").await;
     }
@@ -142,20 +146,10 @@ async fn memory_returns_to_baseline_after_hostile_guests() {
     for _ in 0..20 {
         assert_eq!(host.get("/hostile/trap").await.status, 500);
     }
-    // Freed instance memory is decommitted in batches of
-    // STRATA_DECOMMIT_BATCH_SIZE (64) pending decommits (cheaper than one
-    // madvise per request); ordinary traffic completes the batch. Measured:
-    // RSS stays high for the first ~100 requests, then drops for good.
-    for _ in 0..400 {
-        host.get("/hostile/ok").await;
-    }
+    host.get("/hostile/ok").await;
     let after = host.rss_bytes();
     let growth = after.saturating_sub(baseline);
-    println!(
-        "RSS baseline {} MiB, after {} MiB",
-        baseline >> 20,
-        after >> 20
-    );
+    println!("RSS baseline {} MiB, after {} MiB", baseline >> 20, after >> 20);
     // Five guests each filled a 64 MiB instance; what stays must be far less
     // than one of them (slots keep a few resident MiB for reuse).
     assert!(growth < 48 << 20, "RSS grew by {} MiB", growth >> 20);
