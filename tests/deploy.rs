@@ -189,38 +189,19 @@ async fn rollback_reactivates_the_previous_version_and_the_listing_shows_both() 
     let host = echo_host(&services, &[]);
     let admin = host.admin_url.clone().expect("admin listener");
 
-    let nothing = http()
-        .post(format!("{admin}/admin/components/echo/rollback"))
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(
-        nothing.status().as_u16(),
-        409,
-        "nothing to roll back to yet"
-    );
+    let nothing = host.admin_post("/admin/components/echo/rollback").await;
+    assert_eq!(nothing.status, 409, "nothing to roll back to yet");
 
     let (status, deployed) = upload(&admin, "echo", wasm("echo-v2.wasm")).await;
     assert_eq!(status, 201);
     assert_eq!(version(&host).await, "v2");
-    let rolled = http()
-        .post(format!("{admin}/admin/components/echo/rollback"))
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(rolled.status().as_u16(), 200);
-    let rolled: serde_json::Value = rolled.json().await.expect("JSON");
+    let rolled = host.admin_post("/admin/components/echo/rollback").await;
+    assert_eq!(rolled.status, 200);
+    let rolled = rolled.json();
     assert_eq!(rolled["previous_version"], deployed["version"]);
     assert_eq!(version(&host).await, "v1");
 
-    let listing: serde_json::Value = http()
-        .get(format!("{admin}/admin/components"))
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
+    let listing = host.admin("GET", "/admin/components").await.json();
     let echo = &listing["components"][0];
     assert_eq!(echo["name"], "echo");
     assert_eq!(echo["active_version"], rolled["version"]);
@@ -243,12 +224,8 @@ async fn a_removed_component_answers_503_until_deployed_again() {
     let services = Services::start(Backend::Bare).await;
     let host = echo_host(&services, &[]);
     let admin = host.admin_url.clone().expect("admin listener");
-    let removed = http()
-        .delete(format!("{admin}/admin/components/echo"))
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(removed.status().as_u16(), 200);
+    let removed = host.admin("DELETE", "/admin/components/echo").await;
+    assert_eq!(removed.status, 200);
     let reply = host.get("/hello").await;
     assert_eq!(reply.status, 503);
     assert_eq!(reply.json()["code"], "component_missing");
@@ -373,14 +350,9 @@ async fn the_deploy_command_uploads_and_reports_the_new_version() {
 async fn health_turns_unhealthy_when_nothing_is_deployed() {
     let services = Services::start(Backend::Bare).await;
     let host = echo_host(&services, &[]);
-    let admin = host.admin_url.clone().expect("admin listener");
     assert_eq!(host.get("/health").await.json()["status"], "healthy");
-    let removed = http()
-        .delete(format!("{admin}/admin/components/echo"))
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(removed.status().as_u16(), 200);
+    let removed = host.admin("DELETE", "/admin/components/echo").await;
+    assert_eq!(removed.status, 200);
     let health = host.get("/health").await;
     assert_eq!(health.status, 503);
     let body = health.json();

@@ -149,7 +149,11 @@ async fn memory_returns_to_baseline_after_hostile_guests() {
     host.get("/hostile/ok").await;
     let after = host.rss_bytes();
     let growth = after.saturating_sub(baseline);
-    println!("RSS baseline {} MiB, after {} MiB", baseline >> 20, after >> 20);
+    println!(
+        "RSS baseline {} MiB, after {} MiB",
+        baseline >> 20,
+        after >> 20
+    );
     // Five guests each filled a 64 MiB instance; what stays must be far less
     // than one of them (slots keep a few resident MiB for reuse).
     assert!(growth < 48 << 20, "RSS grew by {} MiB", growth >> 20);

@@ -461,18 +461,24 @@ impl Host {
 }
 
 impl Host {
-    /// `POST` to the loopback admin listener.
-    pub async fn admin_post(&self, path: &str) -> Reply {
+    /// A request to the loopback admin listener.
+    pub async fn admin(&self, method: &str, path: &str) -> Reply {
         let admin = self
             .admin_url
             .as_deref()
             .expect("host has an admin listener");
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let response = http()
-            .post(format!("{admin}{path}"))
+            .request(method, format!("{admin}{path}"))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
         Reply::from(response).await
+    }
+
+    /// `POST` to the loopback admin listener.
+    pub async fn admin_post(&self, path: &str) -> Reply {
+        self.admin("POST", path).await
     }
 
     /// The process id, for reading its memory use from /proc.
