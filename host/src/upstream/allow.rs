@@ -20,7 +20,8 @@ impl AllowedHost {
             return Err("empty entry".into());
         }
         if entry.contains("://") {
-            let url = Url::parse(entry).map_err(|e| format!("not a valid URL: {e}"))?;
+            let url =
+                Url::parse(entry).map_err(|e| format!("{entry:?} is not a valid URL: {e}"))?;
             let host = url
                 .host_str()
                 .ok_or_else(|| "URL has no host".to_string())?;
@@ -33,7 +34,7 @@ impl AllowedHost {
             Some((host, port)) if !host.contains(':') || host.ends_with(']') => {
                 let port = port
                     .parse::<u16>()
-                    .map_err(|_| format!("port '{port}' is not a number from 0 to 65535"))?;
+                    .map_err(|_| format!("port {port:?} is not a number from 0 to 65535"))?;
                 (host, Some(port))
             }
             _ => (entry, None),
