@@ -4,54 +4,11 @@
 
 mod support;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use support::echo::{echo_host, upload, version, wasm};
 use support::{Backend, Host, Services, http, test_components};
-
-/// A manifest serving the echo test component at `/hello`.
-fn echo_manifest(dir: &Path) -> String {
-    let path = dir.join("echo.toml");
-    let wasm = test_components().join("echo-v1.wasm");
-    let text = format!(
-        "[components.echo]\nsource = {:?}\n\n[[routes]]\npath = \"/hello\"\ncomponent = \"echo\"\n\n[[routes]]\npath = \"/hello/*\"\ncomponent = \"echo\"\n",
-        wasm.display().to_string()
-    );
-    std::fs::write(&path, text).expect("write manifest");
-    path.display().to_string()
-}
-
-fn echo_host(services: &Services, extra: &[(&str, &str)]) -> Host {
-    let manifest = echo_manifest(services.dir.path());
-    let mut env = vec![("STRATA_MANIFEST", manifest.as_str())];
-    env.extend_from_slice(extra);
-    services.host_with(&env)
-}
-
-fn wasm(name: &str) -> Vec<u8> {
-    std::fs::read(test_components().join(name)).expect("test component")
-}
-
-async fn upload(admin: &str, name: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
-    let response = http()
-        .post(format!("{admin}/admin/components/{name}"))
-        .body(bytes)
-        .send()
-        .await
-        .expect("upload");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("JSON answer"))
-}
-
-async fn version(host: &Host) -> String {
-    let reply = host.get("/hello").await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.json()["version"]
-        .as_str()
-        .expect("version")
-        .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_deploys_under_load_fail_no_request_and_serve_only_active_versions() {

@@ -5,39 +5,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde_json::{Value, json};
-use support::{Backend, Host, Services};
-use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(host: &Host) -> Socket {
-    let url = format!("{}/ws", host.url.replacen("http://", "ws://", 1));
-    tokio_tungstenite::connect_async(url)
-        .await
-        .expect("WebSocket handshake")
-        .0
-}
-
-/// The next dashboard update within `wait`, or none.
-async fn next_update(socket: &mut Socket, wait: Duration) -> Option<Value> {
-    let deadline = Instant::now() + wait;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        match tokio::time::timeout(left, socket.next()).await.ok()?? {
-            Ok(Message::Text(text)) => {
-                let message: Value = serde_json::from_str(&text).expect("JSON message");
-                if message["type"] == "dashboard_update" {
-                    return Some(message);
-                }
-            }
-            Ok(_) => {}
-            Err(e) => panic!("WebSocket error: {e}"),
-        }
-    }
-}
+use support::ws::{connect, from_first_shared, next_update, stamps};
+use support::{Backend, Services};
 
 fn fast_refresh() -> Vec<(&'static str, &'static str)> {
     vec![("STRATA_DASHBOARD_REFRESH_SECONDS", "1")]
@@ -76,18 +46,8 @@ async fn with_two_instances_one_refreshes_and_clients_on_both_get_each_update_on
     let (on_a, on_b) = (connect(&a).await, connect(&b).await);
     let before = services.simulator.requests().await;
 
-    let collect = |mut socket: Socket| async move {
-        let mut stamps = Vec::new();
-        let until = Instant::now() + Duration::from_millis(4500);
-        while let Some(left) = until.checked_duration_since(Instant::now()) {
-            match next_update(&mut socket, left).await {
-                Some(update) => stamps.push(update["timestamp"].as_str().unwrap_or("").to_string()),
-                None => break,
-            }
-        }
-        stamps
-    };
-    let (stamps_a, stamps_b) = tokio::join!(collect(on_a), collect(on_b));
+    let window = Duration::from_millis(4500);
+    let (stamps_a, stamps_b) = tokio::join!(stamps(on_a, window), stamps(on_b, window));
     let upstream_calls = services.simulator.requests().await - before;
 
     for stamps in [&stamps_a, &stamps_b] {
@@ -98,17 +58,11 @@ async fn with_two_instances_one_refreshes_and_clients_on_both_get_each_update_on
     }
     // From the first update both saw (a client may also get an older
     // snapshot on connect), both saw exactly the same updates.
-    let from_common = |mine: &[String], theirs: &[String]| -> Vec<String> {
-        mine.iter()
-            .skip_while(|s| !theirs.contains(s))
-            .cloned()
-            .collect()
-    };
-    let common_a = from_common(&stamps_a, &stamps_b);
+    let common_a = from_first_shared(&stamps_a, &stamps_b);
     assert!(common_a.len() >= 3, "A: {stamps_a:?}\nB: {stamps_b:?}");
     assert_eq!(
         common_a,
-        from_common(&stamps_b, &stamps_a),
+        from_first_shared(&stamps_b, &stamps_a),
         "A: {stamps_a:?}\nB: {stamps_b:?}"
     );
     // One refresh per tick in total (each refresh makes two upstream calls),

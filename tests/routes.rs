@@ -1,5 +1,6 @@
-//! Every route of SPEC section 1, end to end through the real binary, once
-//! with Redis + Postgres and once with no Redis and the embedded SQLite.
+//! Every route of SPEC section 1, end to end through the real binary: with
+//! Redis + Postgres, with a Redis Cluster + Postgres, and with no Redis and
+//! the embedded SQLite.
 //!
 //! "Served from cache" is proven twice: the component's `x-strata-cache`
 //! header, and the simulator's request counter standing still.
@@ -8,14 +9,22 @@ mod support;
 
 use support::{Backend, Services};
 
-/// Defines each behaviour once and runs it against both backends.
-macro_rules! on_both_backends {
+/// Defines each behaviour once and runs it against every backend.
+macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod with_redis_and_postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(super::Backend::RedisPostgres).await;
+                }
+            )*
+        }
+        mod with_a_redis_cluster_and_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::ClusterPostgres).await;
                 }
             )*
         }
@@ -30,7 +39,7 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(
+on_every_backend!(
     dashboard_summary_is_computed_once_then_served_from_cache,
     dashboard_refresh_bypasses_and_refills_the_cache,
     market_quote_is_cached_under_the_lowercased_symbol,
@@ -286,7 +295,7 @@ async fn health_reports_cache_and_database_status(backend: Backend) {
     assert!(cache["l1_hit_count"].as_u64().unwrap_or(0) >= 1);
     assert!(cache["l1_entries"].as_u64().unwrap_or(0) >= 1);
     match backend {
-        Backend::RedisPostgres => {
+        Backend::RedisPostgres | Backend::ClusterPostgres => {
             assert_eq!(cache["l2_healthy"], true);
             assert_eq!(body["database"]["backend"], "postgres");
         }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
+use strata::backplane::{Backplane, Timeouts, Topology};
 use strata::cache::{CacheSettings, L1Limits, L2, Lookup, TieredCache};
 use strata::config::FamilyPolicy;
 
@@ -139,7 +140,13 @@ fn benches(c: &mut Criterion) {
                 })
             });
             let tiered = runtime.block_on(async {
-                let l2 = L2::new(&redis_url(), Duration::from_millis(500)).expect("redis url");
+                let timeouts = Timeouts {
+                    connect: Duration::from_millis(500),
+                    response: Duration::from_millis(500),
+                };
+                let backplane =
+                    Backplane::new(Topology::Standalone(redis_url()), timeouts).expect("redis url");
+                let l2 = L2::new(backplane, Duration::from_millis(500));
                 let cache = TieredCache::new(settings(), Some(l2));
                 cache.set("bench:l2", value(), None).await.expect("set");
                 // Let the background write-through land before measuring.

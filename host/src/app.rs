@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use crate::backplane::{Backplane, BackplaneError, Timeouts, Topology};
 use crate::cache::{CacheSettings, L1Limits, L2, TieredCache};
 use crate::config::{Cli, Manifest, ManifestError};
 use crate::data::{Database, OpenError, PoolSettings};
@@ -20,8 +21,8 @@ use crate::upstream::{FetchError, Outbound, OutboundSettings};
 pub enum StartError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("REDIS_URL is not a valid Redis URL: {0}")]
-    RedisUrl(String),
+    #[error("Redis settings (REDIS_URL / REDIS_CLUSTER_URLS): {0}")]
+    Redis(#[from] BackplaneError),
     #[error(transparent)]
     Database(#[from] OpenError),
     #[error("outbound HTTP client: {0}")]
@@ -62,7 +63,8 @@ impl App {
             std::env::var(name).ok()
         })?;
 
-        let cache = Arc::new(build_cache(cli, &manifest).await?);
+        let backplane = connect_redis(cli)?;
+        let cache = Arc::new(build_cache(cli, &manifest, backplane.clone()).await?);
         let database = Arc::new(open_database(cli).await?);
         let outbound = Arc::new(Outbound::new(OutboundSettings {
             default_timeout: Duration::from_millis(cli.outbound_timeout_ms),
@@ -130,13 +132,39 @@ impl App {
                     backoff_base: Duration::from_secs(cli.dashboard_backoff_base_seconds.max(1)),
                     backoff_max: Duration::from_secs(cli.dashboard_backoff_max_seconds.max(1)),
                 },
-                cli.redis_url.as_deref().filter(|url| !url.is_empty()),
+                backplane,
             )),
         })
     }
 }
 
-async fn build_cache(cli: &Cli, manifest: &Manifest) -> Result<TieredCache, StartError> {
+/// The shared Redis, standalone or cluster, if one is configured.
+fn connect_redis(cli: &Cli) -> Result<Option<Arc<Backplane>>, StartError> {
+    let Some(topology) =
+        Topology::from_settings(cli.redis_url.as_deref(), cli.redis_cluster_urls.as_deref())?
+    else {
+        tracing::warn!(
+            "neither REDIS_URL nor REDIS_CLUSTER_URLS is set: running with the L1 cache only"
+        );
+        return Ok(None);
+    };
+    tracing::info!(
+        mode = topology.mode(),
+        "using Redis for L2 and coordination"
+    );
+    let response = Duration::from_millis(cli.redis_timeout_ms.max(1));
+    let timeouts = Timeouts {
+        connect: response.max(Duration::from_millis(500)),
+        response,
+    };
+    Ok(Some(Backplane::new(topology, timeouts)?))
+}
+
+async fn build_cache(
+    cli: &Cli,
+    manifest: &Manifest,
+    backplane: Option<Arc<Backplane>>,
+) -> Result<TieredCache, StartError> {
     let settings = CacheSettings {
         l1: L1Limits {
             max_entries: cli.cache_l1_capacity,
@@ -149,17 +177,8 @@ async fn build_cache(cli: &Cli, manifest: &Manifest) -> Result<TieredCache, Star
         families: manifest.cache.families.clone(),
         flight_wait: Duration::from_millis(cli.request_timeout_ms),
     };
-    let l2 = match cli.redis_url.as_deref().filter(|url| !url.is_empty()) {
-        None => {
-            tracing::warn!("REDIS_URL is not set: running with the L1 cache only");
-            None
-        }
-        Some(url) => {
-            let l2 = L2::new(url, Duration::from_millis(cli.redis_timeout_ms))
-                .map_err(|e| StartError::RedisUrl(e.to_string()))?;
-            Some(l2)
-        }
-    };
+    let l2 =
+        backplane.map(|backplane| L2::new(backplane, Duration::from_millis(cli.redis_timeout_ms)));
     let cache = TieredCache::new(settings, l2);
     let health = cache.l2_health().await;
     if health.configured && !health.healthy {

@@ -5,11 +5,13 @@
 //! which reaches [`cache`], [`data`] and [`upstream`] only through the
 //! `strata:host` imports implemented in [`runtime::capabilities`].
 //! [`live`] pushes scheduled dashboard updates to WebSocket clients.
+//! [`backplane`] is the Redis (standalone or cluster) that instances share.
 //! [`config`] holds the operator's settings and manifest; [`deploy`]
 //! replaces component versions while serving; [`app`] wires it all
 //! together at start.
 
 pub mod app;
+pub mod backplane;
 mod breaker;
 pub mod cache;
 pub mod config;

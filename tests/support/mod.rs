@@ -1,13 +1,20 @@
 //! Test harness: real servers on loopback for end-to-end tests.
 //!
 //! - [`Redis`]: a private `redis-server` on a free port, killed on drop, so
-//!   tests never share keys and may stop it at will.
+//!   tests never share keys and may stop it at will; [`RedisCluster`]: three
+//!   of them joined into a Redis Cluster.
 //! - [`PgDatabase`]: a fresh database on the machine's Postgres (dropped
 //!   afterwards), so every test sees exactly the migrated seed data.
 //! - [`Simulator`]: the market simulator, in-process on a free port.
 //! - [`Host`]: the real `strata` binary, started with a given backend.
 
 #![allow(dead_code)]
+
+mod cluster;
+pub mod echo;
+pub mod ws;
+
+pub use cluster::RedisCluster;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -72,6 +79,11 @@ impl Redis {
 
     /// Starts a server on a given port (to bring a "crashed" one back).
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    /// Starts a server on `port` with extra `redis-server` options.
+    pub fn start_with(port: u16, options: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let child = Command::new("redis-server")
             .args([
@@ -84,6 +96,7 @@ impl Redis {
                 "--appendonly",
                 "no",
             ])
+            .args(options)
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -308,6 +321,8 @@ impl Drop for Simulator {
 pub enum Backend {
     /// Private Redis L2 and a fresh Postgres database.
     RedisPostgres,
+    /// A private three-primary Redis Cluster and a fresh Postgres database.
+    ClusterPostgres,
     /// No Redis (L1 only) and the embedded SQLite file.
     Bare,
 }
@@ -315,6 +330,7 @@ pub enum Backend {
 /// The services behind one or more hosts.
 pub struct Services {
     pub redis: Option<Redis>,
+    pub cluster: Option<RedisCluster>,
     pub postgres: Option<PgDatabase>,
     pub simulator: Simulator,
     pub dir: tempfile::TempDir,
@@ -322,12 +338,18 @@ pub struct Services {
 
 impl Services {
     pub async fn start(backend: Backend) -> Self {
-        let (redis, postgres) = match backend {
-            Backend::RedisPostgres => (Some(Redis::start()), Some(PgDatabase::create())),
-            Backend::Bare => (None, None),
+        let (redis, cluster, postgres) = match backend {
+            Backend::RedisPostgres => (Some(Redis::start()), None, Some(PgDatabase::create())),
+            Backend::ClusterPostgres => (
+                None,
+                Some(RedisCluster::start()),
+                Some(PgDatabase::create()),
+            ),
+            Backend::Bare => (None, None, None),
         };
         Self {
             redis,
+            cluster,
             postgres,
             simulator: Simulator::start().await,
             dir: tempfile::tempdir().expect("temp dir"),
@@ -350,6 +372,9 @@ impl Services {
             .env("STRATA_SQLITE_PATH", self.dir.path().join("strata.db"));
         if let Some(redis) = &self.redis {
             command.env("REDIS_URL", redis.url());
+        }
+        if let Some(cluster) = &self.cluster {
+            command.env("REDIS_CLUSTER_URLS", cluster.urls());
         }
         if let Some(pg) = &self.postgres {
             command.env("DATABASE_URL", pg.url());
@@ -381,6 +406,7 @@ impl Host {
         let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
         for var in [
             "REDIS_URL",
+            "REDIS_CLUSTER_URLS",
             "DATABASE_URL",
             "STRATA_MANIFEST",
             "STRATA_UPSTREAM_URL",

@@ -151,17 +151,11 @@ impl Coherence {
 
 /// Subscribes for as long as the process lives, reconnecting after errors.
 async fn listen(coherence: Arc<Coherence>, l1: L1) {
-    let client = coherence.l2.client();
+    let backplane = coherence.l2.backplane().clone();
     let own_acks = ack_channel(&coherence.origin);
     let mut first = true;
     loop {
-        let subscribed = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(CHANNEL).await?;
-            pubsub.subscribe(&own_acks).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        };
-        match subscribed.await {
+        match backplane.subscribe(&[CHANNEL, &own_acks]).await {
             Ok(pubsub) => {
                 if !first {
                     let dropped = l1.remove_matching(|_| true).await;
@@ -185,7 +179,7 @@ async fn listen(coherence: Arc<Coherence>, l1: L1) {
                             let channel = ack_channel(&invalidation.origin);
                             if let Err(e) = coherence
                                 .l2
-                                .publish(&channel, invalidation.id.to_string())
+                                .notify(&channel, invalidation.id.to_string())
                                 .await
                             {
                                 tracing::debug!(error = %e, "cannot acknowledge an invalidation");

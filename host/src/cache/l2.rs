@@ -2,18 +2,22 @@
 //!
 //! Every command has a short timeout and goes through a circuit breaker, so a
 //! slow or dead Redis costs a request at most one timeout before the breaker
-//! opens, and nothing after that. The connection manager reconnects on its
-//! own and the breaker's half-open probe notices recovery, so L2 comes back
-//! without a restart. Pattern clears walk the keyspace with SCAN and remove
-//! with UNLINK in batches; KEYS is never used because it blocks Redis.
+//! opens, and nothing after that. The connection reconnects on its own and
+//! the breaker's half-open probe notices recovery, so L2 comes back without a
+//! restart. Pattern clears walk the keyspace with SCAN (on every primary of a
+//! cluster) and remove with UNLINK in batches; KEYS is never used because it
+//! blocks Redis. Whether one server or a cluster answers is the
+//! [`Backplane`]'s business.
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use thiserror::Error;
 
+use crate::backplane::{Backplane, Conn, NodeAddr};
 use crate::breaker::{BreakerState, CircuitBreaker};
 
 /// Why an L2 command did not complete. Callers log these and carry on: a
@@ -26,6 +30,10 @@ pub enum L2Error {
     Timeout(Duration),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// A cluster clear that reached only some primaries: keys on the
+    /// others (down at the time) were not removed.
+    #[error("removed {removed} keys, but could not clear {unreachable}")]
+    IncompleteClear { removed: u64, unreachable: String },
 }
 
 /// Keys scanned per SCAN round trip and removed per UNLINK.
@@ -33,8 +41,7 @@ const SCAN_BATCH: usize = 500;
 
 /// The Redis tier.
 pub struct L2 {
-    client: redis::Client,
-    conn: ConnectionManager,
+    backplane: Arc<Backplane>,
     timeout: Duration,
     breaker: CircuitBreaker,
     /// Last observed command latency in microseconds.
@@ -42,25 +49,17 @@ pub struct L2 {
 }
 
 impl L2 {
-    /// Prepares a lazily connecting client; fails only on a malformed URL.
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, L2Error> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout.max(Duration::from_millis(500))))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        Ok(Self {
-            client,
-            conn,
+    /// The cache tier on `backplane`; `timeout` bounds every operation.
+    pub fn new(backplane: Arc<Backplane>, timeout: Duration) -> Self {
+        Self {
+            backplane,
             timeout,
             breaker: CircuitBreaker::new(3, Duration::from_secs(2)),
             last_latency_us: Default::default(),
-        })
+        }
     }
 
-    async fn run<T, F>(&self, op: impl FnOnce(ConnectionManager) -> F) -> Result<T, L2Error>
+    async fn run<T, F>(&self, op: impl FnOnce(Conn) -> F) -> Result<T, L2Error>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
@@ -68,7 +67,7 @@ impl L2 {
             return Err(L2Error::CircuitOpen);
         }
         let started = Instant::now();
-        let outcome = tokio::time::timeout(self.timeout, op(self.conn.clone())).await;
+        let outcome = tokio::time::timeout(self.timeout, op(self.backplane.conn())).await;
         let elapsed = started.elapsed();
         self.last_latency_us.store(
             u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
@@ -131,47 +130,76 @@ impl L2 {
     }
 
     /// Removes every key matching `pattern`; returns how many were removed.
+    /// In a cluster every primary is walked; one that is down does not stop
+    /// the others, and the result says which could not be cleared.
     pub async fn clear_pattern(&self, pattern: &str) -> Result<u64, L2Error> {
+        let nodes = self
+            .run(|_| async { self.backplane.keyspace_nodes().await })
+            .await?;
+        let mut removed = 0;
+        let mut unreachable = Vec::new();
+        for node in &nodes {
+            if let Err(e) = self.clear_on(node, pattern, &mut removed).await {
+                unreachable.push(format!("{node} ({e})"));
+            }
+        }
+        if unreachable.is_empty() {
+            Ok(removed)
+        } else {
+            Err(L2Error::IncompleteClear {
+                removed,
+                unreachable: unreachable.join(", "),
+            })
+        }
+    }
+
+    async fn clear_on(
+        &self,
+        node: &NodeAddr,
+        pattern: &str,
+        removed: &mut u64,
+    ) -> Result<(), L2Error> {
         let mut cursor: u64 = 0;
-        let mut removed: u64 = 0;
         loop {
-            let pattern = pattern.to_string();
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(SCAN_BATCH);
             let (next, keys): (u64, Vec<String>) = self
-                .run(|mut conn| async move {
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(SCAN_BATCH)
-                        .query_async(&mut conn)
-                        .await
-                })
+                .run(|mut conn| async move { conn.query_on(node, scan).await })
                 .await?;
             if !keys.is_empty() {
+                // In a cluster the client splits a multi-key UNLINK by slot.
                 let count: u64 = self
                     .run(|mut conn| async move { conn.unlink(&keys).await })
                     .await?;
-                removed += count;
+                *removed += count;
             }
             if next == 0 {
-                return Ok(removed);
+                return Ok(());
             }
             cursor = next;
         }
     }
 
     /// Publishes `payload` on a pub/sub channel; returns how many
-    /// subscribers received it.
+    /// subscribers (across the deployment) it was sent to.
     pub async fn publish(&self, channel: &str, payload: String) -> Result<u64, L2Error> {
-        let channel = channel.to_string();
-        self.run(|mut conn| async move { conn.publish(&channel, payload).await })
+        self.run(|_| async { self.backplane.publish(channel, &payload).await })
             .await
     }
 
-    /// The client, for opening dedicated (pub/sub) connections.
-    pub fn client(&self) -> redis::Client {
-        self.client.clone()
+    /// Publishes without counting receivers (cheaper in a cluster).
+    pub async fn notify(&self, channel: &str, payload: String) -> Result<(), L2Error> {
+        self.run(|_| async { self.backplane.notify(channel, &payload).await })
+            .await
+    }
+
+    /// The shared connection, for dedicated (pub/sub) subscriptions.
+    pub fn backplane(&self) -> &Arc<Backplane> {
+        &self.backplane
     }
 
     /// A round trip to Redis, for health checks.

@@ -301,6 +301,9 @@ impl TieredCache {
             match l2.clear_pattern(pattern).await {
                 Ok(n) => cleared.l2 = n,
                 Err(e) => {
+                    if let L2Error::IncompleteClear { removed, .. } = &e {
+                        cleared.l2 = *removed;
+                    }
                     self.note_l2_error("clear", pattern, &e);
                     cleared.l2_error = Some(e.to_string());
                 }

@@ -74,9 +74,17 @@ pub struct Cli {
     #[arg(long, env = "STRATA_MAX_COMPONENT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_component_bytes: usize,
 
-    /// Redis for the shared L2 cache. Unset: L1 only, with a warning.
+    /// Redis for the shared L2 cache. Unset (and no cluster): L1 only, with
+    /// a warning.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// Redis Cluster nodes for the shared L2 cache, comma-separated
+    /// (`redis://10.0.0.1:7000,redis://10.0.0.2:7000`). List several: the
+    /// rest of the cluster is discovered from whichever answers. Use
+    /// instead of REDIS_URL.
+    #[arg(long, env = "REDIS_CLUSTER_URLS")]
+    pub redis_cluster_urls: Option<String>,
 
     /// Postgres connection string. Unset: an embedded SQLite file.
     #[arg(long, env = "DATABASE_URL")]

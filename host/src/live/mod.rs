@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use http_body_util::BodyExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
 
 use crate::app::App;
+use crate::backplane::Backplane;
 use crate::http::router::Routed;
 
 pub use ws::{is_upgrade, upgrade};
@@ -30,6 +30,8 @@ pub use ws::{is_upgrade, upgrade};
 pub const REFRESH_PATH: &str = "/api/crypto/dashboard-summary/refresh";
 const CHANNEL: &str = "strata:dashboard:updates";
 const LOCK_KEY: &str = "strata:lock:dashboard-refresh";
+/// Longest a Redis round trip of the feed may take before it counts as down.
+const REDIS_WAIT: Duration = Duration::from_secs(1);
 /// Updates a client may fall behind before it is dropped as too slow.
 const CLIENT_BACKLOG: usize = 16;
 
@@ -60,22 +62,13 @@ pub struct Live {
     /// The newest update message, sent to every new client first.
     latest: watch::Sender<Option<Arc<str>>>,
     updates: broadcast::Sender<Arc<str>>,
-    redis: Option<(redis::Client, ConnectionManager)>,
+    redis: Option<Arc<Backplane>>,
     instance: String,
 }
 
 impl Live {
-    /// A feed; with `redis_url` the updates fan out through Redis.
-    pub fn new(settings: LiveSettings, redis_url: Option<&str>) -> Self {
-        let redis = redis_url.and_then(|url| {
-            let client = redis::Client::open(url).ok()?;
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(1)))
-                .set_response_timeout(Some(Duration::from_secs(1)))
-                .set_number_of_retries(1);
-            let conn = ConnectionManager::new_lazy_with_config(client.clone(), config).ok()?;
-            Some((client, conn))
-        });
+    /// A feed; with a backplane the updates fan out through Redis.
+    pub fn new(settings: LiveSettings, redis: Option<Arc<Backplane>>) -> Self {
         Self {
             settings,
             latest: watch::channel(None).0,
@@ -108,19 +101,17 @@ impl Live {
 
     /// Sends an update to every instance (through Redis) or just this one.
     async fn publish(&self, message: String) {
-        if let Some((_, conn)) = &self.redis {
-            let mut conn = conn.clone();
-            let sent: redis::RedisResult<u64> = redis::cmd("PUBLISH")
-                .arg(CHANNEL)
-                .arg(&message)
-                .query_async(&mut conn)
-                .await;
+        if let Some(backplane) = &self.redis {
+            let sent = tokio::time::timeout(REDIS_WAIT, backplane.publish(CHANNEL, &message)).await;
             match sent {
-                Ok(receivers) if receivers > 0 => return,
-                Ok(_) => tracing::debug!(
+                Ok(Ok(receivers)) if receivers > 0 => return,
+                Ok(Ok(_)) => tracing::debug!(
                     "no instance subscribed to dashboard updates; delivering locally"
                 ),
-                Err(e) => {
+                Err(_) => {
+                    tracing::warn!("publishing the dashboard update timed out; delivering locally")
+                }
+                Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cannot publish the dashboard update; delivering locally")
                 }
             }
@@ -131,23 +122,31 @@ impl Live {
     /// Whether this instance should refresh now (holds the lock for this
     /// interval). Without Redis there is no one to coordinate with.
     async fn acquire_turn(&self) -> bool {
-        let Some((_, conn)) = &self.redis else {
+        let Some(backplane) = &self.redis else {
             return true;
         };
-        let mut conn = conn.clone();
+        let mut conn = backplane.conn();
         let hold = self
             .settings
             .interval
             .saturating_sub(Duration::from_millis(100))
             .max(Duration::from_millis(100));
-        let acquired: redis::RedisResult<Option<String>> = redis::cmd("SET")
+        let mut command = redis::cmd("SET");
+        command
             .arg(LOCK_KEY)
             .arg(&self.instance)
             .arg("NX")
             .arg("PX")
-            .arg(hold.as_millis() as u64)
-            .query_async(&mut conn)
-            .await;
+            .arg(hold.as_millis() as u64);
+        let acquire = command.query_async::<Option<String>>(&mut conn);
+        let acquired = tokio::time::timeout(REDIS_WAIT, acquire)
+            .await
+            .unwrap_or_else(|_| {
+                Err(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "the refresh lock timed out",
+                )))
+            });
         match acquired {
             Ok(reply) => reply.is_some(),
             Err(e) => {
@@ -163,8 +162,8 @@ impl Live {
 /// Starts the scheduler and (with Redis) the update subscriber.
 pub fn start(app: Arc<App>) {
     let settings = app.live.settings;
-    if let Some((client, _)) = &app.live.redis {
-        tokio::spawn(subscribe(app.clone(), client.clone()));
+    if let Some(backplane) = &app.live.redis {
+        tokio::spawn(subscribe(app.clone(), backplane.clone()));
     }
     if settings.interval.is_zero() {
         tracing::info!("live dashboard refresh disabled");
@@ -249,14 +248,9 @@ async fn refresh(app: &App) -> Result<serde_json::Value, String> {
 }
 
 /// Forwards updates published by any instance to this instance's clients.
-async fn subscribe(app: Arc<App>, client: redis::Client) {
+async fn subscribe(app: Arc<App>, backplane: Arc<Backplane>) {
     loop {
-        let subscribed = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(CHANNEL).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        };
-        match subscribed.await {
+        match backplane.subscribe(&[CHANNEL]).await {
             Ok(pubsub) => {
                 let mut messages = pubsub.into_on_message();
                 while let Some(message) = messages.next().await {

@@ -1,0 +1,421 @@
+//! The Redis backplane every host instance shares: the L2 cache's
+//! commands, the invalidation and dashboard channels, and the refresh lock.
+//!
+//! The operator picks the deployment: one server (`REDIS_URL`) or a Redis
+//! Cluster (`REDIS_CLUSTER_URLS`, a comma-separated list of nodes). Callers
+//! see one [`Conn`] either way; what differs is hidden here:
+//!
+//! - Keyspace walks: SCAN covers one node, so a cluster clear visits every
+//!   primary ([`Backplane::keyspace_nodes`]).
+//! - Pub/sub: classic PUBLISH reaches subscribers on every node of a
+//!   cluster, but its reply counts only the receiving node's subscribers, so
+//!   [`Backplane::publish`] adds up `PUBSUB NUMSUB` over all members.
+//! - Subscriptions hold one connection to one node. [`Backplane::subscribe`]
+//!   rotates through the known nodes, so a subscriber whose node dies moves
+//!   to a live one (and the caller learns that it may have missed messages).
+//!
+//! Nothing here connects eagerly: a host starts while Redis is down and
+//! picks it up when it arrives.
+
+mod conn;
+mod nodes;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::cluster::{ClusterClientBuilder, ClusterConfig};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisResult};
+use thiserror::Error;
+
+pub use conn::Conn;
+pub use nodes::{Member, NodeAddr, parse_cluster_nodes};
+
+/// Why the Redis settings cannot be used.
+#[derive(Debug, Error)]
+pub enum BackplaneError {
+    #[error("set REDIS_URL or REDIS_CLUSTER_URLS, not both")]
+    BothConfigured,
+    #[error("REDIS_CLUSTER_URLS lists no node")]
+    NoClusterNodes,
+    #[error("{url:?} is not a valid Redis URL: {reason}")]
+    BadUrl { url: String, reason: String },
+}
+
+/// The Redis deployment the operator configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Topology {
+    Standalone(String),
+    /// Seed nodes; the rest of the cluster is discovered from them.
+    Cluster(Vec<String>),
+}
+
+impl Topology {
+    /// Reads `REDIS_URL` and `REDIS_CLUSTER_URLS` (either may be unset or
+    /// empty); `None` means no Redis at all.
+    pub fn from_settings(
+        url: Option<&str>,
+        cluster_urls: Option<&str>,
+    ) -> Result<Option<Self>, BackplaneError> {
+        let url = url.map(str::trim).filter(|url| !url.is_empty());
+        let cluster_urls = cluster_urls.map(str::trim).filter(|urls| !urls.is_empty());
+        match (url, cluster_urls) {
+            (Some(_), Some(_)) => Err(BackplaneError::BothConfigured),
+            (None, None) => Ok(None),
+            (Some(url), None) => {
+                parse_url(url)?;
+                Ok(Some(Topology::Standalone(url.to_string())))
+            }
+            (None, Some(list)) => {
+                let seeds: Vec<String> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|url| !url.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if seeds.is_empty() {
+                    return Err(BackplaneError::NoClusterNodes);
+                }
+                for seed in &seeds {
+                    parse_url(seed)?;
+                }
+                Ok(Some(Topology::Cluster(seeds)))
+            }
+        }
+    }
+
+    /// "standalone" or "cluster", for health and stats.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Topology::Standalone(_) => "standalone",
+            Topology::Cluster(_) => "cluster",
+        }
+    }
+}
+
+fn parse_url(url: &str) -> Result<ConnectionInfo, BackplaneError> {
+    url.into_connection_info()
+        .map_err(|e| BackplaneError::BadUrl {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// How long connecting and answering may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub response: Duration,
+}
+
+/// See the module documentation.
+pub struct Backplane {
+    topology: Topology,
+    conn: Conn,
+    /// Connection settings of the first seed; pub/sub connections to other
+    /// nodes reuse its credentials with another address.
+    template: ConnectionInfo,
+    /// Nodes a subscriber may attach to: the seeds, then every member seen
+    /// in `CLUSTER NODES` since.
+    candidates: ArcSwap<Vec<NodeAddr>>,
+    next_candidate: AtomicUsize,
+    timeouts: Timeouts,
+}
+
+impl Backplane {
+    /// Prepares the (lazy) connection; fails only on malformed settings.
+    pub fn new(topology: Topology, timeouts: Timeouts) -> Result<Arc<Self>, BackplaneError> {
+        let seeds: Vec<ConnectionInfo> = match &topology {
+            Topology::Standalone(url) => vec![parse_url(url)?],
+            Topology::Cluster(urls) => urls
+                .iter()
+                .map(|url| parse_url(url))
+                .collect::<Result<_, _>>()?,
+        };
+        let bad = |e: redis::RedisError| BackplaneError::BadUrl {
+            url: match &topology {
+                Topology::Standalone(url) => url.clone(),
+                Topology::Cluster(urls) => urls.join(","),
+            },
+            reason: e.to_string(),
+        };
+        let conn = match &topology {
+            Topology::Standalone(_) => {
+                let client = redis::Client::open(seeds[0].clone()).map_err(bad)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeouts.connect))
+                    .set_response_timeout(Some(timeouts.response))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_secs(1));
+                Conn::Standalone(
+                    ConnectionManager::new_lazy_with_config(client, config).map_err(bad)?,
+                )
+            }
+            Topology::Cluster(_) => {
+                let client = ClusterClientBuilder::new(seeds.clone())
+                    .connection_timeout(timeouts.connect)
+                    .response_timeout(timeouts.response)
+                    // A dead primary's slots should fail fast so the request
+                    // falls back to L1 and compute; the cache's own timeout
+                    // bounds the total anyway.
+                    .retries(2)
+                    .min_retry_wait(5)
+                    .max_retry_wait(50)
+                    .build()
+                    .map_err(bad)?;
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(timeouts.connect)
+                    .set_response_timeout(timeouts.response);
+                Conn::Cluster(client.get_pending_async_connection_with_config(config))
+            }
+        };
+        let candidates = seeds
+            .iter()
+            .filter_map(|info| node_addr(info.addr()))
+            .collect();
+        Ok(Arc::new(Self {
+            topology,
+            conn,
+            template: seeds[0].clone(),
+            candidates: ArcSwap::from_pointee(candidates),
+            next_candidate: AtomicUsize::new(0),
+            timeouts,
+        }))
+    }
+
+    /// A handle for ordinary commands, routed by key in a cluster.
+    pub fn conn(&self) -> Conn {
+        self.conn.clone()
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The live members, from the first node that answers `CLUSTER NODES`.
+    /// Every member becomes a candidate for later subscriptions.
+    async fn members(&self) -> RedisResult<Vec<Member>> {
+        let mut last_error = None;
+        let mut conn = self.conn();
+        for node in self.candidates.load().iter() {
+            let mut command = redis::cmd("CLUSTER");
+            command.arg("NODES");
+            match conn.query_on::<String>(node, command).await {
+                Ok(reply) => {
+                    let members = parse_cluster_nodes(&reply);
+                    self.remember(&members);
+                    return Ok(members);
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::Io, "no Redis Cluster node is known"))
+        }))
+    }
+
+    fn remember(&self, members: &[Member]) {
+        let known = self.candidates.load();
+        let new: Vec<NodeAddr> = members
+            .iter()
+            .map(|m| m.addr.clone())
+            .filter(|addr| !known.contains(addr))
+            .collect();
+        if !new.is_empty() {
+            let mut all = known.as_ref().clone();
+            all.extend(new);
+            self.candidates.store(Arc::new(all));
+        }
+    }
+
+    /// The nodes a keyspace walk must visit: the server, or every primary
+    /// of the cluster that is up.
+    pub async fn keyspace_nodes(&self) -> RedisResult<Vec<NodeAddr>> {
+        match &self.topology {
+            Topology::Standalone(_) => Ok(self.candidates.load().iter().take(1).cloned().collect()),
+            Topology::Cluster(_) => Ok(self
+                .members()
+                .await?
+                .into_iter()
+                .filter(|m| m.primary)
+                .map(|m| m.addr)
+                .collect()),
+        }
+    }
+
+    /// Publishes `payload` and returns how many subscribers exist across
+    /// the whole deployment (in a cluster, the sum of every reachable
+    /// node's `PUBSUB NUMSUB`, since PUBLISH counts only its own node).
+    pub async fn publish(&self, channel: &str, payload: &str) -> RedisResult<u64> {
+        let local: u64 = self.notify_counted(channel, payload).await?;
+        if matches!(self.topology, Topology::Standalone(_)) {
+            return Ok(local);
+        }
+        let Ok(members) = self.members().await else {
+            return Ok(local);
+        };
+        let counts = futures::future::join_all(members.iter().map(|member| async move {
+            let mut command = redis::cmd("PUBSUB");
+            command.arg("NUMSUB").arg(channel);
+            let reply: RedisResult<(String, u64)> =
+                self.conn().query_on(&member.addr, command).await;
+            reply.map(|(_, count)| count).unwrap_or(0)
+        }))
+        .await;
+        Ok(counts.into_iter().sum())
+    }
+
+    /// Publishes `payload` when nobody needs to know who received it (an
+    /// acknowledgement, say).
+    pub async fn notify(&self, channel: &str, payload: &str) -> RedisResult<()> {
+        self.notify_counted(channel, payload).await.map(|_| ())
+    }
+
+    /// PUBLISH through the normal route; in a cluster, when the node that
+    /// owns the channel's slot is down, through any other member (the
+    /// cluster bus forwards classic pub/sub everywhere).
+    async fn notify_counted(&self, channel: &str, payload: &str) -> RedisResult<u64> {
+        let publish = || {
+            let mut command = redis::cmd("PUBLISH");
+            command.arg(channel).arg(payload);
+            command
+        };
+        let first = publish().query_async(&mut self.conn()).await;
+        match (&self.topology, first) {
+            (_, Ok(count)) => Ok(count),
+            (Topology::Standalone(_), Err(e)) => Err(e),
+            (Topology::Cluster(_), Err(e)) => {
+                let mut last_error = e;
+                for member in self.members().await? {
+                    match self.conn().query_on(&member.addr, publish()).await {
+                        Ok(count) => return Ok(count),
+                        Err(e) => last_error = e,
+                    }
+                }
+                Err(last_error)
+            }
+        }
+    }
+
+    /// A dedicated pub/sub connection subscribed to `channels`, on the next
+    /// node that accepts one. Messages published anywhere in the
+    /// deployment arrive on it.
+    pub async fn subscribe(&self, channels: &[&str]) -> RedisResult<PubSub> {
+        if matches!(self.topology, Topology::Cluster(_)) {
+            // Learn about nodes added since start; a failure here just
+            // leaves the known list as it is.
+            let _ = self.members().await;
+        }
+        let candidates = self.candidates.load_full();
+        let start = self.next_candidate.fetch_add(1, Ordering::Relaxed);
+        let mut last_error = None;
+        for offset in 0..candidates.len() {
+            let node = &candidates[(start + offset) % candidates.len()];
+            match self.subscribe_on(node, channels).await {
+                Ok(pubsub) => {
+                    tracing::debug!(%node, ?channels, "subscribed");
+                    return Ok(pubsub);
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::Io, "no Redis node to subscribe on"))
+        }))
+    }
+
+    async fn subscribe_on(&self, node: &NodeAddr, channels: &[&str]) -> RedisResult<PubSub> {
+        let info = match self.template.addr() {
+            ConnectionAddr::Tcp(..) => self
+                .template
+                .clone()
+                .set_addr(ConnectionAddr::Tcp(node.host.clone(), node.port)),
+            _ => self.template.clone(),
+        };
+        let client = redis::Client::open(info)?;
+        let attempt = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            for channel in channels {
+                pubsub.subscribe(*channel).await?;
+            }
+            Ok(pubsub)
+        };
+        tokio::time::timeout(self.timeouts.connect, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "subscribing timed out",
+                )))
+            })
+    }
+}
+
+/// The client address of a TCP connection target; other kinds (Unix
+/// sockets, TLS, which this build does not enable) have none to rotate to.
+fn node_addr(addr: &ConnectionAddr) -> Option<NodeAddr> {
+    match addr {
+        ConnectionAddr::Tcp(host, port) => Some(NodeAddr {
+            host: host.clone(),
+            port: *port,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_settings_means_no_redis() {
+        assert_eq!(Topology::from_settings(None, Some(" ")).ok(), Some(None));
+    }
+
+    #[test]
+    fn a_single_url_is_standalone() {
+        let topology = Topology::from_settings(Some("redis://127.0.0.1:6379/"), None);
+        assert_eq!(
+            topology.ok().flatten(),
+            Some(Topology::Standalone("redis://127.0.0.1:6379/".into()))
+        );
+    }
+
+    #[test]
+    fn cluster_urls_are_split_on_commas() {
+        let topology = Topology::from_settings(
+            None,
+            Some("redis://127.0.0.1:7000, redis://127.0.0.1:7001,"),
+        );
+        assert_eq!(
+            topology.ok().flatten(),
+            Some(Topology::Cluster(vec![
+                "redis://127.0.0.1:7000".into(),
+                "redis://127.0.0.1:7001".into()
+            ]))
+        );
+    }
+
+    #[test]
+    fn both_settings_at_once_are_refused() {
+        let refused = Topology::from_settings(Some("redis://a"), Some("redis://b"));
+        assert!(matches!(refused, Err(BackplaneError::BothConfigured)));
+    }
+
+    #[test]
+    fn a_bad_cluster_url_is_named() {
+        let refused = Topology::from_settings(None, Some("redis://127.0.0.1:7000,http://x"));
+        match refused {
+            Err(BackplaneError::BadUrl { url, .. }) => assert_eq!(url, "http://x"),
+            other => panic!("expected a bad URL error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_list_of_only_commas_names_no_node() {
+        let refused = Topology::from_settings(None, Some(",,"));
+        assert!(matches!(refused, Err(BackplaneError::NoClusterNodes)));
+    }
+}

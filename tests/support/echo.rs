@@ -1,0 +1,49 @@
+//! The echo test component behind a host, and deploying versions of it:
+//! shared by the deploy and scale-out tests.
+
+use std::path::Path;
+
+use super::{Host, Services, http, test_components};
+
+/// A manifest serving the echo test component at `/hello`.
+pub fn echo_manifest(dir: &Path) -> String {
+    let path = dir.join("echo.toml");
+    let wasm = test_components().join("echo-v1.wasm");
+    let text = format!(
+        "[components.echo]\nsource = {:?}\n\n[[routes]]\npath = \"/hello\"\ncomponent = \"echo\"\n\n[[routes]]\npath = \"/hello/*\"\ncomponent = \"echo\"\n",
+        wasm.display().to_string()
+    );
+    std::fs::write(&path, text).expect("write manifest");
+    path.display().to_string()
+}
+
+pub fn echo_host(services: &Services, extra: &[(&str, &str)]) -> Host {
+    let manifest = echo_manifest(services.dir.path());
+    let mut env = vec![("STRATA_MANIFEST", manifest.as_str())];
+    env.extend_from_slice(extra);
+    services.host_with(&env)
+}
+
+pub fn wasm(name: &str) -> Vec<u8> {
+    std::fs::read(test_components().join(name)).expect("test component")
+}
+
+pub async fn upload(admin: &str, name: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
+    let response = http()
+        .post(format!("{admin}/admin/components/{name}"))
+        .body(bytes)
+        .send()
+        .await
+        .expect("upload");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON answer"))
+}
+
+pub async fn version(host: &Host) -> String {
+    let reply = host.get("/hello").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()["version"]
+        .as_str()
+        .expect("version")
+        .to_string()
+}
