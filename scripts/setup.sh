@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time machine set-up for building and testing Strata (idempotent):
 # the wasm32-wasip2 Rust target, the system tools the tests use (redis-server,
-# psql, Node.js and Debian's Chromium for the browser test), the browser
+# redis-cli to form test clusters, psql, Node.js and Debian's Chromium for the browser test), the browser
 # test's npm packages, and the local Redis and PostgreSQL services if they
 # are not running.
 set -euo pipefail
@@ -18,6 +18,7 @@ fi
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v psql >/dev/null || missing+=(postgresql-client)
 command -v node >/dev/null || missing+=(nodejs npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)

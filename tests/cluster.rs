@@ -220,6 +220,7 @@ async fn killing_a_redis_primary_during_load_fails_no_request() {
         "{} of {total} failed: {failures:?}",
         failures.len()
     );
+    println!("{total} requests, {before_kill} before the kill, none failed");
     assert!(
         total > before_kill + 50,
         "load kept flowing after the kill ({before_kill} before, {total} in all)"

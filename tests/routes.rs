@@ -295,12 +295,19 @@ async fn health_reports_cache_and_database_status(backend: Backend) {
     assert!(cache["l1_hit_count"].as_u64().unwrap_or(0) >= 1);
     assert!(cache["l1_entries"].as_u64().unwrap_or(0) >= 1);
     match backend {
-        Backend::RedisPostgres | Backend::ClusterPostgres => {
+        Backend::RedisPostgres => {
             assert_eq!(cache["l2_healthy"], true);
+            assert_eq!(cache["l2_mode"], "standalone");
+            assert_eq!(body["database"]["backend"], "postgres");
+        }
+        Backend::ClusterPostgres => {
+            assert_eq!(cache["l2_healthy"], true);
+            assert_eq!(cache["l2_mode"], "cluster");
             assert_eq!(body["database"]["backend"], "postgres");
         }
         Backend::Bare => {
             assert_eq!(cache["l2_configured"], false);
+            assert_eq!(cache["l2_mode"], "none");
             assert_eq!(body["database"]["backend"], "sqlite");
         }
     }

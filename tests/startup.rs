@@ -170,3 +170,33 @@ fn an_invalid_redis_url_fails_with_one_clear_line() {
     assert!(!ok);
     assert!(error_line(&stderr).contains("REDIS_URL"));
 }
+
+#[test]
+fn redis_url_and_cluster_urls_together_fail_with_one_clear_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = support::Host::command();
+    command
+        .env("REDIS_URL", "redis://127.0.0.1:6379/")
+        .env("REDIS_CLUSTER_URLS", "redis://127.0.0.1:7000")
+        .env("STRATA_SQLITE_PATH", dir.path().join("strata.db"));
+    let (ok, _, stderr) = run(command);
+    assert!(!ok);
+    assert!(error_line(&stderr).contains("not both"), "{stderr}");
+}
+
+#[test]
+fn an_invalid_cluster_url_fails_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = support::Host::command();
+    command
+        .env(
+            "REDIS_CLUSTER_URLS",
+            "redis://127.0.0.1:7000,http://not-redis",
+        )
+        .env("STRATA_SQLITE_PATH", dir.path().join("strata.db"));
+    let (ok, _, stderr) = run(command);
+    assert!(!ok);
+    let line = error_line(&stderr);
+    assert!(line.contains("REDIS_CLUSTER_URLS"), "{line}");
+    assert!(line.contains("http://not-redis"), "{line}");
+}

@@ -107,6 +107,8 @@ pub struct Cleared {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct L2Health {
     pub configured: bool,
+    /// "standalone", "cluster" or "none".
+    pub mode: &'static str,
     pub healthy: bool,
     pub status: String,
 }
@@ -405,17 +407,20 @@ impl TieredCache {
         match &self.l2 {
             None => L2Health {
                 configured: false,
+                mode: "none",
                 healthy: false,
                 status: "not configured (L1 only)".into(),
             },
             Some(l2) => match l2.ping().await {
                 Ok(()) => L2Health {
                     configured: true,
+                    mode: l2.backplane().topology().mode(),
                     healthy: true,
                     status: "connected".into(),
                 },
                 Err(e) => L2Health {
                     configured: true,
+                    mode: l2.backplane().topology().mode(),
                     healthy: false,
                     status: e.to_string(),
                 },
@@ -454,6 +459,10 @@ impl TieredCache {
             },
             l2: L2Stats {
                 configured: self.l2.is_some(),
+                mode: self
+                    .l2
+                    .as_ref()
+                    .map_or("none", |l2| l2.backplane().topology().mode()),
                 healthy: l2_healthy,
                 breaker,
                 hits: l2_hits,

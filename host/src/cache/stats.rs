@@ -56,6 +56,9 @@ pub struct L1Stats {
 #[derive(Debug, Clone, Serialize)]
 pub struct L2Stats {
     pub configured: bool,
+    /// "standalone", "cluster" or "none": operators reading stats from one
+    /// instance should see which kind of Redis it shares.
+    pub mode: &'static str,
     pub healthy: bool,
     pub breaker: &'static str,
     pub hits: u64,

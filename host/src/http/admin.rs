@@ -37,6 +37,7 @@ pub async fn cache_stats(app: &App) -> hyper::Response<HyperOutgoingBody> {
         "l2_cache": {
             "type": "Redis",
             "configured": stats.l2.configured,
+            "mode": stats.l2.mode,
             "healthy": stats.l2.healthy,
             "status": if !stats.l2.configured { "not configured" } else if stats.l2.healthy { "connected" } else { "unavailable" },
             "breaker": stats.l2.breaker,

@@ -41,6 +41,7 @@ pub async fn report(app: &App) -> hyper::Response<HyperOutgoingBody> {
             "l1_miss_count": stats.l1.misses,
             "l1_hit_rate": stats.l1.hit_rate_percent,
             "l2_configured": l2.configured,
+            "l2_mode": l2.mode,
             "l2_healthy": l2.healthy,
             "l2_status": l2.status,
             "overall_healthy": !l2.configured || l2.healthy,
