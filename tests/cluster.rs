@@ -203,6 +203,25 @@ async fn killing_a_redis_primary_during_load_fails_no_request() {
         })
         .collect();
 
+    // Clears every 300 ms keep the load going through L2 (and pub/sub)
+    // instead of settling into L1 hits.
+    let clearer = {
+        let (hosts, stop) = (hosts.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let reply = hosts[n % 3]
+                    .admin_post("/clear-cache?pattern=market:*")
+                    .await;
+                statuses.push(reply.status);
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            statuses
+        })
+    };
+
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before_kill = served.load(Ordering::Relaxed);
     if let Some(cluster) = services.cluster.as_mut() {
@@ -214,13 +233,18 @@ async fn killing_a_redis_primary_during_load_fails_no_request() {
     for worker in workers {
         failures.extend(worker.await.expect("load worker"));
     }
+    let clears = clearer.await.expect("clearer");
+    assert!(clears.iter().all(|status| *status == 200), "{clears:?}");
     let total = served.load(Ordering::Relaxed);
     assert!(
         failures.is_empty(),
         "{} of {total} failed: {failures:?}",
         failures.len()
     );
-    println!("{total} requests, {before_kill} before the kill, none failed");
+    println!(
+        "{total} requests, {before_kill} before the kill, {} clears, none failed",
+        clears.len()
+    );
     assert!(
         total > before_kill + 50,
         "load kept flowing after the kill ({before_kill} before, {total} in all)"

@@ -13,6 +13,9 @@
 //! - Subscriptions hold one connection to one node. [`Backplane::subscribe`]
 //!   rotates through the known nodes, so a subscriber whose node dies moves
 //!   to a live one (and the caller learns that it may have missed messages).
+//! - Failure domains: [`Backplane::owner_of`] names the primary that serves
+//!   a key, from a slot map refreshed in the background, so the cache can
+//!   trip a breaker for one lost primary without giving up on the others.
 //!
 //! Nothing here connects eagerly: a host starts while Redis is down and
 //! picks it up when it arrives.
@@ -21,8 +24,8 @@ mod conn;
 mod nodes;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
@@ -31,7 +34,10 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisResult};
 use thiserror::Error;
 
 pub use conn::Conn;
-pub use nodes::{Member, NodeAddr, parse_cluster_nodes};
+pub use nodes::{Member, NodeAddr, SLOTS, hash_slot, parse_cluster_nodes};
+
+/// How old the slot map may get before a lookup refreshes it.
+const SLOT_MAP_MAX_AGE: Duration = Duration::from_secs(5);
 
 /// Why the Redis settings cannot be used.
 #[derive(Debug, Error)]
@@ -122,6 +128,51 @@ pub struct Backplane {
     candidates: ArcSwap<Vec<NodeAddr>>,
     next_candidate: AtomicUsize,
     timeouts: Timeouts,
+    /// Which primary serves each slot (cluster only).
+    slot_map: ArcSwap<SlotMap>,
+    refreshing: AtomicBool,
+}
+
+/// Slot ownership as last read from the cluster.
+#[derive(Default)]
+struct SlotMap {
+    /// Index into `primaries` for every slot; `u16::MAX` when unassigned.
+    owners: Vec<u16>,
+    primaries: Vec<NodeAddr>,
+    read_at: Option<Instant>,
+}
+
+impl SlotMap {
+    fn from_members(members: &[Member]) -> Self {
+        let mut owners = vec![u16::MAX; SLOTS];
+        let mut primaries = Vec::new();
+        for member in members.iter().filter(|m| m.primary && !m.slots.is_empty()) {
+            let Ok(index) = u16::try_from(primaries.len()) else {
+                break;
+            };
+            primaries.push(member.addr.clone());
+            for range in &member.slots {
+                for slot in range.clone() {
+                    owners[usize::from(slot)] = index;
+                }
+            }
+        }
+        Self {
+            owners,
+            primaries,
+            read_at: Some(Instant::now()),
+        }
+    }
+
+    fn owner(&self, slot: u16) -> Option<&NodeAddr> {
+        let index = *self.owners.get(usize::from(slot))?;
+        self.primaries.get(usize::from(index))
+    }
+
+    fn is_stale(&self) -> bool {
+        self.read_at
+            .is_none_or(|read_at| read_at.elapsed() > SLOT_MAP_MAX_AGE)
+    }
 }
 
 impl Backplane {
@@ -182,6 +233,8 @@ impl Backplane {
             candidates: ArcSwap::from_pointee(candidates),
             next_candidate: AtomicUsize::new(0),
             timeouts,
+            slot_map: ArcSwap::from_pointee(SlotMap::default()),
+            refreshing: AtomicBool::new(false),
         }))
     }
 
@@ -194,8 +247,9 @@ impl Backplane {
         &self.topology
     }
 
-    /// The live members, from the first node that answers `CLUSTER NODES`.
-    /// Every member becomes a candidate for later subscriptions.
+    /// The members (up or flagged failed), from the first node that answers
+    /// `CLUSTER NODES`. Every member becomes a candidate for later
+    /// subscriptions, and the slot map is renewed on the way.
     async fn members(&self) -> RedisResult<Vec<Member>> {
         let mut last_error = None;
         let mut conn = self.conn();
@@ -206,6 +260,8 @@ impl Backplane {
                 Ok(reply) => {
                     let members = parse_cluster_nodes(&reply);
                     self.remember(&members);
+                    self.slot_map
+                        .store(Arc::new(SlotMap::from_members(&members)));
                     return Ok(members);
                 }
                 Err(e) => last_error = Some(e),
@@ -231,7 +287,8 @@ impl Backplane {
     }
 
     /// The nodes a keyspace walk must visit: the server, or every primary
-    /// of the cluster that is up.
+    /// that owns slots, including one the cluster has flagged failed (its
+    /// keys are out of reach, and the caller should say so).
     pub async fn keyspace_nodes(&self) -> RedisResult<Vec<NodeAddr>> {
         match &self.topology {
             Topology::Standalone(_) => Ok(self.candidates.load().iter().take(1).cloned().collect()),
@@ -239,10 +296,41 @@ impl Backplane {
                 .members()
                 .await?
                 .into_iter()
-                .filter(|m| m.primary)
+                .filter(|m| m.primary && !m.slots.is_empty())
                 .map(|m| m.addr)
                 .collect()),
         }
+    }
+
+    /// The primary that serves `key`, when the deployment is a cluster and
+    /// the slot map knows. A stale map is refreshed in the background, so
+    /// this never waits for Redis.
+    pub fn owner_of(self: &Arc<Self>, key: &str) -> Option<NodeAddr> {
+        if matches!(self.topology, Topology::Standalone(_)) {
+            return None;
+        }
+        let map = self.slot_map.load();
+        if map.is_stale()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && !self.refreshing.swap(true, Ordering::AcqRel)
+        {
+            let backplane = self.clone();
+            runtime.spawn(async move {
+                if let Err(e) = backplane.members().await {
+                    tracing::debug!(error = %e, "cannot refresh the cluster slot map");
+                    // Keep the old map for another period rather than
+                    // retrying on every lookup while the cluster is away.
+                    let old = backplane.slot_map.load();
+                    backplane.slot_map.store(Arc::new(SlotMap {
+                        owners: old.owners.clone(),
+                        primaries: old.primaries.clone(),
+                        read_at: Some(Instant::now()),
+                    }));
+                }
+                backplane.refreshing.store(false, Ordering::Release);
+            });
+        }
+        map.owner(hash_slot(key.as_bytes())).cloned()
     }
 
     /// Publishes `payload` and returns how many subscribers exist across
@@ -256,7 +344,8 @@ impl Backplane {
         let Ok(members) = self.members().await else {
             return Ok(local);
         };
-        let counts = futures::future::join_all(members.iter().map(|member| async move {
+        let up = members.iter().filter(|member| member.up);
+        let counts = futures::future::join_all(up.map(|member| async move {
             let mut command = redis::cmd("PUBSUB");
             command.arg("NUMSUB").arg(channel);
             let reply: RedisResult<(String, u64)> =
@@ -288,7 +377,7 @@ impl Backplane {
             (Topology::Standalone(_), Err(e)) => Err(e),
             (Topology::Cluster(_), Err(e)) => {
                 let mut last_error = e;
-                for member in self.members().await? {
+                for member in self.members().await?.into_iter().filter(|m| m.up) {
                     match self.conn().query_on(&member.addr, publish()).await {
                         Ok(count) => return Ok(count),
                         Err(e) => last_error = e,

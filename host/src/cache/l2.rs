@@ -17,6 +17,7 @@ use bytes::Bytes;
 use redis::AsyncCommands;
 use thiserror::Error;
 
+use super::shards::ShardBreakers;
 use crate::backplane::{Backplane, Conn, NodeAddr};
 use crate::breaker::{BreakerState, CircuitBreaker};
 
@@ -43,7 +44,7 @@ const SCAN_BATCH: usize = 500;
 pub struct L2 {
     backplane: Arc<Backplane>,
     timeout: Duration,
-    breaker: CircuitBreaker,
+    breakers: ShardBreakers,
     /// Last observed command latency in microseconds.
     last_latency_us: std::sync::atomic::AtomicU64,
 }
@@ -54,47 +55,67 @@ impl L2 {
         Self {
             backplane,
             timeout,
-            breaker: CircuitBreaker::new(3, Duration::from_secs(2)),
+            breakers: ShardBreakers::default(),
             last_latency_us: Default::default(),
         }
     }
 
-    async fn run<T, F>(&self, op: impl FnOnce(Conn) -> F) -> Result<T, L2Error>
+    /// The breaker guarding `key`: its primary's in a cluster.
+    fn breaker_for(&self, key: &str) -> Arc<CircuitBreaker> {
+        self.breakers
+            .for_node(self.backplane.owner_of(key).as_ref())
+    }
+
+    /// The deployment-wide breaker, for work not tied to one key.
+    fn shared_breaker(&self) -> Arc<CircuitBreaker> {
+        self.breakers.for_node(None)
+    }
+
+    /// Runs `op` if `breaker` allows, and tells the breaker how it went.
+    async fn run<T, F>(
+        &self,
+        breaker: &CircuitBreaker,
+        op: impl FnOnce(Conn) -> F,
+    ) -> Result<T, L2Error>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        if !self.breaker.allow() {
+        if !breaker.allow() {
             return Err(L2Error::CircuitOpen);
         }
+        let outcome = self.timed(op).await;
+        match &outcome {
+            Ok(_) => breaker.record_success(),
+            Err(_) => breaker.record_failure(),
+        }
+        outcome
+    }
+
+    /// Runs `op` under the command timeout, recording its latency.
+    async fn timed<T, F>(&self, op: impl FnOnce(Conn) -> F) -> Result<T, L2Error>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
         let started = Instant::now();
         let outcome = tokio::time::timeout(self.timeout, op(self.backplane.conn())).await;
-        let elapsed = started.elapsed();
         self.last_latency_us.store(
-            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             std::sync::atomic::Ordering::Relaxed,
         );
         match outcome {
-            Ok(Ok(value)) => {
-                self.breaker.record_success();
-                Ok(value)
-            }
-            Ok(Err(e)) => {
-                self.breaker.record_failure();
-                Err(L2Error::Redis(e))
-            }
-            Err(_) => {
-                self.breaker.record_failure();
-                Err(L2Error::Timeout(self.timeout))
-            }
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(L2Error::Redis(e)),
+            Err(_) => Err(L2Error::Timeout(self.timeout)),
         }
     }
 
     /// The value and its remaining TTL, so a promotion into L1 never
     /// outlives the L2 copy.
     pub async fn get(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>, L2Error> {
+        let breaker = self.breaker_for(key);
         let key = key.to_string();
         let (value, pttl): (Option<Vec<u8>>, i64) = self
-            .run(|mut conn| async move {
+            .run(&breaker, |mut conn| async move {
                 redis::pipe()
                     .get(&key)
                     .pttl(&key)
@@ -107,9 +128,10 @@ impl L2 {
     }
 
     pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), L2Error> {
+        let breaker = self.breaker_for(key);
         let key = key.to_string();
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.run(|mut conn| async move {
+        self.run(&breaker, |mut conn| async move {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(value.as_ref())
@@ -122,9 +144,10 @@ impl L2 {
     }
 
     pub async fn delete(&self, key: &str) -> Result<bool, L2Error> {
+        let breaker = self.breaker_for(key);
         let key = key.to_string();
         let removed: usize = self
-            .run(|mut conn| async move { conn.unlink(&key).await })
+            .run(&breaker, |mut conn| async move { conn.unlink(&key).await })
             .await?;
         Ok(removed > 0)
     }
@@ -134,7 +157,9 @@ impl L2 {
     /// the others, and the result says which could not be cleared.
     pub async fn clear_pattern(&self, pattern: &str) -> Result<u64, L2Error> {
         let nodes = self
-            .run(|_| async { self.backplane.keyspace_nodes().await })
+            .run(&self.shared_breaker(), |_| async {
+                self.backplane.keyspace_nodes().await
+            })
             .await?;
         let mut removed = 0;
         let mut unreachable = Vec::new();
@@ -159,6 +184,7 @@ impl L2 {
         pattern: &str,
         removed: &mut u64,
     ) -> Result<(), L2Error> {
+        let breaker = self.breakers.for_node(Some(node));
         let mut cursor: u64 = 0;
         loop {
             let mut scan = redis::cmd("SCAN");
@@ -168,12 +194,14 @@ impl L2 {
                 .arg("COUNT")
                 .arg(SCAN_BATCH);
             let (next, keys): (u64, Vec<String>) = self
-                .run(|mut conn| async move { conn.query_on(node, scan).await })
+                .run(&breaker, |mut conn| async move {
+                    conn.query_on(node, scan).await
+                })
                 .await?;
             if !keys.is_empty() {
                 // In a cluster the client splits a multi-key UNLINK by slot.
                 let count: u64 = self
-                    .run(|mut conn| async move { conn.unlink(&keys).await })
+                    .run(&breaker, |mut conn| async move { conn.unlink(&keys).await })
                     .await?;
                 *removed += count;
             }
@@ -187,14 +215,18 @@ impl L2 {
     /// Publishes `payload` on a pub/sub channel; returns how many
     /// subscribers (across the deployment) it was sent to.
     pub async fn publish(&self, channel: &str, payload: String) -> Result<u64, L2Error> {
-        self.run(|_| async { self.backplane.publish(channel, &payload).await })
-            .await
+        self.run(&self.shared_breaker(), |_| async {
+            self.backplane.publish(channel, &payload).await
+        })
+        .await
     }
 
     /// Publishes without counting receivers (cheaper in a cluster).
     pub async fn notify(&self, channel: &str, payload: String) -> Result<(), L2Error> {
-        self.run(|_| async { self.backplane.notify(channel, &payload).await })
-            .await
+        self.run(&self.shared_breaker(), |_| async {
+            self.backplane.notify(channel, &payload).await
+        })
+        .await
     }
 
     /// The shared connection, for dedicated (pub/sub) subscriptions.
@@ -202,14 +234,18 @@ impl L2 {
         &self.backplane
     }
 
-    /// A round trip to Redis, for health checks.
+    /// A round trip to Redis (every primary of a cluster), for health
+    /// checks. It bypasses the breakers: it reports how Redis is, and one
+    /// lost primary must not stop the others' traffic through the shared
+    /// breaker.
     pub async fn ping(&self) -> Result<(), L2Error> {
-        self.run(|mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
+        self.timed(|mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
             .await
     }
 
+    /// The worst breaker state (one per primary in a cluster).
     pub fn breaker_state(&self) -> BreakerState {
-        self.breaker.state()
+        self.breakers.worst_state()
     }
 
     pub fn last_latency(&self) -> Duration {

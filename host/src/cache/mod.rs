@@ -11,6 +11,7 @@ mod coherence;
 mod flight;
 mod l1;
 mod l2;
+mod shards;
 mod stats;
 
 use std::collections::BTreeMap;

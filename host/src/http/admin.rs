@@ -82,7 +82,7 @@ pub async fn clear_cache(
     match &cleared.l2_error {
         None => operations.push(format!("Cleared {} Redis keys", cleared.l2)),
         Some(error) => operations.push(format!(
-            "Redis not cleared ({error}); its keys expire by TTL"
+            "Redis not fully cleared ({error}); what is left there expires by its TTL"
         )),
     }
     let body = json!({
