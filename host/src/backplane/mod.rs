@@ -291,7 +291,7 @@ impl Backplane {
     /// keys are out of reach, and the caller should say so).
     pub async fn keyspace_nodes(&self) -> RedisResult<Vec<NodeAddr>> {
         match &self.topology {
-            Topology::Standalone(_) => Ok(self.candidates.load().iter().take(1).cloned().collect()),
+            Topology::Standalone(_) => Ok(vec![server_label(self.template.addr())]),
             Topology::Cluster(_) => Ok(self
                 .members()
                 .await?
@@ -392,17 +392,22 @@ impl Backplane {
     /// node that accepts one. Messages published anywhere in the
     /// deployment arrive on it.
     pub async fn subscribe(&self, channels: &[&str]) -> RedisResult<PubSub> {
-        if matches!(self.topology, Topology::Cluster(_)) {
-            // Learn about nodes added since start; a failure here just
-            // leaves the known list as it is.
-            let _ = self.members().await;
+        if matches!(self.topology, Topology::Standalone(_)) {
+            return self.subscribe_on(self.template.clone(), channels).await;
         }
+        // Learn about nodes added since start; a failure here just leaves
+        // the known list as it is.
+        let _ = self.members().await;
         let candidates = self.candidates.load_full();
         let start = self.next_candidate.fetch_add(1, Ordering::Relaxed);
         let mut last_error = None;
         for offset in 0..candidates.len() {
             let node = &candidates[(start + offset) % candidates.len()];
-            match self.subscribe_on(node, channels).await {
+            let info = self
+                .template
+                .clone()
+                .set_addr(ConnectionAddr::Tcp(node.host.clone(), node.port));
+            match self.subscribe_on(info, channels).await {
                 Ok(pubsub) => {
                     tracing::debug!(%node, ?channels, "subscribed");
                     return Ok(pubsub);
@@ -415,14 +420,7 @@ impl Backplane {
         }))
     }
 
-    async fn subscribe_on(&self, node: &NodeAddr, channels: &[&str]) -> RedisResult<PubSub> {
-        let info = match self.template.addr() {
-            ConnectionAddr::Tcp(..) => self
-                .template
-                .clone()
-                .set_addr(ConnectionAddr::Tcp(node.host.clone(), node.port)),
-            _ => self.template.clone(),
-        };
+    async fn subscribe_on(&self, info: ConnectionInfo, channels: &[&str]) -> RedisResult<PubSub> {
         let client = redis::Client::open(info)?;
         let attempt = async {
             let mut pubsub = client.get_async_pubsub().await?;
@@ -439,6 +437,25 @@ impl Backplane {
                     "subscribing timed out",
                 )))
             })
+    }
+}
+
+/// How a single server is named in results (a clear that could not reach
+/// it, say); the command connection does the actual addressing.
+fn server_label(addr: &ConnectionAddr) -> NodeAddr {
+    match addr {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => NodeAddr {
+            host: host.clone(),
+            port: *port,
+        },
+        ConnectionAddr::Unix(path) => NodeAddr {
+            host: path.display().to_string(),
+            port: 0,
+        },
+        _ => NodeAddr {
+            host: "redis".into(),
+            port: 0,
+        },
     }
 }
 

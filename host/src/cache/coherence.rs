@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 use super::l1::L1;
 use super::l2::L2;
+use crate::runtime::content_hash;
 
 /// The pub/sub channel all instances share.
 pub const CHANNEL: &str = "strata:cache:invalidate";
@@ -38,6 +39,13 @@ fn ack_channel(origin: &str) -> String {
 pub enum Target {
     Key(String),
     Pattern(String),
+    /// `key` now holds a value with this SHA-256 digest. A receiver that
+    /// already picked up that very value (from L2, racing this message)
+    /// keeps it; any other copy is dropped.
+    Stored {
+        key: String,
+        digest: String,
+    },
 }
 
 /// One broadcast change.
@@ -57,6 +65,15 @@ async fn apply(l1: &L1, own_origin: &str, message: &Invalidation) {
     match &message.target {
         Target::Key(key) => {
             l1.remove(key).await;
+        }
+        Target::Stored { key, digest } => {
+            let current = l1
+                .get(key)
+                .await
+                .is_some_and(|entry| content_hash(&entry.value) == *digest);
+            if !current {
+                l1.remove(key).await;
+            }
         }
         Target::Pattern(pattern) => {
             if strata_keys::validate_pattern(pattern).is_ok() {
@@ -256,6 +273,29 @@ mod tests {
         .await;
         assert!(l1.get("market:btc").await.is_none());
         assert!(l1.get("report:1").await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_stored_value_replaces_a_different_copy() {
+        let l1 = l1_with(&["market:btc"]).await;
+        let digest = content_hash(b"newer");
+        let target = Target::Stored {
+            key: "market:btc".into(),
+            digest,
+        };
+        apply(&l1, "me", &message("other", target)).await;
+        assert!(l1.get("market:btc").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stored_value_already_held_is_kept() {
+        let l1 = l1_with(&["market:btc"]).await;
+        let target = Target::Stored {
+            key: "market:btc".into(),
+            digest: content_hash(b"v"),
+        };
+        apply(&l1, "me", &message("other", target)).await;
+        assert!(l1.get("market:btc").await.is_some());
     }
 
     #[tokio::test]

@@ -255,11 +255,16 @@ impl TieredCache {
             let counters = Arc::clone(&self.counters);
             let coherence = self.coherence.clone();
             tokio::spawn(async move {
+                let digest = coherence
+                    .as_ref()
+                    .map(|_| crate::runtime::content_hash(&value));
                 match l2.set(&key, value, l2_ttl).await {
                     Ok(()) => {
                         Counters::bump(&counters.l2_writes);
-                        if let Some(coherence) = coherence {
-                            coherence.broadcast(Target::Key(key), false).await;
+                        if let (Some(coherence), Some(digest)) = (coherence, digest) {
+                            coherence
+                                .broadcast(Target::Stored { key, digest }, false)
+                                .await;
                         }
                     }
                     Err(e) => {

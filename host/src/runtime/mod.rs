@@ -168,7 +168,8 @@ impl Runtime {
     }
 }
 
-/// SHA-256 of a component binary, as lower-case hex.
+/// SHA-256 as lower-case hex: the content address of a component binary,
+/// and the identity of a cache value in cross-instance invalidations.
 pub fn content_hash(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
