@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use support::echo::{echo_host, upload, version, wasm};
-use support::ws::{connect, from_first_shared, stamps};
+use support::echo::{echo_host, upload, version, wait_for_version_within_a_second, wasm};
+use support::ws::{
+    assert_every_client_saw_the_same_updates, assert_one_refresh_per_tick, connect, stamps,
+};
 use support::{Backend, Host, RedisCluster, Services};
 
 async fn three_hosts(services: &Services, env: &[(&str, &str)]) -> [Host; 3] {
@@ -127,13 +129,7 @@ async fn a_deploy_on_one_instance_is_served_by_the_others_within_a_second() {
     assert_eq!(status, 201, "{body}");
     let deployed = Instant::now();
     for host in [&a, &b] {
-        while version(host).await != "v2" {
-            assert!(
-                deployed.elapsed() < Duration::from_secs(1),
-                "an instance still serves v1 after 1 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_version_within_a_second(host, "v2", deployed).await;
     }
     println!(
         "both instances switched {:?} after the deploy returned",
@@ -150,24 +146,14 @@ async fn the_dashboard_broadcast_reaches_clients_on_all_three_instances_once() {
         connect(&hosts[1]).await,
         connect(&hosts[2]).await,
     ];
+    let before = services.simulator.requests().await;
     let window = Duration::from_millis(4500);
     let [s0, s1, s2] = sockets;
     let (a, b, c) = tokio::join!(stamps(s0, window), stamps(s1, window), stamps(s2, window));
+    let upstream_calls = services.simulator.requests().await - before;
 
-    for seen in [&a, &b, &c] {
-        let mut unique = seen.clone();
-        unique.dedup();
-        assert_eq!(&unique, seen, "no update delivered twice");
-        assert!(seen.len() >= 3, "updates keep coming: {seen:?}");
-    }
-    let common = from_first_shared(&a, &b);
-    assert!(common.len() >= 3, "A: {a:?}\nB: {b:?}\nC: {c:?}");
-    assert_eq!(common, from_first_shared(&b, &a), "A: {a:?}\nB: {b:?}");
-    assert_eq!(
-        from_first_shared(&a, &c),
-        from_first_shared(&c, &a),
-        "A: {a:?}\nC: {c:?}"
-    );
+    assert_every_client_saw_the_same_updates(&[&a, &b, &c]);
+    assert_one_refresh_per_tick(upstream_calls, &a);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

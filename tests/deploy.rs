@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::echo::{echo_host, upload, version, wasm};
+use support::echo::{echo_host, upload, version, wait_for_version_within_a_second, wasm};
 use support::{Backend, Host, Services, http, test_components};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,13 +218,7 @@ async fn a_second_instance_on_the_same_database_follows_a_deploy_within_a_second
     .await;
     assert_eq!(status, 201);
     let deployed = Instant::now();
-    while version(&b).await != "v2" {
-        assert!(
-            deployed.elapsed() < Duration::from_secs(1),
-            "B still serves v1 after 1 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_version_within_a_second(&b, "v2", deployed).await;
     println!(
         "second instance switched {:?} after the deploy returned",
         deployed.elapsed()

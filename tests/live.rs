@@ -6,7 +6,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::ws::{connect, from_first_shared, next_update, stamps};
+use support::ws::{
+    assert_every_client_saw_the_same_updates, assert_one_refresh_per_tick, connect, next_update,
+    stamps,
+};
 use support::{Backend, Services};
 
 fn fast_refresh() -> Vec<(&'static str, &'static str)> {
@@ -50,28 +53,8 @@ async fn with_two_instances_one_refreshes_and_clients_on_both_get_each_update_on
     let (stamps_a, stamps_b) = tokio::join!(stamps(on_a, window), stamps(on_b, window));
     let upstream_calls = services.simulator.requests().await - before;
 
-    for stamps in [&stamps_a, &stamps_b] {
-        let mut unique = stamps.clone();
-        unique.dedup();
-        assert_eq!(&unique, stamps, "no update delivered twice");
-        assert!(stamps.len() >= 3, "updates keep coming: {stamps:?}");
-    }
-    // From the first update both saw (a client may also get an older
-    // snapshot on connect), both saw exactly the same updates.
-    let common_a = from_first_shared(&stamps_a, &stamps_b);
-    assert!(common_a.len() >= 3, "A: {stamps_a:?}\nB: {stamps_b:?}");
-    assert_eq!(
-        common_a,
-        from_first_shared(&stamps_b, &stamps_a),
-        "A: {stamps_a:?}\nB: {stamps_b:?}"
-    );
-    // One refresh per tick in total (each refresh makes two upstream calls),
-    // not one per instance.
-    let refreshes = stamps_a.len() as u64 - 1;
-    assert!(
-        upstream_calls <= 2 * (refreshes + 2),
-        "{upstream_calls} upstream calls for {refreshes} updates"
-    );
+    assert_every_client_saw_the_same_updates(&[&stamps_a, &stamps_b]);
+    assert_one_refresh_per_tick(upstream_calls, &stamps_a);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,7 @@
 //! shared by the deploy and scale-out tests.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::{Host, Services, http, test_components};
 
@@ -46,4 +47,17 @@ pub async fn version(host: &Host) -> String {
         .as_str()
         .expect("version")
         .to_string()
+}
+
+/// Polls `host` until it serves `expected`, failing once a second has
+/// passed since `deployed` (the propagation promise between instances).
+pub async fn wait_for_version_within_a_second(host: &Host, expected: &str, deployed: Instant) {
+    while version(host).await != expected {
+        assert!(
+            deployed.elapsed() < Duration::from_secs(1),
+            "{} still serves an older version 1 s after the deploy",
+            host.url
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -52,9 +52,36 @@ pub async fn stamps(mut socket: Socket, window: Duration) -> Vec<String> {
 
 /// `mine` from the first update `theirs` also saw: a client may get an
 /// older snapshot on connect, so two clients' lists are compared from there.
-pub fn from_first_shared(mine: &[String], theirs: &[String]) -> Vec<String> {
+fn from_first_shared(mine: &[String], theirs: &[String]) -> Vec<String> {
     mine.iter()
         .skip_while(|s| !theirs.contains(s))
         .cloned()
         .collect()
+}
+
+/// Every client saw a steady feed (at least three updates, none twice),
+/// and, from the first update they shared, all saw exactly the same ones.
+pub fn assert_every_client_saw_the_same_updates(clients: &[&[String]]) {
+    for seen in clients {
+        let mut unique = seen.to_vec();
+        unique.dedup();
+        assert_eq!(&unique, seen, "no update delivered twice");
+        assert!(seen.len() >= 3, "updates keep coming: {seen:?}");
+    }
+    for pair in clients.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        let common = from_first_shared(a, b);
+        assert!(common.len() >= 3, "A: {a:?}\nB: {b:?}");
+        assert_eq!(common, from_first_shared(b, a), "A: {a:?}\nB: {b:?}");
+    }
+}
+
+/// The instances took turns: one refresh per tick in total (each refresh
+/// makes two upstream calls), not one per instance.
+pub fn assert_one_refresh_per_tick(upstream_calls: u64, updates_seen: &[String]) {
+    let refreshes = updates_seen.len() as u64 - 1;
+    assert!(
+        upstream_calls <= 2 * (refreshes + 2),
+        "{upstream_calls} upstream calls for {refreshes} updates"
+    );
 }
