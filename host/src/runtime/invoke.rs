@@ -2,15 +2,20 @@
 //!
 //! A `Store` is built per request with the component's grants, the instance
 //! comes from the pre-instantiated `ProxyPre` (pooling allocator, no linking
-//! work), and the store is dropped when the response body is finished, so no
-//! request ever sees another's memory. The guest runs under a wall-clock
-//! deadline enforced with epoch interruption: it yields to the scheduler every
-//! tick and is stopped once the deadline passes.
+//! work), and the store is dropped as soon as the guest finishes (or its
+//! response is abandoned), so no request ever sees another's memory. The
+//! guest runs on the connection's own task, see [`Runtime::invoke`]. It runs
+//! under a wall-clock deadline enforced with epoch interruption: it yields to
+//! the scheduler every tick and is stopped once the deadline passes.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
@@ -104,6 +109,14 @@ impl Runtime {
     }
 
     /// Runs `request` through a fresh instance of `component`.
+    ///
+    /// The guest runs on the caller's task rather than a spawned one: a
+    /// spawned task costs a second wake-up and a cross-task hand-off per
+    /// request, which profiles showed as a large share of the per-request
+    /// cost. Most guests answer and finish within their first poll; one that
+    /// is still running when its response head arrives (a streamed body, an
+    /// epoch yield) is carried inside the response body and driven whenever
+    /// hyper polls that body, see [`GuestBody`].
     pub async fn invoke(
         &self,
         component: Arc<LoadedComponent>,
@@ -111,7 +124,7 @@ impl Runtime {
     ) -> Result<hyper::Response<HyperOutgoingBody>, InvokeError> {
         let started = Instant::now();
         let mut store = self.new_store(&component);
-        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let (sender, mut receiver) = tokio::sync::oneshot::channel();
         let (req, out) = {
             let mut http = store.data_mut().http();
             let req = http
@@ -123,34 +136,44 @@ impl Runtime {
             (req, out)
         };
         let timeout = component.timeout;
-        let task_component = component.clone();
-        // The guest keeps running after it sends the response head, to stream
-        // the body; the task owns the store until then.
-        let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
-            let proxy = task_component
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| InvokeError::Instantiate(format!("{e:#}")))?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, req, out)
-                .await
-                .map_err(|e| classify_trap(e, timeout))
-        }));
-        let outcome = tokio::time::timeout(timeout, receiver).await;
+        let run_component = component.clone();
+        let run = async move {
+            let result = match run_component.pre.instantiate_async(&mut store).await {
+                Ok(proxy) => proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
+                    .map_err(|e| classify_trap(e, timeout)),
+                Err(e) => Err(InvokeError::Instantiate(format!("{e:#}"))),
+            };
+            // Dropped here, not when the future is: the outparam's sender
+            // lives in the store, so once the run has finished the receiver
+            // knows for certain whether a response was sent.
+            drop(store);
+            result
+        };
+        let mut guest: Option<GuestRun> = Some(Box::pin(tracing::Instrument::in_current_span(run)));
+        let mut outparam_dropped = false;
+        let head = std::future::poll_fn(|cx| {
+            poll_head(&mut guest, &mut receiver, &mut outparam_dropped, cx)
+        });
+        // The epoch deadline stops a guest that computes for too long; this
+        // one also covers a guest stuck waiting on the host before it
+        // answers. Dropping the guest on expiry drops its store.
+        let outcome = tokio::time::timeout(timeout, head).await;
         let result = match outcome {
-            Ok(Ok(Ok(response))) => Ok(response),
-            Ok(Ok(Err(code))) => Err(InvokeError::Guest(code)),
-            Ok(Err(_)) => Err(match task.await {
-                Ok(Ok(())) => InvokeError::NoResponse,
-                Ok(Err(e)) => e,
-                Err(join) => InvokeError::Trap(join.to_string()),
+            Ok(Head::Sent(Ok(response))) => Ok(match guest {
+                None => response,
+                Some(guest) => {
+                    let declared = declared_length(response.headers());
+                    let name = component.name.clone();
+                    response.map(|body| GuestBody::wrap(body, guest, name, declared))
+                }
             }),
-            Err(_) => {
-                task.abort();
-                Err(InvokeError::Deadline(timeout.as_millis()))
-            }
+            Ok(Head::Sent(Err(code))) => Err(InvokeError::Guest(code)),
+            Ok(Head::Returned(Ok(()))) => Err(InvokeError::NoResponse),
+            Ok(Head::Returned(Err(e))) => Err(e),
+            Err(_) => Err(InvokeError::Deadline(timeout.as_millis())),
         };
         tracing::debug!(
             component = &*component.name,
@@ -161,6 +184,171 @@ impl Runtime {
         );
         result
     }
+}
+
+/// One guest's instantiation and `handle` call. It owns the store, so
+/// dropping it drops the instance (and its pool slot) at once.
+type GuestRun = Pin<Box<dyn Future<Output = Result<(), InvokeError>> + Send>>;
+
+/// What the guest did before it stopped needing a poll to answer.
+enum Head {
+    /// It set its response outparam (it may still be running to write the
+    /// body).
+    Sent(Result<hyper::Response<HyperOutgoingBody>, ErrorCode>),
+    /// It returned without setting the outparam.
+    Returned(Result<(), InvokeError>),
+}
+
+/// Drives `guest` until it sets its response or finishes. A finished guest
+/// is taken out of `guest`, so a `Sent` with `guest` still `Some` means the
+/// guest has more to do.
+fn poll_head(
+    guest: &mut Option<GuestRun>,
+    receiver: &mut tokio::sync::oneshot::Receiver<
+        Result<hyper::Response<HyperOutgoingBody>, ErrorCode>,
+    >,
+    outparam_dropped: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Head> {
+    let Some(run) = guest.as_mut() else {
+        // Not reached: `Head` is returned once and the future dropped.
+        return Poll::Ready(Head::Returned(Err(InvokeError::NoResponse)));
+    };
+    if let Poll::Ready(finished) = run.as_mut().poll(cx) {
+        *guest = None;
+        // The run dropped its store, so the sender is gone: whatever the
+        // receiver holds now is final.
+        return Poll::Ready(match receiver.try_recv() {
+            Ok(sent) => {
+                if let Err(e) = finished {
+                    tracing::warn!(error = %e, "component failed after sending its response");
+                }
+                Head::Sent(sent)
+            }
+            Err(_) => Head::Returned(finished),
+        });
+    }
+    if !*outparam_dropped {
+        match Pin::new(receiver).poll(cx) {
+            Poll::Ready(Ok(sent)) => return Poll::Ready(Head::Sent(sent)),
+            // The guest dropped the outparam unset; its outcome decides.
+            Poll::Ready(Err(_)) => *outparam_dropped = true,
+            Poll::Pending => {}
+        }
+    }
+    Poll::Pending
+}
+
+/// A response body whose guest is still running: each poll first lets the
+/// guest make progress (it may be blocked on body back-pressure), then reads
+/// what it wrote. The store lives as long as the guest runs, no longer.
+struct GuestBody {
+    body: HyperOutgoingBody,
+    guest: Option<GuestRun>,
+    component: Arc<str>,
+    /// Whether the client has been sent the whole body: the inner body ended,
+    /// or as many bytes went out as the response's `content-length` (hyper
+    /// drops a body once its declared length is written, without asking
+    /// for the end).
+    delivered: bool,
+    /// Body bytes still expected from the declared `content-length`.
+    remaining: Option<u64>,
+}
+
+impl GuestBody {
+    fn wrap(
+        body: HyperOutgoingBody,
+        guest: GuestRun,
+        component: Arc<str>,
+        declared: Option<u64>,
+    ) -> HyperOutgoingBody {
+        Self {
+            remaining: declared.or(body.size_hint().exact()),
+            body,
+            guest: Some(guest),
+            component,
+            delivered: false,
+        }
+        .boxed_unsync()
+    }
+
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        let Some(guest) = self.guest.as_mut() else {
+            return;
+        };
+        if let Poll::Ready(finished) = guest.as_mut().poll(cx) {
+            self.guest = None;
+            if let Err(e) = finished {
+                tracing::warn!(component = &*self.component, error = %e, "component failed while writing its response body");
+            }
+        }
+    }
+}
+
+impl Body for GuestBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        this.drive(cx);
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        match &frame {
+            Poll::Ready(None) => this.delivered = true,
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(remaining)) = (frame.data_ref(), this.remaining.as_mut()) {
+                    *remaining = remaining.saturating_sub(data.len() as u64);
+                    this.delivered |= *remaining == 0;
+                }
+            }
+            _ => {}
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for GuestBody {
+    /// A response dropped before the client had all of it (the client went
+    /// away) drops the guest and its instance with it. A guest that is
+    /// still busy after its whole body went out (work after `finish`)
+    /// gets its own task, as every guest had before, so it can complete.
+    fn drop(&mut self) {
+        let Some(guest) = self.guest.take() else {
+            return;
+        };
+        if !self.delivered {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let component = self.component.clone();
+            runtime.spawn(async move {
+                if let Err(e) = guest.await {
+                    tracing::warn!(component = &*component, error = %e, "component failed after its response was sent");
+                }
+            });
+        }
+    }
+}
+
+/// The response's `content-length`, if it declares a valid one.
+fn declared_length(headers: &hyper::HeaderMap) -> Option<u64> {
+    headers
+        .get(hyper::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn classify_trap(error: wasmtime::Error, timeout: std::time::Duration) -> InvokeError {
