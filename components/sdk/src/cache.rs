@@ -252,13 +252,7 @@ where
         computed = Some(value);
         Ok(bytes)
     });
-    let cached = result.map_err(|err| match err {
-        ComputeError::Cache(err) => ComputeError::Cache(err),
-        ComputeError::Codec(msg) | ComputeError::Compute(JsonFailure::Codec(msg)) => {
-            ComputeError::Codec(msg)
-        }
-        ComputeError::Compute(JsonFailure::Compute(err)) => ComputeError::Compute(err),
-    })?;
+    let cached = result.map_err(flatten_json_error)?;
     if let Some(value) = computed {
         return Ok(CachedJson {
             value,
@@ -292,6 +286,66 @@ where
                 outcome: Outcome::Computed,
             })
         }
+    }
+}
+
+/// [`get_or_compute_json`] for a handler that only sends the value on: the
+/// result is the JSON text itself, so a cache hit is served without
+/// re-encoding it. Re-encoding a decoded value reproduces the stored bytes
+/// anyway, and it was most of the guest's work on a hit.
+///
+/// The contract is the same as [`get_or_compute_json`]: a cached value that
+/// no longer decodes as `T` is recomputed and overwritten (or, when stale,
+/// is an error), so a hit still costs one decode, as a check.
+pub fn get_or_compute_json_bytes<T, E>(
+    key: &str,
+    ttl_seconds: Option<u32>,
+    compute: impl FnOnce() -> Result<T, E>,
+) -> Result<Cached, ComputeError<E>>
+where
+    T: Serialize + DeserializeOwned,
+{
+    let mut compute = Some(compute);
+    let mut computed_here = false;
+    let cached = get_or_compute(key, ttl_seconds, || {
+        let value = run_once(&mut compute)?;
+        computed_here = true;
+        encode(&value).map_err(JsonFailure::Codec)
+    })
+    .map_err(flatten_json_error)?;
+    if computed_here {
+        return Ok(cached);
+    }
+    match serde_json::from_slice::<T>(&cached.bytes) {
+        Ok(_) => Ok(cached),
+        Err(err) if cached.outcome == Outcome::Stale => Err(ComputeError::Codec(format!(
+            "stale {key} is unreadable: {err}"
+        ))),
+        Err(err) => {
+            log::warn(&format!("cached {key} is unreadable ({err}); recomputing"));
+            let value = run_once(&mut compute).map_err(|err| match err {
+                JsonFailure::Compute(err) => ComputeError::Compute(err),
+                JsonFailure::Codec(msg) => ComputeError::Codec(msg),
+            })?;
+            let bytes = encode(&value).map_err(ComputeError::Codec)?;
+            if let Err(err) = set(key, &bytes, ttl_seconds) {
+                log::warn(&format!("cache set for {key} failed: {err}"));
+            }
+            Ok(Cached {
+                bytes,
+                outcome: Outcome::Computed,
+            })
+        }
+    }
+}
+
+fn flatten_json_error<E>(err: ComputeError<JsonFailure<E>>) -> ComputeError<E> {
+    match err {
+        ComputeError::Cache(err) => ComputeError::Cache(err),
+        ComputeError::Codec(msg) | ComputeError::Compute(JsonFailure::Codec(msg)) => {
+            ComputeError::Codec(msg)
+        }
+        ComputeError::Compute(JsonFailure::Compute(err)) => ComputeError::Compute(err),
     }
 }
 
