@@ -177,7 +177,31 @@ async fn oversized_bodies_and_heads_are_refused() {
     let fresh = reqwest::Client::builder().build().expect("client");
     let head = fresh
         .get(format!("{}/hello", host.url))
-        .header("x-huge", huge_header)
+        .header("x-huge", &huge_header)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(head.status().as_u16(), 431);
+    let body: serde_json::Value = head.json().await.expect("JSON");
+    assert_eq!(body["code"], "head_too_large");
+
+    // The same limit holds on a kept-alive connection that has already
+    // carried a refused body.
+    let reused = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .expect("client");
+    let big = reused
+        .post(format!("{}/hello", host.url))
+        .body(vec![b'x'; 4096])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(big.status().as_u16(), 413);
+    let _ = big.bytes().await;
+    let head = reused
+        .get(format!("{}/hello", host.url))
+        .header("x-huge", &huge_header)
         .send()
         .await
         .expect("GET");

@@ -19,6 +19,8 @@ pub enum ApiError {
     },
     #[error("request body is over the {limit}-byte limit")]
     PayloadTooLarge { limit: u64 },
+    #[error("request line and headers are over the {limit}-byte limit")]
+    HeadTooLarge { limit: usize },
     #[error("{0}")]
     BadRequest(String),
     #[error("missing or invalid admin token")]
@@ -46,6 +48,7 @@ impl ApiError {
             ApiError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeadTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::ComponentMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Invoke(InvokeError::Deadline(_)) => StatusCode::GATEWAY_TIMEOUT,
@@ -77,6 +80,7 @@ impl ApiError {
             ApiError::UpgradeRequired => "upgrade_required",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::HeadTooLarge { .. } => "head_too_large",
             ApiError::ComponentMissing(_) => "component_missing",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::Invoke(InvokeError::Deadline(_)) => "deadline_exceeded",

@@ -134,13 +134,15 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Slow or oversized request heads are cut off before they tie up a
-    // connection task (hyper answers 431 for an oversized head).
+    // Slow request heads are cut off before they tie up a connection task.
+    // The exact head limit (a JSON 431) is checked per request in
+    // `serve_one`; hyper's read buffer cap is only the hard memory bound
+    // behind it (hyper answers a bare 431 past that).
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(app.header_read_timeout)
-        .max_buf_size(app.max_header_bytes.max(8192));
+        .max_buf_size(app.max_header_bytes.saturating_mul(2).max(16 * 1024));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -236,6 +238,10 @@ async fn serve_one(
     peer: SocketAddr,
     labels: &mut Labels,
 ) -> hyper::Response<HyperOutgoingBody> {
+    let limit = app.max_header_bytes;
+    if head_size(&req) > limit {
+        return ApiError::HeadTooLarge { limit }.into_response();
+    }
     if let Some(endpoint) = HostEndpoint::find(req.method(), req.uri().path()) {
         labels.route = HostEndpoint::route_label(req.uri().path()).into();
         labels.component = "host".into();
@@ -265,6 +271,21 @@ async fn serve_one(
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
+}
+
+/// The size of the request line and headers as sent on HTTP/1.1 (the same
+/// measure for HTTP/2, whose compressed head would otherwise dodge it).
+fn head_size<B>(req: &hyper::Request<B>) -> usize {
+    // "METHOD SP target SP HTTP/1.1 CRLF" ... "CRLF"
+    let line = req.method().as_str().len()
+        + req.uri().path_and_query().map_or(1, |pq| pq.as_str().len())
+        + " HTTP/1.1\r\n ".len();
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum();
+    line + headers + 2
 }
 
 /// A complete in-memory body, of the one body type used both for requests
