@@ -159,53 +159,50 @@ async fn memory_returns_to_baseline_after_hostile_guests() {
     assert!(growth < 48 << 20, "RSS grew by {} MiB", growth >> 20);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_and_heads_are_refused() {
-    let services = Services::start(Backend::Bare).await;
-    let host = sandbox_host(&services, &[("STRATA_MAX_BODY_BYTES", "1024")]);
-    let big = http()
+/// Sends `request` and returns its status and the host's error code.
+async fn refusal(request: reqwest::RequestBuilder) -> (u16, String) {
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.expect("JSON error body");
+    (status, body["code"].as_str().unwrap_or("").to_string())
+}
+
+fn oversized_body(client: &reqwest::Client, host: &support::Host) -> reqwest::RequestBuilder {
+    client
         .post(format!("{}/hello", host.url))
         .body(vec![b'x'; 4096])
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(big.status().as_u16(), 413);
-    let body: serde_json::Value = big.json().await.expect("JSON");
-    assert_eq!(body["code"], "payload_too_large");
+}
 
-    let huge_header = "y".repeat(100 * 1024);
-    let fresh = reqwest::Client::builder().build().expect("client");
-    let head = fresh
+fn oversized_head(client: &reqwest::Client, host: &support::Host) -> reqwest::RequestBuilder {
+    client
         .get(format!("{}/hello", host.url))
-        .header("x-huge", &huge_header)
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(head.status().as_u16(), 431);
-    let body: serde_json::Value = head.json().await.expect("JSON");
-    assert_eq!(body["code"], "head_too_large");
+        .header("x-huge", "y".repeat(100 * 1024))
+}
 
-    // The same limit holds on a kept-alive connection that has already
-    // carried a refused body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_is_refused_with_413() {
+    let services = Services::start(Backend::Bare).await;
+    let host = sandbox_host(&services, &[("STRATA_MAX_BODY_BYTES", "1024")]);
+    let refused = refusal(oversized_body(http(), &host)).await;
+    assert_eq!(refused, (413, "payload_too_large".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_head_is_refused_with_431_also_on_a_reused_connection() {
+    let services = Services::start(Backend::Bare).await;
+    let host = sandbox_host(&services, &[("STRATA_MAX_BODY_BYTES", "1024")]);
+    let expected = (431, "head_too_large".to_string());
+    let fresh = reqwest::Client::new();
+    assert_eq!(refusal(oversized_head(&fresh, &host)).await, expected);
+
+    // A kept-alive connection that has already carried a refused body.
     let reused = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
         .build()
         .expect("client");
-    let big = reused
-        .post(format!("{}/hello", host.url))
-        .body(vec![b'x'; 4096])
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(big.status().as_u16(), 413);
-    let _ = big.bytes().await;
-    let head = reused
-        .get(format!("{}/hello", host.url))
-        .header("x-huge", &huge_header)
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(head.status().as_u16(), 431);
+    let body_refused = refusal(oversized_body(&reused, &host)).await;
+    assert_eq!(body_refused.0, 413);
+    assert_eq!(refusal(oversized_head(&reused, &host)).await, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -264,22 +264,11 @@ where
             value,
             outcome: cached.outcome,
         }),
-        Err(err) if cached.outcome == Outcome::Stale => Err(ComputeError::Codec(format!(
-            "stale {key} is unreadable: {err}"
-        ))),
         Err(err) => {
-            log::warn(&format!("cached {key} is unreadable ({err}); recomputing"));
-            let value = run_once(&mut compute).map_err(|err| match err {
-                JsonFailure::Compute(err) => ComputeError::Compute(err),
-                JsonFailure::Codec(msg) => ComputeError::Codec(msg),
-            })?;
-            match encode(&value) {
-                Ok(bytes) => {
-                    if let Err(err) = set(key, &bytes, ttl_seconds) {
-                        log::warn(&format!("cache set for {key} failed: {err}"));
-                    }
-                }
-                Err(msg) => log::warn(&msg),
+            let (value, bytes) =
+                recompute_unreadable(key, ttl_seconds, cached.outcome, &err, &mut compute)?;
+            if let Err(msg) = bytes {
+                log::warn(&msg);
             }
             Ok(CachedJson {
                 value,
@@ -318,25 +307,47 @@ where
     }
     match serde_json::from_slice::<T>(&cached.bytes) {
         Ok(_) => Ok(cached),
-        Err(err) if cached.outcome == Outcome::Stale => Err(ComputeError::Codec(format!(
-            "stale {key} is unreadable: {err}"
-        ))),
         Err(err) => {
-            log::warn(&format!("cached {key} is unreadable ({err}); recomputing"));
-            let value = run_once(&mut compute).map_err(|err| match err {
-                JsonFailure::Compute(err) => ComputeError::Compute(err),
-                JsonFailure::Codec(msg) => ComputeError::Codec(msg),
-            })?;
-            let bytes = encode(&value).map_err(ComputeError::Codec)?;
-            if let Err(err) = set(key, &bytes, ttl_seconds) {
-                log::warn(&format!("cache set for {key} failed: {err}"));
-            }
+            let (_, bytes) =
+                recompute_unreadable(key, ttl_seconds, cached.outcome, &err, &mut compute)?;
             Ok(Cached {
-                bytes,
+                bytes: bytes.map_err(ComputeError::Codec)?,
                 outcome: Outcome::Computed,
             })
         }
     }
+}
+
+/// A recomputed value and its encoding (or why it could not be encoded).
+type Recomputed<T> = (T, Result<Vec<u8>, String>);
+
+/// A cached value that no longer decodes: when stale it is an error (the
+/// computation has already failed); when fresh it is recomputed and
+/// overwritten. Returns the value and its encoding (or why it has none).
+fn recompute_unreadable<T: Serialize, E>(
+    key: &str,
+    ttl_seconds: Option<u32>,
+    outcome: Outcome,
+    err: &serde_json::Error,
+    compute: &mut Option<impl FnOnce() -> Result<T, E>>,
+) -> Result<Recomputed<T>, ComputeError<E>> {
+    if outcome == Outcome::Stale {
+        return Err(ComputeError::Codec(format!(
+            "stale {key} is unreadable: {err}"
+        )));
+    }
+    log::warn(&format!("cached {key} is unreadable ({err}); recomputing"));
+    let value = run_once(compute).map_err(|err| match err {
+        JsonFailure::Compute(err) => ComputeError::Compute(err),
+        JsonFailure::Codec(msg) => ComputeError::Codec(msg),
+    })?;
+    let bytes = encode(&value);
+    if let Ok(bytes) = &bytes
+        && let Err(err) = set(key, bytes, ttl_seconds)
+    {
+        log::warn(&format!("cache set for {key} failed: {err}"));
+    }
+    Ok((value, bytes))
 }
 
 fn flatten_json_error<E>(err: ComputeError<JsonFailure<E>>) -> ComputeError<E> {
