@@ -177,6 +177,8 @@ impl SlotMap {
 
 impl Backplane {
     /// Prepares the (lazy) connection; fails only on malformed settings.
+    /// Must run inside the tokio runtime: a cluster connection starts its
+    /// driver task here.
     pub fn new(topology: Topology, timeouts: Timeouts) -> Result<Arc<Self>, BackplaneError> {
         let seeds: Vec<ConnectionInfo> = match &topology {
             Topology::Standalone(url) => vec![parse_url(url)?],
@@ -185,6 +187,10 @@ impl Backplane {
                 .map(|url| parse_url(url))
                 .collect::<Result<_, _>>()?,
         };
+        let template = seeds
+            .first()
+            .cloned()
+            .ok_or(BackplaneError::NoClusterNodes)?;
         let bad = |e: redis::RedisError| BackplaneError::BadUrl {
             url: match &topology {
                 Topology::Standalone(url) => url.clone(),
@@ -194,7 +200,7 @@ impl Backplane {
         };
         let conn = match &topology {
             Topology::Standalone(_) => {
-                let client = redis::Client::open(seeds[0].clone()).map_err(bad)?;
+                let client = redis::Client::open(template.clone()).map_err(bad)?;
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeouts.connect))
                     .set_response_timeout(Some(timeouts.response))
@@ -229,7 +235,7 @@ impl Backplane {
         Ok(Arc::new(Self {
             topology,
             conn,
-            template: seeds[0].clone(),
+            template,
             candidates: ArcSwap::from_pointee(candidates),
             next_candidate: AtomicUsize::new(0),
             timeouts,
