@@ -19,12 +19,29 @@
 //! | `error-outparam` | sets the outparam to `Err(internal-error)` |
 //! | `short-body` | declares `content-length: 100`, writes 5 bytes, finishes |
 //! | `trap-after-headers` | sends `200` headers and 5 body bytes, then panics |
+//! | `trap-secret` | panics with a message containing `hostile-secret-trap-text` (it must reach the log, never the client) |
 //! | `ok` | `200 {"ok":true}` |
 //! | other | `404 {"error": ...}` |
 //!
 //! The capability modes answer 200 when the host refused the call (the
 //! refusal is the expected outcome) and `500 {"error_kind":"none"}` when it
 //! unexpectedly succeeded.
+//!
+//! The probe modes run one capability call described by the request body and
+//! report what happened, so the attack suites try any statement, URL or key
+//! without rebuilding this component. They always answer 200 with
+//! `{"outcome":"ok", ...}` or `{"outcome":"error","error_kind","message"}`:
+//!
+//! | mode | body | on success |
+//! |---|---|---|
+//! | `sql-query` | the statement | `"rows": [[...]]` (values as JSON) |
+//! | `sql-execute` | the statement | `"affected": n` |
+//! | `fetch` | `{"url", "method"?, "headers"?: [[n, v]], "body"?, "timeout_ms"?}` | `"status", "headers", "body"` |
+//! | `cache-set` | `{"key", "value", "ttl"?}` | nothing more |
+//! | `cache-get` | `{"key"}` | `"value"` (or null) |
+//! | `cache-delete` | `{"key"}` | `"held"` |
+//! | `cache-clear` | `{"pattern"}` | `"l1", "l2"` |
+//! | `log` | the message | nothing more (the line goes to the host log) |
 //!
 //! The incoming handler is exported by hand rather than with
 //! `export_handler!`, because the SDK's bridge always sets the response
@@ -212,10 +229,21 @@ impl Handler for Hostile {
             ),
             "ungranted-sql" => refused(sql::execute("DELETE FROM reports", &[]).map_err(sql_kind)),
             "bad-pattern" => refused(cache::clear_pattern("*").map_err(cache_kind)),
+            "trap-secret" => panic!("deliberate trap: hostile-secret-trap-text"),
+            "sql-query" => probe::sql_query(&req),
+            "sql-execute" => probe::sql_execute(&req),
+            "fetch" => probe::fetch(&req),
+            "cache-set" => probe::cache_set(&req),
+            "cache-get" => probe::cache_get(&req),
+            "cache-delete" => probe::cache_delete(&req),
+            "cache-clear" => probe::cache_clear(&req),
+            "log" => probe::log_line(&req),
             other => Response::error(404, &format!("unknown hostile mode '{other}'")),
         }
     }
 }
+
+mod probe;
 
 /// Burns CPU forever; `black_box` keeps the optimiser from proving the loop
 /// side-effect free and deleting it.

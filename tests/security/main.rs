@@ -1,0 +1,9 @@
+//! Attacks on the isolation promise (docs/security.md), one test per attack,
+//! each against the real `strata` binary and real databases: a hostile
+//! component probing its capabilities, and a hostile client probing the
+//! listeners.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod hostile;
