@@ -139,7 +139,9 @@ async fn redis_dying_mid_load_fails_no_request_and_l2_resumes_after_restart() {
         let symbol = format!("c{:04}", 16 + n);
         assert_eq!(host.get(&format!("/api/market/{symbol}")).await.status, 200);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let stored: bool = conn.exists(format!("market:{symbol}")).expect("EXISTS");
+        let stored: bool = conn
+            .exists(support::l2_key(&format!("market:{symbol}")))
+            .expect("EXISTS");
         if stored {
             break restarted.elapsed();
         }

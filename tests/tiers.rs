@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use redis::Commands;
-use support::{Backend, Services};
+use support::{Backend, Services, l2_key};
 
 /// Background L2 writes land shortly after the response; poll for them.
 fn wait_for_key(conn: &mut redis::Connection, key: &str) -> i64 {
@@ -28,12 +28,12 @@ async fn a_computed_value_is_written_through_to_redis_with_its_family_ttl() {
     assert_eq!(reply.status, 200, "{}", reply.body);
 
     let mut conn = services.redis.as_ref().expect("redis").connection();
-    let ttl = wait_for_key(&mut conn, "market:sol");
+    let ttl = wait_for_key(&mut conn, &l2_key("market:sol"));
     assert!(
         (1..=60).contains(&ttl),
         "market family TTL is 60 s, got {ttl}"
     );
-    let stored: String = conn.get("market:sol").expect("value in L2");
+    let stored: String = conn.get(l2_key("market:sol")).expect("value in L2");
     let stored: serde_json::Value = serde_json::from_str(&stored).expect("JSON in L2");
     assert_eq!(stored, reply.json());
 }
@@ -45,7 +45,7 @@ async fn a_redis_value_is_promoted_into_an_empty_l1() {
     let computed = first_host.get("/api/crypto/dashboard-summary").await;
     assert_eq!(computed.cache(), "miss");
     let mut conn = services.redis.as_ref().expect("redis").connection();
-    assert!(wait_for_key(&mut conn, "dashboard:summary") > 0);
+    assert!(wait_for_key(&mut conn, &l2_key("dashboard:summary")) > 0);
     let upstream_calls = services.simulator.requests().await;
 
     // A second instance starts with an empty L1 and the same Redis.
@@ -66,10 +66,12 @@ async fn reports_stay_in_l1_and_never_reach_redis() {
     assert_eq!(host.get("/api/market/eth").await.status, 200);
     let mut conn = services.redis.as_ref().expect("redis").connection();
     assert!(
-        wait_for_key(&mut conn, "market:eth") > 0,
+        wait_for_key(&mut conn, &l2_key("market:eth")) > 0,
         "L2 writes happen"
     );
-    let report_keys: Vec<String> = conn.keys("report:*").expect("KEYS in a test is fine");
+    let report_keys: Vec<String> = conn
+        .keys(l2_key("report:*"))
+        .expect("KEYS in a test is fine");
     assert!(
         report_keys.is_empty(),
         "report family is L1-only: {report_keys:?}"

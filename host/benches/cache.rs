@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use strata::backplane::{Backplane, Timeouts, Topology};
+use strata::backplane::{Backplane, Namespace, Timeouts, Topology};
 use strata::cache::{CacheSettings, L1Limits, L2, Lookup, TieredCache};
 use strata::config::FamilyPolicy;
 
@@ -31,6 +31,7 @@ fn settings() -> CacheSettings {
         FamilyPolicy {
             ttl_seconds: 600,
             l1_only: false,
+            max_ttl_seconds: None,
         },
     );
     CacheSettings {
@@ -42,6 +43,7 @@ fn settings() -> CacheSettings {
         l2_ttl: Duration::from_secs(600),
         stale_grace: Duration::from_secs(60),
         max_value_bytes: 1 << 20,
+        max_ttl: Duration::from_secs(86_400),
         families,
         flight_wait: Duration::from_secs(10),
     }
@@ -144,8 +146,12 @@ fn benches(c: &mut Criterion) {
                     connect: Duration::from_millis(500),
                     response: Duration::from_millis(500),
                 };
-                let backplane =
-                    Backplane::new(Topology::Standalone(redis_url()), timeouts).expect("redis url");
+                let backplane = Backplane::new(
+                    Topology::Standalone(redis_url()),
+                    timeouts,
+                    Namespace::default(),
+                )
+                .expect("redis url");
                 let l2 = L2::new(backplane, Duration::from_millis(500));
                 let cache = TieredCache::new(settings(), Some(l2));
                 cache.set("bench:l2", value(), None).await.expect("set");

@@ -103,28 +103,35 @@ impl RedisCluster {
         self.live().map(Redis::url).collect::<Vec<_>>().join(",")
     }
 
-    /// The index of the live node whose slots hold `key`: the only one that
-    /// answers a read of it instead of redirecting.
+    /// The index of the live node whose slots hold cache key `key`: the
+    /// only one that answers a read of it instead of redirecting.
     pub fn owner_of(&self, key: &str) -> Option<usize> {
+        let key = super::l2_key(key);
         self.nodes.iter().position(|node| {
             node.as_ref().is_some_and(|node| {
                 redis::cmd("EXISTS")
-                    .arg(key)
+                    .arg(&key)
                     .query::<i64>(&mut node.connection())
                     .is_ok()
             })
         })
     }
 
-    /// Keys matching `pattern` on every live node (KEYS is fine in a test).
+    /// Cache keys matching `pattern` stored on every live node (KEYS is
+    /// fine in a test).
     pub fn keys(&self, pattern: &str) -> Vec<String> {
+        let prefix = super::l2_key("");
         let mut keys: Vec<String> = self
             .live()
             .flat_map(|node| {
                 redis::cmd("KEYS")
-                    .arg(pattern)
+                    .arg(super::l2_key(pattern))
                     .query::<Vec<String>>(&mut node.connection())
                     .expect("KEYS")
+            })
+            .map(|key| {
+                key.strip_prefix(&prefix)
+                    .map_or(key.clone(), str::to_string)
             })
             .collect();
         keys.sort();

@@ -19,6 +19,11 @@
 //!
 //! Nothing here connects eagerly: a host starts while Redis is down and
 //! picks it up when it arrives.
+//!
+//! Every key and channel of an installation lives under its [`Namespace`],
+//! so several installations (or other applications) can share a Redis, and
+//! cache keys, which components choose, can never collide with the host's
+//! own keys (the refresh lock).
 
 mod conn;
 mod nodes;
@@ -48,6 +53,59 @@ pub enum BackplaneError {
     NoClusterNodes,
     #[error("{url:?} is not a valid Redis URL: {reason}")]
     BadUrl { url: String, reason: String },
+    #[error(
+        "Redis namespace {0:?} must be 1 to 64 letters, digits, '_', '-' or '.' (STRATA_REDIS_NAMESPACE)"
+    )]
+    BadNamespace(String),
+}
+
+/// The prefix of every Redis key and channel of one installation:
+/// `NS:cache:KEY` for cache values, `NS:host:NAME` for the host's own keys
+/// and `NS:NAME` for channels. Its characters are never glob or hash-tag
+/// syntax, so a pattern built on it matches only inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace(Arc<str>);
+
+impl Namespace {
+    pub fn new(name: &str) -> Result<Self, BackplaneError> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if valid {
+            Ok(Self(name.into()))
+        } else {
+            Err(BackplaneError::BadNamespace(name.to_string()))
+        }
+    }
+
+    /// The Redis key of cache key `key`.
+    pub fn cache_key(&self, key: &str) -> String {
+        format!("{}:cache:{key}", self.0)
+    }
+
+    /// The Redis pattern of cache pattern `pattern` (already validated to
+    /// hold only key characters, `*` and `?`).
+    pub fn cache_pattern(&self, pattern: &str) -> String {
+        self.cache_key(pattern)
+    }
+
+    /// A key the host itself uses (locks), out of every component's reach.
+    pub fn host_key(&self, name: &str) -> String {
+        format!("{}:host:{name}", self.0)
+    }
+
+    /// A pub/sub channel of this installation.
+    pub fn channel(&self, name: &str) -> String {
+        format!("{}:{name}", self.0)
+    }
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Self("strata".into())
+    }
 }
 
 /// The Redis deployment the operator configured.
@@ -104,8 +162,8 @@ impl Topology {
 fn parse_url(url: &str) -> Result<ConnectionInfo, BackplaneError> {
     url.into_connection_info()
         .map_err(|e| BackplaneError::BadUrl {
-            url: url.to_string(),
-            reason: e.to_string(),
+            url: crate::config::redact(url),
+            reason: crate::config::redact(&e.to_string()),
         })
 }
 
@@ -119,6 +177,7 @@ pub struct Timeouts {
 /// See the module documentation.
 pub struct Backplane {
     topology: Topology,
+    namespace: Namespace,
     conn: Conn,
     /// Connection settings of the first seed; pub/sub connections to other
     /// nodes reuse its credentials with another address.
@@ -179,7 +238,11 @@ impl Backplane {
     /// Prepares the (lazy) connection; fails only on malformed settings.
     /// Must run inside the tokio runtime: a cluster connection starts its
     /// driver task here.
-    pub fn new(topology: Topology, timeouts: Timeouts) -> Result<Arc<Self>, BackplaneError> {
+    pub fn new(
+        topology: Topology,
+        timeouts: Timeouts,
+        namespace: Namespace,
+    ) -> Result<Arc<Self>, BackplaneError> {
         let seeds: Vec<ConnectionInfo> = match &topology {
             Topology::Standalone(url) => vec![parse_url(url)?],
             Topology::Cluster(urls) => urls
@@ -192,11 +255,11 @@ impl Backplane {
             .cloned()
             .ok_or(BackplaneError::NoClusterNodes)?;
         let bad = |e: redis::RedisError| BackplaneError::BadUrl {
-            url: match &topology {
+            url: crate::config::redact(&match &topology {
                 Topology::Standalone(url) => url.clone(),
                 Topology::Cluster(urls) => urls.join(","),
-            },
-            reason: e.to_string(),
+            }),
+            reason: crate::config::redact(&e.to_string()),
         };
         let conn = match &topology {
             Topology::Standalone(_) => {
@@ -234,6 +297,7 @@ impl Backplane {
             .collect();
         Ok(Arc::new(Self {
             topology,
+            namespace,
             conn,
             template,
             candidates: ArcSwap::from_pointee(candidates),
@@ -251,6 +315,11 @@ impl Backplane {
 
     pub fn topology(&self) -> &Topology {
         &self.topology
+    }
+
+    /// This installation's key and channel names.
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
     }
 
     /// The members (up or flagged failed), from the first node that answers
@@ -529,5 +598,40 @@ mod tests {
     fn a_list_of_only_commas_names_no_node() {
         let refused = Topology::from_settings(None, Some(",,"));
         assert!(matches!(refused, Err(BackplaneError::NoClusterNodes)));
+    }
+}
+
+#[cfg(test)]
+mod namespace_tests {
+    use super::{BackplaneError, Namespace};
+
+    #[test]
+    fn cache_keys_host_keys_and_channels_never_overlap() {
+        let ns = Namespace::new("shop").expect("valid");
+        assert_eq!(ns.cache_key("market:btc"), "shop:cache:market:btc");
+        assert_eq!(ns.host_key("lock:x"), "shop:host:lock:x");
+        assert_eq!(ns.channel("cache:invalidate"), "shop:cache:invalidate");
+        // A component key that spells the host's key stays a cache key.
+        assert_ne!(ns.cache_key("host:lock:x"), ns.host_key("lock:x"));
+        assert!(ns.cache_pattern("*").starts_with("shop:cache:"));
+    }
+
+    #[test]
+    fn glob_and_hash_tag_characters_are_refused() {
+        for bad in [
+            "",
+            "a*",
+            "a?",
+            "a[b]",
+            "{tag}",
+            "a b",
+            "a:b",
+            &"x".repeat(65),
+        ] {
+            assert!(
+                matches!(Namespace::new(bad), Err(BackplaneError::BadNamespace(_))),
+                "{bad:?}"
+            );
+        }
     }
 }

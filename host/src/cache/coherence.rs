@@ -21,16 +21,17 @@ use tokio::sync::watch;
 
 use super::l1::L1;
 use super::l2::L2;
+use crate::backplane::Namespace;
 use crate::runtime::content_hash;
 
-/// The pub/sub channel all instances share.
-pub const CHANNEL: &str = "strata:cache:invalidate";
+/// The pub/sub channel all instances share (inside the namespace).
+const CHANNEL: &str = "cache:invalidate";
 
 /// Longest an explicit invalidation waits for acknowledgements.
 const ACK_WAIT: Duration = Duration::from_millis(500);
 
-fn ack_channel(origin: &str) -> String {
-    format!("strata:cache:ack:{origin}")
+fn ack_channel(namespace: &Namespace, origin: &str) -> String {
+    namespace.channel(&format!("cache:ack:{origin}"))
 }
 
 /// What to drop.
@@ -135,7 +136,8 @@ impl Coherence {
         } else {
             None
         };
-        match self.l2.publish(CHANNEL, payload).await {
+        let channel = self.l2.backplane().namespace().channel(CHANNEL);
+        match self.l2.publish(&channel, payload).await {
             Ok(receivers) => {
                 if let Some(acks) = &mut acks {
                     let all = tokio::time::timeout(ACK_WAIT, acks.wait_for(|n| *n >= receivers));
@@ -169,10 +171,12 @@ impl Coherence {
 /// Subscribes for as long as the process lives, reconnecting after errors.
 async fn listen(coherence: Arc<Coherence>, l1: L1) {
     let backplane = coherence.l2.backplane().clone();
-    let own_acks = ack_channel(&coherence.origin);
+    let namespace = backplane.namespace().clone();
+    let own_acks = ack_channel(&namespace, &coherence.origin);
+    let invalidations = namespace.channel(CHANNEL);
     let mut first = true;
     loop {
-        match backplane.subscribe(&[CHANNEL, &own_acks]).await {
+        match backplane.subscribe(&[&invalidations, &own_acks]).await {
             Ok(pubsub) => {
                 if !first {
                     let dropped = l1.remove_matching(|_| true).await;
@@ -193,7 +197,7 @@ async fn listen(coherence: Arc<Coherence>, l1: L1) {
                     match serde_json::from_str::<Invalidation>(&payload) {
                         Ok(invalidation) => {
                             apply(&l1, &coherence.origin, &invalidation).await;
-                            let channel = ack_channel(&invalidation.origin);
+                            let channel = ack_channel(&namespace, &invalidation.origin);
                             if let Err(e) = coherence
                                 .l2
                                 .notify(&channel, invalidation.id.to_string())

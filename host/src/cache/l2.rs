@@ -60,7 +60,7 @@ impl L2 {
         }
     }
 
-    /// The breaker guarding `key`: its primary's in a cluster.
+    /// The breaker guarding Redis key `key`: its primary's in a cluster.
     fn breaker_for(&self, key: &str) -> Arc<CircuitBreaker> {
         self.breakers
             .for_node(self.backplane.owner_of(key).as_ref())
@@ -112,8 +112,8 @@ impl L2 {
     /// The value and its remaining TTL, so a promotion into L1 never
     /// outlives the L2 copy.
     pub async fn get(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>, L2Error> {
-        let breaker = self.breaker_for(key);
-        let key = key.to_string();
+        let key = self.backplane.namespace().cache_key(key);
+        let breaker = self.breaker_for(&key);
         let (value, pttl): (Option<Vec<u8>>, i64) = self
             .run(&breaker, |mut conn| async move {
                 redis::pipe()
@@ -128,8 +128,8 @@ impl L2 {
     }
 
     pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), L2Error> {
-        let breaker = self.breaker_for(key);
-        let key = key.to_string();
+        let key = self.backplane.namespace().cache_key(key);
+        let breaker = self.breaker_for(&key);
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         self.run(&breaker, |mut conn| async move {
             redis::cmd("SET")
@@ -144,8 +144,8 @@ impl L2 {
     }
 
     pub async fn delete(&self, key: &str) -> Result<bool, L2Error> {
-        let breaker = self.breaker_for(key);
-        let key = key.to_string();
+        let key = self.backplane.namespace().cache_key(key);
+        let breaker = self.breaker_for(&key);
         let removed: usize = self
             .run(&breaker, |mut conn| async move { conn.unlink(&key).await })
             .await?;
@@ -154,8 +154,11 @@ impl L2 {
 
     /// Removes every key matching `pattern`; returns how many were removed.
     /// In a cluster every primary is walked; one that is down does not stop
-    /// the others, and the result says which could not be cleared.
+    /// the others, and the result says which could not be cleared. Only this
+    /// installation's cache keys can match: the pattern is placed inside
+    /// the namespace, whose own characters are never glob syntax.
     pub async fn clear_pattern(&self, pattern: &str) -> Result<u64, L2Error> {
+        let pattern = &self.backplane.namespace().cache_pattern(pattern);
         let nodes = self
             .run(&self.shared_breaker(), |_| async {
                 self.backplane.keyspace_nodes().await

@@ -39,6 +39,8 @@ pub enum CacheError {
     TooLarge(u64),
     #[error("timed out waiting for a concurrent computation of this key")]
     Timeout,
+    #[error("a TTL of {requested} s is over this key family's cap of {max} s")]
+    TtlTooLong { requested: u64, max: u64 },
 }
 
 /// Tunables, from the CLI and the manifest's `[cache.families]`.
@@ -49,6 +51,8 @@ pub struct CacheSettings {
     pub l2_ttl: Duration,
     pub stale_grace: Duration,
     pub max_value_bytes: usize,
+    /// Longest per-call TTL for families that set no `max_ttl_seconds`.
+    pub max_ttl: Duration,
     pub families: BTreeMap<String, FamilyPolicy>,
     /// Longest a request waits for another's computation of the same key.
     pub flight_wait: Duration,
@@ -164,6 +168,23 @@ impl TieredCache {
         }
     }
 
+    /// The longest TTL a caller may ask for on `key`: the family's cap, else
+    /// the host's (never below the family's own default).
+    fn max_ttl(&self, key: &str) -> Duration {
+        let family = self.settings.families.get(strata_keys::family(key));
+        match family {
+            Some(FamilyPolicy {
+                max_ttl_seconds: Some(max),
+                ..
+            }) => Duration::from_secs(*max),
+            Some(f) => self
+                .settings
+                .max_ttl
+                .max(Duration::from_secs(f.ttl_seconds)),
+            None => self.settings.max_ttl,
+        }
+    }
+
     fn l2_for(&self, key: &str) -> Option<&Arc<L2>> {
         let (_, _, l1_only) = self.policy(key, None);
         self.l2.as_ref().filter(|_| !l1_only)
@@ -247,6 +268,15 @@ impl TieredCache {
     ) -> Result<(), CacheError> {
         if value.len() > self.settings.max_value_bytes {
             return Err(CacheError::TooLarge(value.len() as u64));
+        }
+        if let Some(ttl) = ttl {
+            let max = self.max_ttl(key);
+            if ttl > max {
+                return Err(CacheError::TtlTooLong {
+                    requested: ttl.as_secs(),
+                    max: max.as_secs(),
+                });
+            }
         }
         let (l1_ttl, l2_ttl, _) = self.policy(key, ttl);
         self.insert_l1(key, value.clone(), l1_ttl).await;
@@ -508,6 +538,7 @@ mod tests {
             FamilyPolicy {
                 ttl_seconds: 60,
                 l1_only: false,
+                max_ttl_seconds: Some(600),
             },
         );
         CacheSettings {
@@ -519,9 +550,49 @@ mod tests {
             l2_ttl: Duration::from_secs(3600),
             stale_grace: Duration::from_secs(600),
             max_value_bytes: 1024,
+            max_ttl: Duration::from_secs(3600),
             families,
             flight_wait: Duration::from_secs(10),
         }
+    }
+
+    #[tokio::test]
+    async fn a_ttl_over_the_family_cap_is_refused() {
+        let cache = TieredCache::new(settings(), None);
+        let refused = cache
+            .set(
+                "market:btc",
+                Bytes::from_static(b"1"),
+                Some(Duration::from_secs(601)),
+            )
+            .await;
+        assert_eq!(
+            refused,
+            Err(CacheError::TtlTooLong {
+                requested: 601,
+                max: 600
+            })
+        );
+        assert!(cache.get("market:btc").await.is_none(), "nothing stored");
+        let unlisted = cache
+            .set(
+                "other:x",
+                Bytes::from_static(b"1"),
+                Some(Duration::from_secs(u64::from(u32::MAX))),
+            )
+            .await;
+        assert!(matches!(
+            unlisted,
+            Err(CacheError::TtlTooLong { max: 3600, .. })
+        ));
+        let within = cache
+            .set(
+                "market:btc",
+                Bytes::from_static(b"1"),
+                Some(Duration::from_secs(600)),
+            )
+            .await;
+        assert_eq!(within, Ok(()));
     }
 
     #[tokio::test]

@@ -65,6 +65,7 @@ fn to_wit_error(error: CacheError) -> wit::CacheError {
     match error {
         CacheError::TooLarge(n) => wit::CacheError::TooLarge(n),
         CacheError::Timeout => wit::CacheError::Timeout,
+        e @ CacheError::TtlTooLong { .. } => wit::CacheError::Denied(e.to_string()),
     }
 }
 
