@@ -2,9 +2,12 @@
 //! routes reach them.
 //!
 //! It is TOML so operators can read and diff it. `${VAR}` and `${VAR:-default}`
-//! are expanded from the environment before parsing, so one manifest serves
-//! every environment. Unknown fields are rejected: a typo must fail loudly at
-//! start, not silently grant or deny something.
+//! are expanded from the environment inside string values, after the TOML
+//! is parsed, so one manifest serves every environment and a value can never
+//! change the manifest's structure (a quote or newline in a variable stays
+//! inside its string instead of adding a grant). Unknown fields are
+//! rejected: a typo must fail loudly at start, not silently grant or deny
+//! something.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -29,11 +32,18 @@ pub enum ManifestError {
     #[error("manifest references ${{{0}}} but that environment variable is not set")]
     MissingVar(String),
     #[error(
-        "manifest: unterminated or malformed ${{...}} at byte {0} (use ${{NAME}} or ${{NAME:-default}} on one line)"
+        "manifest: unterminated or malformed ${{...}} in {0:?} (use ${{NAME}} or ${{NAME:-default}})"
     )]
-    UnterminatedVar(usize),
+    UnterminatedVar(String),
     #[error("manifest: route {path:?} uses unknown component {component:?}")]
     UnknownComponent { path: String, component: String },
+    #[error(
+        "manifest: route {path:?} would never be reached: the host's own endpoint {endpoint} answers that path"
+    )]
+    ShadowedRoute {
+        path: String,
+        endpoint: &'static str,
+    },
     #[error("manifest: component {0:?} has an invalid name (use a-z, 0-9, '-' and '_')")]
     BadComponentName(String),
     #[error("manifest: component {component:?}: {message}")]
@@ -114,6 +124,11 @@ pub struct RouteSpec {
     /// Allowed methods; empty allows all.
     #[serde(default)]
     pub methods: Vec<String>,
+    /// Only admin callers may use the route (the admin listener, or the
+    /// admin token on the public one); the host's own scheduler may too.
+    /// For routes that cost upstream calls on demand, such as a refresh.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// TTL and tier policy for one key family (`market` in `market:btc`).
@@ -125,6 +140,11 @@ pub struct FamilyPolicy {
     /// Keep the family in this process only (never written to Redis).
     #[serde(default)]
     pub l1_only: bool,
+    /// Longest TTL a component may ask for on one write in this family
+    /// (default: the host's `STRATA_CACHE_MAX_TTL_SECONDS`, or the family's
+    /// own TTL if that is longer).
+    #[serde(default)]
+    pub max_ttl_seconds: Option<u64>,
 }
 
 /// Cache settings that belong with the components rather than the process.
@@ -186,9 +206,17 @@ impl Manifest {
         base_dir: PathBuf,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ManifestError> {
-        let expanded = expand_env(text, lookup)?;
-        let mut manifest: Manifest =
-            toml::from_str(&expanded).map_err(|e| ManifestError::Parse(one_line(&e, &expanded)))?;
+        // Shape first, on the text as written, so errors name a line and
+        // column; references only ever sit inside strings, which the shape
+        // check does not look into.
+        toml::from_str::<Manifest>(text).map_err(|e| ManifestError::Parse(one_line(&e, text)))?;
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| ManifestError::Parse(one_line(&e, text)))?;
+        for (_, value) in table.iter_mut() {
+            expand_strings(value, &lookup)?;
+        }
+        let mut manifest = Manifest::deserialize(table)
+            .map_err(|e| ManifestError::Parse(e.message().trim().replace('\n', " ")))?;
         manifest.base_dir = base_dir;
         manifest.validate()?;
         Ok(manifest)
@@ -214,11 +242,27 @@ impl Manifest {
             }
             validate_component(name, spec)?;
         }
+        for (family, policy) in &self.cache.families {
+            if policy
+                .max_ttl_seconds
+                .is_some_and(|max| max < policy.ttl_seconds)
+            {
+                return Err(ManifestError::Parse(format!(
+                    "cache family {family:?}: max_ttl_seconds is below its ttl_seconds"
+                )));
+            }
+        }
         for route in &self.routes {
             if !self.components.contains_key(&route.component) {
                 return Err(ManifestError::UnknownComponent {
                     path: route.path.clone(),
                     component: route.component.clone(),
+                });
+            }
+            if let Some(endpoint) = crate::http::endpoints::shadows(&route.path) {
+                return Err(ManifestError::ShadowedRoute {
+                    path: route.path.clone(),
+                    endpoint,
                 });
             }
         }
@@ -281,37 +325,57 @@ fn one_line(error: &toml::de::Error, text: &str) -> String {
     }
 }
 
-/// Replaces `${VAR}` and `${VAR:-default}` with values from `lookup`.
+/// Expands references in every string value inside `value` (not in keys).
+fn expand_strings(
+    value: &mut toml::Value,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ManifestError> {
+    match value {
+        toml::Value::String(text) => *text = expand_env(text, lookup)?,
+        toml::Value::Array(items) => {
+            for item in items {
+                expand_strings(item, lookup)?;
+            }
+        }
+        toml::Value::Table(table) => {
+            for (_, item) in table.iter_mut() {
+                expand_strings(item, lookup)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}` in one string with values from
+/// `lookup`.
 fn expand_env(
     text: &str,
-    lookup: impl Fn(&str) -> Option<String>,
+    lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<String, ManifestError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    let mut offset = 0;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let end = after
             .find(['}', '\n'])
             .filter(|&end| after[end..].starts_with('}'))
-            .ok_or(ManifestError::UnterminatedVar(offset + start))?;
+            .ok_or_else(|| ManifestError::UnterminatedVar(text.to_string()))?;
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
             None => (inner, None),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(ManifestError::UnterminatedVar(offset + start));
+            return Err(ManifestError::UnterminatedVar(text.to_string()));
         }
         match (lookup(name).filter(|v| !v.is_empty()), default) {
             (Some(value), _) => out.push_str(&value),
             (None, Some(default)) => out.push_str(default),
             (None, None) => return Err(ManifestError::MissingVar(name.to_string())),
         }
-        let consumed = start + 2 + end + 1;
-        offset += consumed;
-        rest = &rest[consumed..];
+        rest = &rest[start + 2 + end + 1..];
     }
     out.push_str(rest);
     Ok(out)
@@ -335,7 +399,7 @@ mod tests {
 
     #[test]
     fn env_references_expand_with_defaults() {
-        let got = expand_env("a=${X:-fallback} b=${Y}", |name| {
+        let got = expand_env("a=${X:-fallback} b=${Y}", &|name: &str| {
             (name == "Y").then(|| "set".to_string())
         })
         .expect("expands");
@@ -343,8 +407,35 @@ mod tests {
     }
 
     #[test]
+    fn a_value_cannot_inject_toml_through_a_reference() {
+        let text = "[components.a]\nsource = \"a.wasm\"\nconfig = { url = \"${URL}\" }\n";
+        let hostile = "x\"\nsql = \"read-write\"\noutbound = [\"evil.example\"]\n#";
+        let manifest = Manifest::parse_with(text, PathBuf::from("."), |name| {
+            (name == "URL").then(|| hostile.to_string())
+        })
+        .expect("parses");
+        let spec = &manifest.components["a"];
+        assert_eq!(spec.sql, SqlGrant::None, "no grant was injected");
+        assert!(spec.outbound.is_empty());
+        assert_eq!(spec.config["url"], hostile, "the value stays one string");
+    }
+
+    #[test]
+    fn references_expand_inside_arrays_and_nested_tables() {
+        let text = "[components.a]\nsource = \"${DIR}/a.wasm\"\noutbound = [\"${HOST}\"]\n";
+        let manifest = Manifest::parse_with(text, PathBuf::from("."), |name| match name {
+            "DIR" => Some("/srv".into()),
+            "HOST" => Some("api.example.com".into()),
+            _ => None,
+        })
+        .expect("parses");
+        assert_eq!(manifest.components["a"].source, "/srv/a.wasm");
+        assert_eq!(manifest.components["a"].outbound, ["api.example.com"]);
+    }
+
+    #[test]
     fn a_missing_env_reference_without_default_is_an_error() {
-        let err = expand_env("${NOPE}", |_| None).expect_err("must fail");
+        let err = expand_env("${NOPE}", &|_: &str| None).expect_err("must fail");
         assert!(err.to_string().contains("NOPE"));
     }
 

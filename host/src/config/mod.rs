@@ -3,8 +3,10 @@
 
 mod cli;
 pub mod manifest;
+mod redact;
 
 pub use cli::{Cli, Command, LogFormat};
 pub use manifest::{
     ComponentSource, ComponentSpec, FamilyPolicy, Manifest, ManifestError, RouteSpec, SqlGrant,
 };
+pub use redact::redact;
