@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::backplane::{Backplane, BackplaneError, Timeouts, Topology};
+use crate::backplane::{Backplane, BackplaneError, Namespace, Timeouts, Topology};
 use crate::cache::{CacheSettings, L1Limits, L2, TieredCache};
 use crate::config::{Cli, Manifest, ManifestError};
 use crate::data::{Database, OpenError, PoolSettings};
@@ -44,6 +44,9 @@ pub struct App {
     pub max_body_bytes: u64,
     pub max_header_bytes: usize,
     pub header_read_timeout: Duration,
+    pub connections: crate::http::ConnectionSettings,
+    /// How long open connections get to finish at shutdown.
+    pub shutdown_grace: Duration,
     pub limits: crate::http::limits::Limits,
     pub started: Instant,
     pub requests: crate::http::metrics::RequestMetrics,
@@ -93,6 +96,7 @@ impl App {
         )?;
 
         let limits = crate::http::limits::Limits::new(cli.max_concurrent_requests, &manifest);
+        let connections = connection_settings(cli, &manifest);
         let runtime = Arc::new(runtime);
         let registry = Arc::new(Registry::new(manifest.components.keys()));
         let router = Router::new(&manifest.routes).map_err(ManifestError::from)?;
@@ -122,6 +126,8 @@ impl App {
             max_body_bytes: cli.max_body_bytes,
             max_header_bytes: cli.max_header_bytes,
             header_read_timeout: Duration::from_secs(cli.header_read_timeout_seconds.max(1)),
+            connections,
+            shutdown_grace: Duration::from_secs(cli.shutdown_grace_seconds),
             limits,
             started: Instant::now(),
             requests: Default::default(),
@@ -131,10 +137,33 @@ impl App {
                     timeout: Duration::from_secs(cli.dashboard_refresh_timeout_seconds.max(1)),
                     backoff_base: Duration::from_secs(cli.dashboard_backoff_base_seconds.max(1)),
                     backoff_max: Duration::from_secs(cli.dashboard_backoff_max_seconds.max(1)),
+                    max_clients: cli.max_websocket_clients,
+                    allowed_origins: cli.websocket_allowed_origins.clone(),
                 },
                 backplane,
             )),
         })
+    }
+}
+
+/// Connection limits. A connection waiting on a component is not idle, so
+/// the body-progress limit never undercuts the longest component deadline.
+fn connection_settings(cli: &Cli, manifest: &Manifest) -> crate::http::ConnectionSettings {
+    let longest_deadline = manifest
+        .components
+        .values()
+        .filter_map(|spec| spec.timeout_ms)
+        .chain([cli.request_timeout_ms])
+        .max()
+        .map_or(Duration::ZERO, Duration::from_millis);
+    let header = Duration::from_secs(cli.header_read_timeout_seconds.max(1));
+    crate::http::ConnectionSettings {
+        max_connections: cli.max_connections,
+        max_requests_per_connection: cli.max_requests_per_connection,
+        first_request_timeout: header,
+        idle_timeout: Duration::from_secs(cli.idle_timeout_seconds.max(1)),
+        body_idle_timeout: Duration::from_secs(cli.body_idle_timeout_seconds.max(1))
+            .max(longest_deadline + Duration::from_secs(5)),
     }
 }
 
@@ -157,7 +186,8 @@ fn connect_redis(cli: &Cli) -> Result<Option<Arc<Backplane>>, StartError> {
         connect: response.max(Duration::from_millis(500)),
         response,
     };
-    Ok(Some(Backplane::new(topology, timeouts)?))
+    let namespace = Namespace::new(&cli.redis_namespace)?;
+    Ok(Some(Backplane::new(topology, timeouts, namespace)?))
 }
 
 async fn build_cache(
@@ -174,6 +204,7 @@ async fn build_cache(
         l2_ttl: Duration::from_secs(cli.cache_l2_ttl_seconds),
         stale_grace: Duration::from_secs(cli.cache_stale_grace_seconds),
         max_value_bytes: cli.cache_max_value_bytes,
+        max_ttl: Duration::from_secs(cli.cache_max_ttl_seconds),
         families: manifest.cache.families.clone(),
         flight_wait: Duration::from_millis(cli.request_timeout_ms),
     };

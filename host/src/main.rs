@@ -15,8 +15,11 @@ use tracing_subscriber::EnvFilter;
 
 fn init_logging(cli: &Cli) {
     let filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only for a terminal: in a file or pipe they are noise,
+    // and a log reader must never see escape sequences it did not expect.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
@@ -112,7 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let admin_address = listener.local_addr()?;
             println!("strata admin listening on http://{admin_address}");
             let role = ListenerRole {
-                admin: AdminAccess::Loopback,
+                admin: AdminAccess::loopback(&cli.admin_allowed_hosts),
                 components: false,
             };
             Some(tokio::spawn(strata::http::serve(
@@ -179,7 +182,11 @@ async fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("strata: error: {error:#}");
+            // Whatever failed may quote a connection string.
+            eprintln!(
+                "strata: error: {}",
+                strata::config::redact(&format!("{error:#}"))
+            );
             ExitCode::FAILURE
         }
     }

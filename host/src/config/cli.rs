@@ -60,6 +60,12 @@ pub struct Cli {
     #[arg(long, env = "STRATA_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
     pub admin_listen: SocketAddr,
 
+    /// Host names (comma-separated) the admin listener answers besides
+    /// loopback names, e.g. the name of an SSH tunnel. Requests addressed to
+    /// any other name are refused (DNS rebinding).
+    #[arg(long, env = "STRATA_ADMIN_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub admin_allowed_hosts: Vec<String>,
+
     /// Manifest (TOML) mapping routes to components. Without it the embedded
     /// default manifest serves the dashboard, market and report components.
     #[arg(long, env = "STRATA_MANIFEST")]
@@ -76,18 +82,25 @@ pub struct Cli {
 
     /// Redis for the shared L2 cache. Unset (and no cluster): L1 only, with
     /// a warning.
-    #[arg(long, env = "REDIS_URL")]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
     /// Redis Cluster nodes for the shared L2 cache, comma-separated
     /// (`redis://10.0.0.1:7000,redis://10.0.0.2:7000`). List several: the
     /// rest of the cluster is discovered from whichever answers. Use
     /// instead of REDIS_URL.
-    #[arg(long, env = "REDIS_CLUSTER_URLS")]
+    #[arg(long, env = "REDIS_CLUSTER_URLS", hide_env_values = true)]
     pub redis_cluster_urls: Option<String>,
 
+    /// Prefix of every Redis key and channel this installation uses
+    /// (`NAMESPACE:cache:KEY`, `NAMESPACE:host:...`), so several
+    /// installations, or other applications, can share one Redis and a
+    /// clear never reaches beyond this one. Letters, digits, `_`, `-`, `.`.
+    #[arg(long, env = "STRATA_REDIS_NAMESPACE", default_value = "strata")]
+    pub redis_namespace: String,
+
     /// Postgres connection string. Unset: an embedded SQLite file.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// SQLite file used when no `DATABASE_URL` is set.
@@ -117,6 +130,11 @@ pub struct Cli {
     /// Default L2 (Redis) TTL.
     #[arg(long, env = "CACHE_L2_TTL_SECONDS", default_value_t = 3600)]
     pub cache_l2_ttl_seconds: u64,
+
+    /// Longest TTL a component may ask for on one cache write, for key
+    /// families whose manifest entry sets no `max_ttl_seconds`.
+    #[arg(long, env = "STRATA_CACHE_MAX_TTL_SECONDS", default_value_t = 86_400)]
+    pub cache_max_ttl_seconds: u64,
 
     /// How long an expired value is kept to be served stale when its
     /// recomputation fails.
@@ -148,9 +166,45 @@ pub struct Cli {
     #[arg(long, env = "STRATA_MAX_HEADER_BYTES", default_value_t = 64 * 1024)]
     pub max_header_bytes: usize,
 
-    /// Seconds a client has to send its request headers.
+    /// Seconds a client has to send its request headers (and a new
+    /// connection its first request).
     #[arg(long, env = "STRATA_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
     pub header_read_timeout_seconds: u64,
+
+    /// Connections served at once per listener; more are closed at accept.
+    #[arg(long, env = "STRATA_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Component requests in flight on one connection (HTTP/2 multiplexes
+    /// many); more get 503, so one client cannot take all admission.
+    #[arg(long, env = "STRATA_MAX_REQUESTS_PER_CONNECTION", default_value_t = 64)]
+    pub max_requests_per_connection: usize,
+
+    /// Seconds a connection may stay open with no request in flight.
+    #[arg(long, env = "STRATA_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub idle_timeout_seconds: u64,
+
+    /// Seconds responses in flight on a connection may go without sending
+    /// a byte before the connection is closed (a client that stops reading,
+    /// or never opens its HTTP/2 window). Never shorter than the longest
+    /// component deadline.
+    #[arg(long, env = "STRATA_BODY_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub body_idle_timeout_seconds: u64,
+
+    /// Seconds open connections get to finish after SIGTERM or Ctrl-C
+    /// before the host exits anyway.
+    #[arg(long, env = "STRATA_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
+    pub shutdown_grace_seconds: u64,
+
+    /// WebSocket clients of the live feed at once; more get 503.
+    #[arg(long, env = "STRATA_MAX_WEBSOCKET_CLIENTS", default_value_t = 1000)]
+    pub max_websocket_clients: usize,
+
+    /// Origins (comma-separated, `https://app.example.com`) whose pages may
+    /// open the live feed besides the host's own; other browser origins
+    /// are refused.
+    #[arg(long, env = "STRATA_WEBSOCKET_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub websocket_allowed_origins: Vec<String>,
 
     /// Most linear memory one component instance may use, in MiB.
     #[arg(long, env = "STRATA_INSTANCE_MEMORY_MIB", default_value_t = 64)]

@@ -106,14 +106,41 @@ pub async fn list_components(app: &App) -> Result<hyper::Response<HyperOutgoingB
     ))
 }
 
+/// Refuses a body whose `Content-Type` is not one of `accepted` (its
+/// essence, parameters such as `charset` aside). A browser form cannot send
+/// these types cross-site without a preflight, and a mislabelled upload is
+/// caught before it is read.
+fn require_content_type(
+    req: &hyper::Request<Incoming>,
+    accepted: &[&str],
+    expected: &'static str,
+) -> Result<(), ApiError> {
+    let got = req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let essence = got.split(';').next().unwrap_or_default().trim();
+    if accepted.iter().any(|a| a.eq_ignore_ascii_case(essence)) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType { expected, got })
+    }
+}
+
 /// `POST /admin/components/{name}` with the component binary as the body.
 pub async fn deploy(
     app: &App,
     name: &str,
-    body: Incoming,
+    req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
+    require_content_type(
+        &req,
+        &["application/wasm", "application/octet-stream"],
+        "application/wasm",
+    )?;
     let limit = app.deployer.max_bytes();
-    let bytes = Limited::new(body, limit)
+    let bytes = Limited::new(req.into_body(), limit)
         .collect()
         .await
         .map_err(|e| {
@@ -159,9 +186,10 @@ pub async fn remove(app: &App, name: &str) -> Result<hyper::Response<HyperOutgoi
 /// deletion broadcast), so the next request looks it up again.
 pub async fn create_report(
     app: &App,
-    body: Incoming,
+    req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
-    let bytes = Limited::new(body, 256 * 1024)
+    require_content_type(&req, &["application/json"], "application/json")?;
+    let bytes = Limited::new(req.into_body(), 256 * 1024)
         .collect()
         .await
         .map_err(|e| ApiError::BadRequest(format!("cannot read the report: {e}")))?

@@ -25,6 +25,12 @@ pub enum ApiError {
     BadRequest(String),
     #[error("missing or invalid admin token")]
     Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("this endpoint takes {expected} (Content-Type), not {got:?}")]
+    UnsupportedMediaType { expected: &'static str, got: String },
+    #[error("too many WebSocket clients; retry shortly")]
+    TooManyClients,
     #[error("this endpoint speaks WebSocket; send an Upgrade: websocket request")]
     UpgradeRequired,
     #[error("too many requests in progress{}; retry shortly", .0.as_deref().map(|c| format!(" for component '{c}'")).unwrap_or_default())]
@@ -45,6 +51,9 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyClients => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -77,6 +86,9 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            ApiError::TooManyClients => "too_many_clients",
             ApiError::UpgradeRequired => "upgrade_required",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -101,16 +113,46 @@ impl ApiError {
         }
     }
 
+    /// What the client is told. Failures inside a component or a backing
+    /// service carry text the client must not see (trap messages and
+    /// backtraces, database errors naming tables and hosts): they get a
+    /// generic message, and the details go to the log under the request id
+    /// the body and the `x-request-id` header carry.
+    fn client_message(&self) -> String {
+        match self {
+            ApiError::Invoke(InvokeError::Trap(_)) => {
+                "the component failed while handling this request".into()
+            }
+            ApiError::Invoke(InvokeError::Guest(_)) => {
+                "the component reported an error instead of a response".into()
+            }
+            ApiError::Invoke(InvokeError::Instantiate(_)) => {
+                "no instance of the component could be started; retry shortly".into()
+            }
+            ApiError::Database(_) => "the database could not complete the request".into(),
+            ApiError::Deploy(DeployError::Store(_)) => {
+                "the deployment store is unavailable; retry shortly".into()
+            }
+            ApiError::Deploy(DeployError::Internal(_)) => {
+                "the deploy failed inside the host".into()
+            }
+            _ => self.to_string(),
+        }
+    }
+
     pub fn into_response(self) -> hyper::Response<HyperOutgoingBody> {
         let status = self.status();
         if status.is_server_error() {
-            tracing::warn!(code = self.code(), error = %self, "request failed");
+            // Debug-formatted: the text may come from a guest, and a newline
+            // in it must not start a forged line in a plain-text log.
+            tracing::warn!(code = self.code(), error = ?self.to_string(), "request failed");
         }
-        let mut response = json_response(
-            status,
-            &json!({ "error": self.to_string(), "code": self.code() }),
-        );
-        if matches!(self, ApiError::Overloaded(_)) {
+        let mut body = json!({ "error": self.client_message(), "code": self.code() });
+        if let Some(id) = super::request_id() {
+            body["request_id"] = json!(&*id);
+        }
+        let mut response = json_response(status, &body);
+        if matches!(self, ApiError::Overloaded(_) | ApiError::TooManyClients) {
             response.headers_mut().insert(
                 hyper::header::RETRY_AFTER,
                 hyper::header::HeaderValue::from_static("1"),

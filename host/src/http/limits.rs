@@ -3,19 +3,16 @@
 //! A request that would exceed a limit is refused at once with 503 and
 //! `Retry-After` rather than queued: queues hide overload until memory or
 //! latency blow up, while an immediate refusal lets clients and load
-//! balancers go elsewhere. Permits are held until the response body is fully
-//! sent, because the instance lives until then.
+//! balancers go elsewhere. Permits are held while the guest runs (its
+//! instance lives until then) and released when it finishes, not when the
+//! client has taken the whole response: a client that reads slowly, or an
+//! HTTP/2 client that never opens its flow-control window, holds only its
+//! own connection's resources (see [`super::conn`]), never admission.
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::error::ApiError;
 use crate::config::Manifest;
@@ -68,39 +65,4 @@ impl Limits {
             _component: component_permit,
         })
     }
-}
-
-/// A response body that keeps its request's permits until it ends.
-struct Held {
-    inner: HyperOutgoingBody,
-    _permits: Permits,
-}
-
-impl Body for Held {
-    type Data = Bytes;
-    type Error = wasmtime_wasi_http::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// Ties `permits` to the lifetime of `body`.
-pub fn hold(body: HyperOutgoingBody, permits: Permits) -> HyperOutgoingBody {
-    Held {
-        inner: body,
-        _permits: permits,
-    }
-    .boxed_unsync()
 }

@@ -30,14 +30,39 @@ struct Latency {
     sum: f64,
 }
 
+/// The `method` label of a request: the standard methods by name, anything
+/// else a client invents as `other`, so clients cannot mint series.
+pub fn method_label(method: &hyper::Method) -> &'static str {
+    use hyper::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::HEAD => "HEAD",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::PATCH => "PATCH",
+        M::OPTIONS => "OPTIONS",
+        M::CONNECT => "CONNECT",
+        M::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Requests served, by route, component, method and status.
 #[derive(Default)]
 pub struct RequestMetrics {
     counts: Mutex<BTreeMap<RequestKey, u64>>,
     latency: Mutex<BTreeMap<(String, String), Latency>>,
+    connections_refused: std::sync::atomic::AtomicU64,
 }
 
 impl RequestMetrics {
+    /// Counts a connection closed at accept because of the connection cap.
+    pub fn connection_refused(&self) {
+        self.connections_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Records one finished request (its response head).
     pub fn observe(
         &self,
@@ -74,6 +99,13 @@ impl RequestMetrics {
     }
 
     fn render(&self, out: &mut Exposition) {
+        out.single(
+            "strata_connections_refused_total",
+            "counter",
+            "Connections closed at accept because the listener's connection cap was reached.",
+            self.connections_refused
+                .load(std::sync::atomic::Ordering::Relaxed) as f64,
+        );
         out.header(
             "strata_http_requests_total",
             "counter",
@@ -361,6 +393,16 @@ pub async fn render(app: &crate::app::App) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        for method in ["FOO", "BREW", "X-ANYTHING"] {
+            let method = hyper::Method::from_bytes(method.as_bytes()).expect("token");
+            assert_eq!(method_label(&method), "other");
+        }
+        assert_eq!(method_label(&hyper::Method::GET), "GET");
+        assert_eq!(method_label(&hyper::Method::PATCH), "PATCH");
+    }
 
     #[test]
     fn label_values_are_escaped() {

@@ -1,22 +1,30 @@
 //! The public HTTP surface: accept connections, answer the host's own
-//! endpoints, route everything else to a component.
+//! endpoints ([`endpoints`]), route everything else to a component
+//! ([`dispatch`]).
 
 mod admin;
 pub mod auth;
+mod conn;
+mod dispatch;
+pub mod endpoints;
 pub mod error;
 mod health;
 pub mod limits;
 pub mod metrics;
+mod openapi;
+pub(crate) mod origin;
 pub mod router;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue};
+use hyper::header::HeaderValue;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
@@ -24,10 +32,11 @@ use tracing::Instrument;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::app::App;
-use crate::runtime::RequestBody;
 use auth::{AdminAccess, Verdict};
+pub use conn::ConnectionSettings;
+pub use dispatch::{dispatch, warm_up};
+use endpoints::Kind;
 use error::ApiError;
-use router::Routed;
 
 /// What one listener serves.
 #[derive(Clone)]
@@ -38,94 +47,35 @@ pub struct ListenerRole {
     pub components: bool,
 }
 
-/// Request headers the host sets for components; never taken from clients.
-const PARAM_HEADER_PREFIX: &str = "strata-param-";
-const ROUTE_HEADER: &str = "strata-route";
+/// The header carrying the id the host gives every request; error bodies
+/// repeat it so a client's report leads to the operator's log line.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Endpoints the host answers itself, before component routes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum HostEndpoint {
-    Page,
-    Asset(&'static str),
-    LiveFeed,
-    Health,
-    Metrics,
-    OpenApi,
-    CacheStats,
-    ClearCache,
-    ListComponents,
-    Deploy(String),
-    Rollback(String),
-    Remove(String),
-    PublishReport,
+tokio::task_local! {
+    /// The id of the request being answered, for error bodies.
+    static REQUEST_ID: Arc<str>;
 }
 
-impl HostEndpoint {
-    /// The endpoint for `method` and `path`; `Err` lists the methods the
-    /// path accepts when it exists but not for this method.
-    fn find(method: &hyper::Method, path: &str) -> Option<Result<Self, Vec<&'static str>>> {
-        use hyper::Method as M;
-        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-        let found = match (segments.as_slice(), method) {
-            ([], &M::GET) => Ok(Self::Page),
-            (["app.css"], &M::GET) => Ok(Self::Asset("app.css")),
-            (["app.js"], &M::GET) => Ok(Self::Asset("app.js")),
-            (["ws"], &M::GET) => Ok(Self::LiveFeed),
-            (["ws"], _) => Err(vec!["GET"]),
-            (["health"], &M::GET) => Ok(Self::Health),
-            (["health"], _) => Err(vec!["GET"]),
-            (["metrics"], &M::GET) => Ok(Self::Metrics),
-            (["metrics"], _) => Err(vec!["GET"]),
-            (["openapi.json"], &M::GET) => Ok(Self::OpenApi),
-            (["openapi.json"], _) => Err(vec!["GET"]),
-            (["cache-stats"], &M::GET) => Ok(Self::CacheStats),
-            (["cache-stats"], _) => Err(vec!["GET"]),
-            (["clear-cache"], &M::POST) => Ok(Self::ClearCache),
-            (["clear-cache"], _) => Err(vec!["POST"]),
-            (["admin", "components"], &M::GET) => Ok(Self::ListComponents),
-            (["admin", "components"], _) => Err(vec!["GET"]),
-            (["admin", "components", name], &M::POST) => Ok(Self::Deploy(name.to_string())),
-            (["admin", "components", name], &M::DELETE) => Ok(Self::Remove(name.to_string())),
-            (["admin", "components", _], _) => Err(vec!["POST", "DELETE"]),
-            (["admin", "components", name, "rollback"], &M::POST) => {
-                Ok(Self::Rollback(name.to_string()))
-            }
-            (["admin", "components", _, "rollback"], _) => Err(vec!["POST"]),
-            (["admin", "reports"], &M::POST) => Ok(Self::PublishReport),
-            (["admin", "reports"], _) => Err(vec!["POST"]),
-            _ => return None,
-        };
-        Some(found)
-    }
+/// The current request's id, inside [`handle`].
+pub fn request_id() -> Option<Arc<str>> {
+    REQUEST_ID.try_with(Arc::clone).ok()
+}
 
-    /// The metrics label for this endpoint (bounded: names are not labels).
-    fn route_label(path: &str) -> &'static str {
-        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-        match segments.as_slice() {
-            [] => "/",
-            ["app.css"] => "/app.css",
-            ["app.js"] => "/app.js",
-            ["ws"] => "/ws",
-            ["health"] => "/health",
-            ["metrics"] => "/metrics",
-            ["openapi.json"] => "/openapi.json",
-            ["cache-stats"] => "/cache-stats",
-            ["clear-cache"] => "/clear-cache",
-            ["admin", "components"] => "/admin/components",
-            ["admin", "components", _] => "/admin/components/{name}",
-            ["admin", "components", _, "rollback"] => "/admin/components/{name}/rollback",
-            ["admin", "reports"] => "/admin/reports",
-            _ => "other",
-        }
-    }
-
-    fn is_admin(path: &str) -> bool {
-        path == "/clear-cache" || path.starts_with("/admin/")
-    }
+/// A new request id: unique per process (a counter) and unlikely to repeat
+/// across instances (a per-process random-enough start).
+fn next_request_id() -> Arc<str> {
+    static NEXT: std::sync::OnceLock<AtomicU64> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        AtomicU64::new((u64::from(std::process::id()) << 32 | u64::from(nanos)) << 8)
+    });
+    format!("{:016x}", next.fetch_add(1, Ordering::Relaxed)).into()
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open
-/// connections finish.
+/// connections finish for at most the app's shutdown grace period.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
@@ -133,6 +83,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let limits = app.connections;
+    let slots = conn::ConnectionSlots::new(&limits);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Slow request heads are cut off before they tie up a connection task.
     // The exact head limit (a JSON 431) is checked per request in
@@ -143,6 +95,15 @@ pub async fn serve(
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(app.header_read_timeout)
         .max_buf_size(app.max_header_bytes.saturating_mul(2).max(16 * 1024));
+    // HTTP/2: a bounded number of streams, bounded header lists, and pings
+    // that drop a peer which stops answering.
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(limits.max_streams())
+        .max_header_list_size(u32::try_from(app.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -152,53 +113,83 @@ pub async fn serve(
                     // Out of file descriptors and similar: back off briefly
                     // rather than spinning or dying.
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = slots.try_open() else {
+            app.requests.connection_refused();
+            tracing::debug!(%peer, "connection refused: too many open connections");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let role = role.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let app = app.clone();
-            let role = role.clone();
-            async move { Ok::<_, Infallible>(handle(&app, &role, req, peer).await) }
-        });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let connection = conn::Connection::new(&limits);
+        let service = {
+            let (app, role, connection) = (app.clone(), role.clone(), connection.clone());
+            hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                let role = role.clone();
+                let activity = connection.begin();
+                let connection = connection.clone();
+                async move {
+                    let response = handle(&app, &role, &connection, req, peer).await;
+                    Ok::<_, Infallible>(conn::track(response, activity))
+                }
+            })
+        };
+        let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let served = graceful.watch(served.into_owned());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            tokio::select! {
+                outcome = served => if let Err(e) = outcome {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                },
+                reason = conn::watchdog(connection, limits) => {
+                    tracing::debug!(%peer, reason, "connection closed by the host");
+                }
             }
+            drop(slot);
         });
     }
     tracing::info!("shutting down: waiting for open connections");
-    graceful.shutdown().await;
+    if tokio::time::timeout(app.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace = ?app.shutdown_grace,
+            "connections still open after the shutdown grace period; closing them"
+        );
+    }
     Ok(())
 }
 
 /// Metrics labels of one request; bounded sets only (route patterns, not
 /// paths), so random URLs cannot blow up the series count.
-struct Labels {
+pub(crate) struct Labels {
     route: String,
     component: String,
 }
 
 /// Answers one request; never fails (errors become JSON responses). Every
-/// request gets a `request` span (route, component, version, status, cache
-/// outcome) and is counted in the request metrics.
-pub async fn handle(
+/// request gets an id (`x-request-id`), a `request` span (route, component,
+/// version, status, cache outcome) and is counted in the request metrics.
+async fn handle(
     app: &App,
     role: &ListenerRole,
+    connection: &conn::Connection,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> hyper::Response<HyperOutgoingBody> {
     let started = std::time::Instant::now();
-    let method = req.method().to_string();
+    let id = next_request_id();
+    let method = metrics::method_label(req.method());
     let span = tracing::info_span!(
         "request",
+        id = &*id,
         method = %method,
         path = %req.uri().path(),
         route = tracing::field::Empty,
@@ -211,9 +202,16 @@ pub async fn handle(
         route: "unmatched".into(),
         component: "none".into(),
     };
-    let response = serve_one(app, role, req, peer, &mut labels)
+    let mut response = REQUEST_ID
+        .scope(
+            id.clone(),
+            serve_one(app, role, connection, req, peer, &mut labels),
+        )
         .instrument(span.clone())
         .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
     let status = response.status().as_u16();
     let cache = response
         .headers()
@@ -226,7 +224,7 @@ pub async fn handle(
     span.record("cache", cache);
     let elapsed = started.elapsed();
     app.requests
-        .observe(&labels.route, &labels.component, &method, status, elapsed);
+        .observe(&labels.route, &labels.component, method, status, elapsed);
     tracing::debug!(parent: &span, elapsed_us = elapsed.as_micros() as u64, "request finished");
     response
 }
@@ -234,6 +232,7 @@ pub async fn handle(
 async fn serve_one(
     app: &App,
     role: &ListenerRole,
+    connection: &conn::Connection,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     labels: &mut Labels,
@@ -242,35 +241,16 @@ async fn serve_one(
     if head_size(&req) > limit {
         return ApiError::HeadTooLarge { limit }.into_response();
     }
-    if let Some(endpoint) = HostEndpoint::find(req.method(), req.uri().path()) {
-        labels.route = HostEndpoint::route_label(req.uri().path()).into();
-        labels.component = "host".into();
-        return match host_endpoint(app, role, endpoint, req, peer).await {
-            Ok(response) => response,
-            Err(error) => error.into_response(),
-        };
-    }
-    if !role.components {
-        return ApiError::NotFound {
-            method: req.method().to_string(),
-            path: req.uri().path().to_string(),
+    let outcome = match endpoints::find(req.uri().path()) {
+        Some(matched) => {
+            labels.route = matched.endpoint.path.into();
+            labels.component = "host".into();
+            let name = matched.name.map(str::to_string);
+            host_endpoint(app, role, matched.endpoint, name, req, peer).await
         }
-        .into_response();
-    }
-    let limit = app.max_body_bytes;
-    let declared = req
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return ApiError::PayloadTooLarge { limit }.into_response();
-    }
-    let req = req.map(|body| limit_body(body, limit));
-    match dispatch_labelled(app, req, Some(labels)).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
+        None => dispatch::from_client(app, role, connection, req, peer, labels).await,
+    };
+    outcome.unwrap_or_else(ApiError::into_response)
 }
 
 /// The size of the request line and headers as sent on HTTP/1.1 (the same
@@ -301,7 +281,10 @@ pub fn empty_body() -> HyperOutgoingBody {
     full_body(Bytes::new())
 }
 
-fn text_response(content_type: &'static str, text: String) -> hyper::Response<HyperOutgoingBody> {
+fn text_response(
+    content_type: &'static str,
+    text: impl Into<Bytes>,
+) -> hyper::Response<HyperOutgoingBody> {
     let mut response = hyper::Response::new(full_body(text));
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -310,180 +293,82 @@ fn text_response(content_type: &'static str, text: String) -> hyper::Response<Hy
     response
 }
 
+/// Refuses a request for an admin endpoint (or admin-only route) that this
+/// listener does not serve or this caller may not use.
+fn require_admin<B>(
+    role: &ListenerRole,
+    req: &hyper::Request<B>,
+    peer: SocketAddr,
+) -> Result<(), ApiError> {
+    match auth::check(&role.admin, req) {
+        Verdict::Allowed => Ok(()),
+        Verdict::NotHere => Err(ApiError::NotFound {
+            method: req.method().to_string(),
+            path: req.uri().path().to_string(),
+        }),
+        Verdict::Unauthorized => {
+            let presented = req.headers().contains_key(hyper::header::AUTHORIZATION);
+            tracing::warn!(%peer, path = %req.uri().path(), presented, "admin request refused: bad or missing token");
+            Err(ApiError::Unauthorized)
+        }
+        Verdict::Forbidden(reason) => {
+            tracing::warn!(%peer, path = %req.uri().path(), reason, "admin request refused");
+            Err(ApiError::Forbidden(reason.into()))
+        }
+    }
+}
+
 async fn host_endpoint(
     app: &App,
     role: &ListenerRole,
-    endpoint: Result<HostEndpoint, Vec<&'static str>>,
+    endpoint: &'static endpoints::Endpoint,
+    name: Option<String>,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
-    if HostEndpoint::is_admin(&path) {
-        let authorization = req
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        match auth::check(&role.admin, authorization) {
-            Verdict::Allowed => {}
-            Verdict::NotHere => return Err(ApiError::NotFound { method, path }),
-            Verdict::Unauthorized => {
-                tracing::warn!(%peer, %path, presented = authorization.is_some(), "admin request refused: bad or missing token");
-                return Err(ApiError::Unauthorized);
-            }
-        }
+    let not_found = || ApiError::NotFound {
+        method: req.method().to_string(),
+        path: req.uri().path().to_string(),
+    };
+    if endpoint.is_admin() {
+        require_admin(role, &req, peer)?;
     }
-    let endpoint = endpoint.map_err(|allowed| ApiError::MethodNotAllowed {
-        method,
-        allowed: allowed.into_iter().map(str::to_string).collect(),
-    })?;
-    match endpoint {
-        HostEndpoint::Page | HostEndpoint::Asset(_) | HostEndpoint::LiveFeed
-            if !role.components =>
-        {
-            Err(ApiError::NotFound {
-                method: req.method().to_string(),
-                path: req.uri().path().to_string(),
-            })
-        }
-        HostEndpoint::Page => Ok(text_response(
+    if endpoint.public_listener_only && !role.components {
+        return Err(not_found());
+    }
+    if !endpoint.allows(req.method()) {
+        return Err(ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allowed: endpoint.allowed(),
+        });
+    }
+    let name = name.unwrap_or_default();
+    match endpoint.kind {
+        Kind::Page => Ok(text_response(
             "text/html; charset=utf-8",
-            include_str!("../../assets/index.html").to_string(),
+            include_str!("../../assets/index.html"),
         )),
-        HostEndpoint::Asset(name) => Ok(match name {
-            "app.css" => text_response(
-                "text/css; charset=utf-8",
-                include_str!("../../assets/app.css").to_string(),
-            ),
-            _ => text_response(
-                "text/javascript; charset=utf-8",
-                include_str!("../../assets/app.js").to_string(),
-            ),
-        }),
-        HostEndpoint::LiveFeed => crate::live::upgrade(app.live.clone(), req),
-        HostEndpoint::Health => Ok(health::report(app).await),
-        HostEndpoint::Metrics => Ok(text_response(
+        Kind::Stylesheet => Ok(text_response(
+            "text/css; charset=utf-8",
+            include_str!("../../assets/app.css"),
+        )),
+        Kind::Script => Ok(text_response(
+            "text/javascript; charset=utf-8",
+            include_str!("../../assets/app.js"),
+        )),
+        Kind::LiveFeed => crate::live::upgrade(app.live.clone(), req),
+        Kind::Health => Ok(health::report(app).await),
+        Kind::Metrics => Ok(text_response(
             "text/plain; version=0.0.4; charset=utf-8",
             metrics::render(app).await,
         )),
-        HostEndpoint::OpenApi => Ok(text_response(
-            "application/json",
-            include_str!("openapi.json").to_string(),
-        )),
-        HostEndpoint::CacheStats => Ok(admin::cache_stats(app).await),
-        HostEndpoint::ClearCache => admin::clear_cache(app, req.uri().query()).await,
-        HostEndpoint::ListComponents => admin::list_components(app).await,
-        HostEndpoint::Deploy(name) => admin::deploy(app, &name, req.into_body()).await,
-        HostEndpoint::Rollback(name) => admin::rollback(app, &name).await,
-        HostEndpoint::Remove(name) => admin::remove(app, &name).await,
-        HostEndpoint::PublishReport => admin::create_report(app, req.into_body()).await,
-    }
-}
-
-/// Caps a streamed body so a client cannot push more than `limit` bytes
-/// into a guest by omitting Content-Length.
-fn limit_body(body: Incoming, limit: u64) -> RequestBody {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    Limited::new(body, limit)
-        .map_err(move |e| match e.downcast::<hyper::Error>() {
-            Ok(e) => wasmtime_wasi_http::Error::from(*e),
-            Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit as u64)),
-        })
-        .boxed_unsync()
-}
-
-/// Routes a request to its component and runs it.
-pub async fn dispatch(
-    app: &App,
-    req: hyper::Request<RequestBody>,
-) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
-    dispatch_labelled(app, req, None).await
-}
-
-async fn dispatch_labelled(
-    app: &App,
-    mut req: hyper::Request<RequestBody>,
-    labels: Option<&mut Labels>,
-) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
-    let method = req.method().as_str().to_string();
-    let path = req.uri().path().to_string();
-    let matched = match app.router.route(&method, &path) {
-        Routed::Found(matched) => matched,
-        Routed::MethodNotAllowed(allowed) => {
-            return Err(ApiError::MethodNotAllowed { method, allowed });
-        }
-        Routed::NotFound => return Err(ApiError::NotFound { method, path }),
-    };
-    if let Some(labels) = labels {
-        labels.route = matched.pattern.to_string();
-        labels.component = matched.component.to_string();
-    }
-    let component = app
-        .registry
-        .get(matched.component)
-        .ok_or_else(|| ApiError::ComponentMissing(matched.component.to_string()))?;
-    let permits = app.limits.admit(matched.component)?;
-    tracing::Span::current().record("version", &*component.version);
-
-    let headers = req.headers_mut();
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with("strata-"))
-        .cloned()
-        .collect();
-    for name in spoofed {
-        headers.remove(name);
-    }
-    for (name, value) in &matched.params {
-        let header = if *name == "*" {
-            format!("{PARAM_HEADER_PREFIX}wildcard")
-        } else {
-            format!("{PARAM_HEADER_PREFIX}{name}")
-        };
-        if let (Ok(header), Ok(value)) = (
-            HeaderName::from_bytes(header.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.insert(header, value);
-        }
-    }
-    if let Ok(route) = HeaderValue::from_str(matched.pattern) {
-        headers.insert(ROUTE_HEADER, route);
-    }
-    if !headers.contains_key(hyper::header::HOST) {
-        headers.insert(hyper::header::HOST, HeaderValue::from_static("localhost"));
-    }
-    tracing::debug!(component = matched.component, route = matched.pattern, %method, %path, "dispatch");
-    let response = app.runtime.invoke(component, req).await?;
-    Ok(response.map(|body| limits::hold(body, permits)))
-}
-
-/// Requests each component's warm-up paths once, so caches such as the
-/// latest report are primed before traffic arrives.
-pub async fn warm_up(app: &App) {
-    for component in app.registry.all() {
-        for path in &component.warmup {
-            let request = hyper::Request::builder()
-                .method(hyper::Method::GET)
-                .uri(path.as_str())
-                .header(hyper::header::HOST, "localhost")
-                .body(empty_body());
-            let Ok(request) = request else {
-                tracing::warn!(component = &*component.name, path, "invalid warm-up path");
-                continue;
-            };
-            match dispatch(app, request).await {
-                Ok(response) => {
-                    let status = response.status();
-                    // Drain the body so the guest finishes and its cache
-                    // writes complete.
-                    let _ = response.into_body().collect().await;
-                    tracing::info!(component = &*component.name, path, %status, "warm-up request done");
-                }
-                Err(e) => {
-                    tracing::warn!(component = &*component.name, path, error = %e, "warm-up request failed")
-                }
-            }
-        }
+        Kind::OpenApi => Ok(text_response("application/json", openapi::document())),
+        Kind::CacheStats => Ok(admin::cache_stats(app).await),
+        Kind::ClearCache => admin::clear_cache(app, req.uri().query()).await,
+        Kind::ListComponents => admin::list_components(app).await,
+        Kind::Component if req.method() == hyper::Method::DELETE => admin::remove(app, &name).await,
+        Kind::Component => admin::deploy(app, &name, req).await,
+        Kind::Rollback => admin::rollback(app, &name).await,
+        Kind::PublishReport => admin::create_report(app, req).await,
     }
 }

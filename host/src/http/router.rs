@@ -59,6 +59,7 @@ struct Route {
     /// Upper-case methods; empty = any.
     methods: BTreeSet<String>,
     component: String,
+    admin: bool,
 }
 
 /// A successful match.
@@ -69,6 +70,8 @@ pub struct RouteMatch<'a> {
     pub pattern: &'a str,
     /// `{param}` values, in pattern order; a trailing wildcard is `*`.
     pub params: Vec<(&'a str, String)>,
+    /// Only admin callers (and the host itself) may use this route.
+    pub admin: bool,
 }
 
 /// What the router decided for a request.
@@ -147,6 +150,7 @@ impl Router {
                 component: &route.component,
                 pattern: &route.pattern,
                 params: extract_params(&route.segments, &parts),
+                admin: route.admin,
             }),
             None if !allowed.is_empty() => Routed::MethodNotAllowed(allowed.into_iter().collect()),
             None => Routed::NotFound,
@@ -272,6 +276,7 @@ fn parse_route(spec: &RouteSpec) -> Result<Route, RouteError> {
         segments,
         methods,
         component: spec.component.clone(),
+        admin: spec.admin,
     })
 }
 
@@ -284,6 +289,7 @@ mod tests {
             path: path.into(),
             component: component.into(),
             methods: methods.iter().map(|m| m.to_string()).collect(),
+            admin: false,
         }
     }
 

@@ -28,21 +28,26 @@ pub use ws::{is_upgrade, upgrade};
 
 /// The component route the scheduler calls.
 pub const REFRESH_PATH: &str = "/api/crypto/dashboard-summary/refresh";
-const CHANNEL: &str = "strata:dashboard:updates";
-const LOCK_KEY: &str = "strata:lock:dashboard-refresh";
+/// The update channel and the refresh lock, inside the Redis namespace.
+const CHANNEL: &str = "dashboard:updates";
+const LOCK_KEY: &str = "lock:dashboard-refresh";
 /// Longest a Redis round trip of the feed may take before it counts as down.
 const REDIS_WAIT: Duration = Duration::from_secs(1);
 /// Updates a client may fall behind before it is dropped as too slow.
 const CLIENT_BACKLOG: usize = 16;
 
 /// Scheduling policy, from the CLI.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LiveSettings {
     /// Time between refreshes; zero disables the scheduler.
     pub interval: Duration,
     pub timeout: Duration,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// WebSocket clients at once.
+    pub max_clients: usize,
+    /// Origins besides the host's own whose pages may open the feed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl LiveSettings {
@@ -59,6 +64,8 @@ impl LiveSettings {
 /// The feed shared by the scheduler and the WebSocket handlers.
 pub struct Live {
     settings: LiveSettings,
+    /// One permit per connected WebSocket client.
+    client_slots: Arc<tokio::sync::Semaphore>,
     /// The newest update message, sent to every new client first.
     latest: watch::Sender<Option<Arc<str>>>,
     updates: broadcast::Sender<Arc<str>>,
@@ -70,6 +77,7 @@ impl Live {
     /// A feed; with a backplane the updates fan out through Redis.
     pub fn new(settings: LiveSettings, redis: Option<Arc<Backplane>>) -> Self {
         Self {
+            client_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_clients.max(1))),
             settings,
             latest: watch::channel(None).0,
             updates: broadcast::channel(CLIENT_BACKLOG).0,
@@ -93,6 +101,11 @@ impl Live {
         self.updates.receiver_count()
     }
 
+    /// A slot for one more WebSocket client, if the cap allows.
+    fn admit_client(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.client_slots.clone().try_acquire_owned().ok()
+    }
+
     fn deliver(&self, message: Arc<str>) {
         self.latest.send_replace(Some(message.clone()));
         // No receivers is fine: nobody is watching right now.
@@ -102,7 +115,9 @@ impl Live {
     /// Sends an update to every instance (through Redis) or just this one.
     async fn publish(&self, message: String) {
         if let Some(backplane) = &self.redis {
-            let sent = tokio::time::timeout(REDIS_WAIT, backplane.publish(CHANNEL, &message)).await;
+            let channel = backplane.namespace().channel(CHANNEL);
+            let sent =
+                tokio::time::timeout(REDIS_WAIT, backplane.publish(&channel, &message)).await;
             match sent {
                 Ok(Ok(receivers)) if receivers > 0 => return,
                 Ok(Ok(_)) => tracing::debug!(
@@ -133,7 +148,7 @@ impl Live {
             .max(Duration::from_millis(100));
         let mut command = redis::cmd("SET");
         command
-            .arg(LOCK_KEY)
+            .arg(backplane.namespace().host_key(LOCK_KEY))
             .arg(&self.instance)
             .arg("NX")
             .arg("PX")
@@ -161,7 +176,7 @@ impl Live {
 
 /// Starts the scheduler and (with Redis) the update subscriber.
 pub fn start(app: Arc<App>) {
-    let settings = app.live.settings;
+    let settings = &app.live.settings;
     if let Some(backplane) = &app.live.redis {
         tokio::spawn(subscribe(app.clone(), backplane.clone()));
     }
@@ -180,7 +195,7 @@ pub fn start(app: Arc<App>) {
 }
 
 async fn schedule(app: Arc<App>) {
-    let settings = app.live.settings;
+    let settings = app.live.settings.clone();
     let mut failures = 0u32;
     loop {
         if app.live.acquire_turn().await {
@@ -250,7 +265,10 @@ async fn refresh(app: &App) -> Result<serde_json::Value, String> {
 /// Forwards updates published by any instance to this instance's clients.
 async fn subscribe(app: Arc<App>, backplane: Arc<Backplane>) {
     loop {
-        match backplane.subscribe(&[CHANNEL]).await {
+        match backplane
+            .subscribe(&[&backplane.namespace().channel(CHANNEL)])
+            .await
+        {
             Ok(pubsub) => {
                 let mut messages = pubsub.into_on_message();
                 while let Some(message) = messages.next().await {
@@ -277,6 +295,8 @@ mod tests {
             timeout: Duration::from_secs(30),
             backoff_base: Duration::from_secs(120),
             backoff_max: Duration::from_secs(1800),
+            max_clients: 1,
+            allowed_origins: Vec::new(),
         };
         let minutes: Vec<u64> = (1..=6)
             .map(|n| settings.backoff(n).as_secs() / 60)

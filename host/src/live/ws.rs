@@ -4,6 +4,13 @@
 //! has a deadline and the per-client backlog is bounded, so a slow client is
 //! dropped instead of holding memory or delaying others. Pings keep idle
 //! connections (and proxies in between) alive.
+//!
+//! The feed goes one way, so what a client may send is small: control
+//! frames and short messages, at a bounded rate; anything bigger or faster
+//! closes its connection. Clients at once are capped (a refusal is a JSON
+//! 503 before the upgrade), and a browser page from another origin cannot
+//! open the feed (cross-site WebSocket hijacking): its `Origin` must be the
+//! host's own or one the operator allows.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +24,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, frame::coding::CloseCode};
+use tokio_tungstenite::tungstenite::protocol::{
+    CloseFrame, Role, WebSocketConfig, frame::coding::CloseCode,
+};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::Live;
@@ -25,6 +34,22 @@ use crate::http::error::ApiError;
 
 const PING_EVERY: Duration = Duration::from_secs(20);
 const SEND_DEADLINE: Duration = Duration::from_secs(5);
+/// Largest message or frame a client may send; the feed expects none.
+const MAX_INBOUND_BYTES: usize = 4 * 1024;
+/// Messages a client may send per [`INBOUND_WINDOW`] before it is dropped.
+const MAX_INBOUND_MESSAGES: u32 = 32;
+const INBOUND_WINDOW: Duration = Duration::from_secs(10);
+/// Bytes of outgoing messages one client may have buffered.
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_INBOUND_BYTES))
+        .max_frame_size(Some(MAX_INBOUND_BYTES))
+        .read_buffer_size(MAX_INBOUND_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+}
 
 /// Whether `req` asks for a WebSocket upgrade.
 pub fn is_upgrade(req: &hyper::Request<Incoming>) -> bool {
@@ -46,6 +71,22 @@ pub fn upgrade(
     if !is_upgrade(&req) {
         return Err(ApiError::UpgradeRequired);
     }
+    if let Some(origin) = crate::http::origin::origin(&req)
+        && !crate::http::origin::origin_allowed(
+            origin,
+            crate::http::origin::authority(&req),
+            &live.settings.allowed_origins,
+        )
+    {
+        tracing::warn!(origin, "WebSocket refused: foreign origin");
+        return Err(ApiError::Forbidden(format!(
+            "pages from {origin} may not open this feed (STRATA_WEBSOCKET_ALLOWED_ORIGINS)"
+        )));
+    }
+    let Some(client) = live.admit_client() else {
+        tracing::warn!("WebSocket refused: too many clients");
+        return Err(ApiError::TooManyClients);
+    };
     let key = req
         .headers()
         .get(SEC_WEBSOCKET_KEY)
@@ -65,10 +106,14 @@ pub fn upgrade(
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let socket =
-                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
-                        .await;
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(socket_config()),
+                )
+                .await;
                 serve(live, socket).await;
+                drop(client);
             }
             Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
         }
@@ -98,6 +143,7 @@ where
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    let mut inbound = (tokio::time::Instant::now(), 0u32);
     loop {
         tokio::select! {
             update = updates.recv() => match update {
@@ -120,8 +166,24 @@ where
                 }
             }
             frame = incoming.next() => match frame {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "dropping a WebSocket client: bad or oversized frame");
+                    break;
+                }
+                Some(Ok(_)) => {
+                    let now = tokio::time::Instant::now();
+                    if now.duration_since(inbound.0) > INBOUND_WINDOW {
+                        inbound = (now, 0);
+                    }
+                    inbound.1 += 1;
+                    if inbound.1 > MAX_INBOUND_MESSAGES {
+                        tracing::info!("dropping a WebSocket client that floods the feed");
+                        let frame = CloseFrame { code: CloseCode::Policy, reason: "too many messages".into() };
+                        let _ = tokio::time::timeout(SEND_DEADLINE, sink.send(Message::Close(Some(frame)))).await;
+                        break;
+                    }
+                }
             },
         }
     }

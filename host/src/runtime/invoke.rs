@@ -9,7 +9,7 @@
 //! the scheduler every tick and is stopped once the deadline passes.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -117,10 +117,14 @@ impl Runtime {
     /// is still running when its response head arrives (a streamed body, an
     /// epoch yield) is carried inside the response body and driven whenever
     /// hyper polls that body, see [`GuestBody`].
+    ///
+    /// `hold` (admission permits) lives exactly as long as the guest runs:
+    /// a client slow to take the response keeps none of it.
     pub async fn invoke(
         &self,
         component: Arc<LoadedComponent>,
         request: hyper::Request<RequestBody>,
+        hold: impl Send + 'static,
     ) -> Result<hyper::Response<HyperOutgoingBody>, InvokeError> {
         let started = Instant::now();
         let mut store = self.new_store(&component);
@@ -150,6 +154,7 @@ impl Runtime {
             // lives in the store, so once the run has finished the receiver
             // knows for certain whether a response was sent.
             drop(store);
+            drop(hold);
             result
         };
         let mut guest: Option<GuestRun> = Some(Box::pin(tracing::Instrument::in_current_span(run)));
@@ -167,7 +172,8 @@ impl Runtime {
                 Some(guest) => {
                     let declared = declared_length(response.headers());
                     let name = component.name.clone();
-                    response.map(|body| GuestBody::wrap(body, guest, name, declared))
+                    let deadline = started + timeout;
+                    response.map(|body| GuestBody::wrap(body, guest, name, declared, deadline))
                 }
             }),
             Ok(Head::Sent(Err(code))) => Err(InvokeError::Guest(code)),
@@ -242,10 +248,18 @@ fn poll_head(
 /// A response body whose guest is still running: each poll first lets the
 /// guest make progress (it may be blocked on body back-pressure), then reads
 /// what it wrote. The store lives as long as the guest runs, no longer.
+///
+/// The guest's deadline still holds here. A client that stops reading (an
+/// HTTP/2 peer that never opens its flow-control window) stops hyper from
+/// polling this body at all, so the deadline cannot be checked from
+/// `poll_frame`: a timer task takes the guest out of the shared slot when
+/// the deadline passes, which drops its instance and admission permits.
 struct GuestBody {
     body: HyperOutgoingBody,
-    guest: Option<GuestRun>,
+    guest: Arc<Mutex<Option<GuestRun>>>,
+    reaper: tokio::task::JoinHandle<()>,
     component: Arc<str>,
+    deadline: Instant,
     /// Whether the client has been sent the whole body: the inner body ended,
     /// or as many bytes went out as the response's `content-length` (hyper
     /// drops a body once its declared length is written, without asking
@@ -261,23 +275,45 @@ impl GuestBody {
         guest: GuestRun,
         component: Arc<str>,
         declared: Option<u64>,
+        deadline: Instant,
     ) -> HyperOutgoingBody {
+        let guest = Arc::new(Mutex::new(Some(guest)));
+        let reaper = {
+            let slot = Arc::downgrade(&guest);
+            let component = component.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep_until(deadline.into()).await;
+                let taken = slot
+                    .upgrade()
+                    .and_then(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).take());
+                if taken.is_some() {
+                    tracing::warn!(
+                        component = &*component,
+                        "component stopped: its response body was still unfinished at the deadline"
+                    );
+                }
+            })
+        };
         Self {
             remaining: declared.or(body.size_hint().exact()),
             body,
-            guest: Some(guest),
+            guest,
+            reaper,
             component,
+            deadline,
             delivered: false,
         }
         .boxed_unsync()
     }
 
     fn drive(&mut self, cx: &mut Context<'_>) {
-        let Some(guest) = self.guest.as_mut() else {
+        let mut slot = self.guest.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(guest) = slot.as_mut() else {
             return;
         };
         if let Poll::Ready(finished) = guest.as_mut().poll(cx) {
-            self.guest = None;
+            *slot = None;
+            self.reaper.abort();
             if let Err(e) = finished {
                 tracing::warn!(component = &*self.component, error = %e, "component failed while writing its response body");
             }
@@ -322,9 +358,12 @@ impl Drop for GuestBody {
     /// A response dropped before the client had all of it (the client went
     /// away) drops the guest and its instance with it. A guest that is
     /// still busy after its whole body went out (work after `finish`)
-    /// gets its own task, as every guest had before, so it can complete.
+    /// gets its own task, as every guest had before, so it can complete
+    /// within its deadline.
     fn drop(&mut self) {
-        let Some(guest) = self.guest.take() else {
+        self.reaper.abort();
+        let guest = self.guest.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(guest) = guest else {
             return;
         };
         if !self.delivered {
@@ -332,9 +371,16 @@ impl Drop for GuestBody {
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let component = self.component.clone();
+            let deadline = self.deadline;
             runtime.spawn(async move {
-                if let Err(e) = guest.await {
-                    tracing::warn!(component = &*component, error = %e, "component failed after its response was sent");
+                match tokio::time::timeout_at(deadline.into(), guest).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(component = &*component, error = %e, "component failed after its response was sent")
+                    }
+                    Err(_) => {
+                        tracing::warn!(component = &*component, "component stopped: still running at its deadline after its response was sent")
+                    }
                 }
             });
         }

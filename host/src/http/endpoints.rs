@@ -1,0 +1,223 @@
+//! The host's own endpoints, in one table.
+//!
+//! Routing, the admin check, metrics labels and the OpenAPI document all
+//! read [`ENDPOINTS`], so there is one answer to "is this an admin
+//! endpoint": the one of the entry a request matched. Matching works on
+//! path segments with empty ones dropped (the component router does the
+//! same), so `/clear-cache`, `/clear-cache/` and `//clear-cache` are one
+//! endpoint and get one verdict, instead of a string comparison on the raw
+//! path that another spelling walks around.
+
+use hyper::Method;
+
+/// What an endpoint does; the handler is chosen from this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Page,
+    Stylesheet,
+    Script,
+    LiveFeed,
+    Health,
+    Metrics,
+    OpenApi,
+    CacheStats,
+    ClearCache,
+    ListComponents,
+    /// `POST` deploys, `DELETE` removes.
+    Component,
+    Rollback,
+    PublishReport,
+}
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone who reaches the listener.
+    Public,
+    /// Only the loopback admin listener, or a bearer token on the public one.
+    Admin,
+}
+
+/// One host endpoint.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The path as in the OpenAPI document; `{name}` matches one segment.
+    pub path: &'static str,
+    pub methods: &'static [Method],
+    pub kind: Kind,
+    pub access: Access,
+    /// Browser-facing endpoints that belong on the public listener only.
+    pub public_listener_only: bool,
+}
+
+impl Endpoint {
+    /// Whether `method` is one this endpoint answers.
+    pub fn allows(&self, method: &Method) -> bool {
+        self.methods.contains(method)
+    }
+
+    /// The methods, for an `Allow` header.
+    pub fn allowed(&self) -> Vec<String> {
+        self.methods
+            .iter()
+            .map(|m| m.as_str().to_string())
+            .collect()
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.access == Access::Admin
+    }
+}
+
+const fn public(path: &'static str, methods: &'static [Method], kind: Kind) -> Endpoint {
+    Endpoint {
+        path,
+        methods,
+        kind,
+        access: Access::Public,
+        public_listener_only: false,
+    }
+}
+
+const fn browser(path: &'static str, kind: Kind) -> Endpoint {
+    Endpoint {
+        path,
+        methods: &[Method::GET],
+        kind,
+        access: Access::Public,
+        public_listener_only: true,
+    }
+}
+
+const fn admin(path: &'static str, methods: &'static [Method], kind: Kind) -> Endpoint {
+    Endpoint {
+        path,
+        methods,
+        kind,
+        access: Access::Admin,
+        public_listener_only: false,
+    }
+}
+
+/// Every endpoint the host answers itself, before component routes.
+pub const ENDPOINTS: &[Endpoint] = &[
+    browser("/", Kind::Page),
+    browser("/app.css", Kind::Stylesheet),
+    browser("/app.js", Kind::Script),
+    browser("/ws", Kind::LiveFeed),
+    public("/health", &[Method::GET], Kind::Health),
+    public("/metrics", &[Method::GET], Kind::Metrics),
+    public("/openapi.json", &[Method::GET], Kind::OpenApi),
+    public("/cache-stats", &[Method::GET], Kind::CacheStats),
+    admin("/clear-cache", &[Method::POST], Kind::ClearCache),
+    admin("/admin/components", &[Method::GET], Kind::ListComponents),
+    admin(
+        "/admin/components/{name}",
+        &[Method::POST, Method::DELETE],
+        Kind::Component,
+    ),
+    admin(
+        "/admin/components/{name}/rollback",
+        &[Method::POST],
+        Kind::Rollback,
+    ),
+    admin("/admin/reports", &[Method::POST], Kind::PublishReport),
+];
+
+/// A request path matched to an endpoint.
+#[derive(Debug)]
+pub struct Matched<'a> {
+    pub endpoint: &'static Endpoint,
+    /// The `{name}` segment, when the endpoint has one.
+    pub name: Option<&'a str>,
+}
+
+/// The endpoint `path` names, whatever the method.
+pub fn find(path: &str) -> Option<Matched<'_>> {
+    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    ENDPOINTS.iter().find_map(|endpoint| {
+        let pattern: Vec<&str> = endpoint.path.split('/').filter(|s| !s.is_empty()).collect();
+        if pattern.len() != parts.len() {
+            return None;
+        }
+        let mut name = None;
+        for (want, got) in pattern.iter().zip(&parts) {
+            if *want == "{name}" {
+                name = Some(*got);
+            } else if want != got {
+                return None;
+            }
+        }
+        Some(Matched { endpoint, name })
+    })
+}
+
+/// Whether a manifest route of this exact literal path would be hidden by
+/// a host endpoint (host endpoints are matched first).
+pub fn shadows(route_path: &str) -> Option<&'static str> {
+    if route_path.contains(['{', '*']) {
+        return None;
+    }
+    find(route_path).map(|m| m.endpoint.path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_an_admin_path_matches_the_admin_endpoint() {
+        for path in [
+            "/clear-cache",
+            "/clear-cache/",
+            "//clear-cache",
+            "/clear-cache//",
+            "///clear-cache///",
+        ] {
+            let matched = find(path).unwrap_or_else(|| panic!("{path} matches"));
+            assert_eq!(matched.endpoint.kind, Kind::ClearCache, "{path}");
+            assert!(matched.endpoint.is_admin(), "{path}");
+        }
+        for path in [
+            "/admin/components/",
+            "//admin//components",
+            "/admin/reports/",
+        ] {
+            assert!(find(path).expect(path).endpoint.is_admin(), "{path}");
+        }
+    }
+
+    #[test]
+    fn named_segments_are_captured() {
+        let matched = find("/admin/components/market/rollback/").expect("matches");
+        assert_eq!(matched.endpoint.kind, Kind::Rollback);
+        assert_eq!(matched.name, Some("market"));
+    }
+
+    #[test]
+    fn other_paths_are_left_to_component_routes() {
+        for path in [
+            "/api/market/btc",
+            "/clear-cachex",
+            "/clear%2Dcache",
+            "/admin",
+            "/admin/components/a/b/c",
+        ] {
+            assert!(find(path).is_none(), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_root_page_is_the_empty_path() {
+        assert_eq!(find("/").expect("root").endpoint.kind, Kind::Page);
+        assert_eq!(find("//").expect("root").endpoint.kind, Kind::Page);
+    }
+
+    #[test]
+    fn paths_in_the_table_are_unique() {
+        let mut paths: Vec<&str> = ENDPOINTS.iter().map(|e| e.path).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), ENDPOINTS.len());
+    }
+}
