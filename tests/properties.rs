@@ -721,6 +721,7 @@ fn route_specs(pattern: BoxedStrategy<String>) -> impl Strategy<Value = Vec<Rout
                 path,
                 component: format!("c{i}"),
                 methods,
+                admin: false,
             })
             .collect()
     })
@@ -997,6 +998,7 @@ fn host() -> &'static Host {
                 l2_ttl: Duration::from_secs(60),
                 stale_grace: Duration::from_secs(0),
                 max_value_bytes: 1 << 16,
+                max_ttl: Duration::from_secs(86_400),
                 families: manifest.cache.families.clone(),
                 flight_wait: Duration::from_secs(1),
             },

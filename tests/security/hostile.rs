@@ -5,6 +5,14 @@ use serde_json::Value;
 
 use crate::support::{Host, Services, http, test_components};
 
+/// Grants that let the hostile component load (it imports every
+/// capability) while granting it only its own corner of each.
+pub const OWN_CORNER: &str = r#"
+cache_prefixes = ["hostile:"]
+sql = "read-only"
+outbound = ["http://127.0.0.1:9"]
+"#;
+
 /// Starts a host serving the hostile component with `grants` (TOML lines
 /// of its `[components.hostile]` table) and extra environment variables.
 pub fn host(services: &Services, grants: &str, env: &[(&str, &str)]) -> Host {

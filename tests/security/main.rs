@@ -6,4 +6,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod admin;
+mod cache;
+mod client;
+mod disclosure;
+mod feed;
 mod hostile;
+mod manifest;

@@ -32,6 +32,7 @@ pub fn wasm(name: &str) -> Vec<u8> {
 pub async fn upload(admin: &str, name: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
     let response = http()
         .post(format!("{admin}/admin/components/{name}"))
+        .header("content-type", "application/wasm")
         .body(bytes)
         .send()
         .await

@@ -28,6 +28,12 @@ use serde_json::Value;
 /// How long a server may take to come up before the test fails.
 const STARTUP: Duration = Duration::from_secs(60);
 
+/// The Redis key under which the host stores cache key `key` (the default
+/// namespace, `STRATA_REDIS_NAMESPACE=strata`).
+pub fn l2_key(key: &str) -> String {
+    format!("strata:cache:{key}")
+}
+
 /// One HTTP client for the whole test binary (reqwest is built without a
 /// default TLS provider, so the host's choice, ring, is installed first).
 pub fn http() -> &'static reqwest::Client {
@@ -527,6 +533,34 @@ impl Host {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Asks the process to stop, as a process manager would (SIGTERM).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// The exit status, if the process ends within `within`.
+    pub fn wait_for_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The host's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

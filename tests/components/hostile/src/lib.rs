@@ -19,7 +19,7 @@
 //! | `error-outparam` | sets the outparam to `Err(internal-error)` |
 //! | `short-body` | declares `content-length: 100`, writes 5 bytes, finishes |
 //! | `trap-after-headers` | sends `200` headers and 5 body bytes, then panics |
-//! | `trap-secret` | panics with a message containing `hostile-secret-trap-text` (it must reach the log, never the client) |
+//! | `trap-secret` | panics with a message containing `hostile-secret-trap-text`: neither it nor the trap's backtrace may reach the client |
 //! | `ok` | `200 {"ok":true}` |
 //! | other | `404 {"error": ...}` |
 //!
@@ -42,6 +42,7 @@
 //! | `cache-delete` | `{"key"}` | `"held"` |
 //! | `cache-clear` | `{"pattern"}` | `"l1", "l2"` |
 //! | `log` | the message | nothing more (the line goes to the host log) |
+//! | `config` | a setting's name | `"value"` (or null) |
 //!
 //! The incoming handler is exported by hand rather than with
 //! `export_handler!`, because the SDK's bridge always sets the response
@@ -238,6 +239,7 @@ impl Handler for Hostile {
             "cache-delete" => probe::cache_delete(&req),
             "cache-clear" => probe::cache_clear(&req),
             "log" => probe::log_line(&req),
+            "config" => probe::config_value(&req),
             other => Response::error(404, &format!("unknown hostile mode '{other}'")),
         }
     }

@@ -4,7 +4,7 @@
 use serde_json::{Value as Json, json};
 use strata_sdk::http::OutboundRequest;
 use strata_sdk::sql::Value;
-use strata_sdk::{Request, Response, cache, http, log, sql};
+use strata_sdk::{Request, Response, cache, config, http, log, sql};
 
 use super::{cache_kind, fetch_kind, sql_kind};
 
@@ -118,11 +118,7 @@ pub fn cache_set(req: &Request) -> Response {
         .get("ttl")
         .and_then(Json::as_u64)
         .map(|ttl| u32::try_from(ttl).unwrap_or(u32::MAX));
-    match cache::set(
-        field(&body, "key"),
-        field(&body, "value").as_bytes(),
-        ttl,
-    ) {
+    match cache::set(field(&body, "key"), field(&body, "value").as_bytes(), ttl) {
         Ok(()) => ok(json!({})),
         Err(e) => failed(cache_kind(e)),
     }
@@ -166,4 +162,8 @@ pub fn cache_clear(req: &Request) -> Response {
 pub fn log_line(req: &Request) -> Response {
     log::info(&text_body(req));
     ok(json!({}))
+}
+
+pub fn config_value(req: &Request) -> Response {
+    ok(json!({ "value": config::get(&text_body(req)) }))
 }

@@ -1,0 +1,250 @@
+//! A hostile client against the listeners: HTTP/2 streams that never open
+//! their flow-control window, connections that send nothing or stall, more
+//! connections than the host serves, invented methods, and a shutdown while
+//! a client holds a stream. Each must cost the host a bounded amount of
+//! time and memory, and never the service of other clients.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::hostile;
+use crate::support::{Backend, Host, Services, http};
+
+/// Whether the host closes `stream` within `within` (whatever it sends
+/// first, such as an error response, is read and discarded).
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buffer = [0u8; 4096];
+    let read_until_closed = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, read_until_closed)
+        .await
+        .is_ok()
+}
+
+async fn connect(host: &Host) -> TcpStream {
+    let address = host.url.trim_start_matches("http://");
+    TcpStream::connect(address).await.expect("connect")
+}
+
+/// An HTTP/2 connection whose streams never get a byte of window: the host
+/// can send response heads but no body.
+async fn h2_without_window(host: &Host) -> h2::client::SendRequest<bytes::Bytes> {
+    let tcp = connect(host).await;
+    let (client, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, bytes::Bytes>(tcp)
+        .await
+        .expect("h2 handshake");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// Opens a GET stream for `path` on `client` and waits for its head.
+async fn open_stream(
+    client: &mut h2::client::SendRequest<bytes::Bytes>,
+    host: &Host,
+    path: &str,
+) -> h2::client::ResponseFuture {
+    let request = http::Request::get(format!("{}{path}", host.url))
+        .body(())
+        .expect("request");
+    let ready = client.clone().ready().await.expect("h2 ready");
+    *client = ready;
+    let (response, _) = client.send_request(request, true).expect("send");
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_that_never_open_their_window_do_not_hold_admission() {
+    let services = Services::start(Backend::Bare).await;
+    let host = hostile::host(
+        &services,
+        hostile::OWN_CORNER,
+        &[("STRATA_MAX_CONCURRENT_REQUESTS", "4")],
+    );
+    let mut attacker = h2_without_window(&host).await;
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        let response = open_stream(&mut attacker, &host, "/hostile/ok").await;
+        let head = tokio::time::timeout(Duration::from_secs(10), response)
+            .await
+            .expect("a response head arrives")
+            .expect("response");
+        held.push(head);
+    }
+    for i in 0..20 {
+        let reply = host.get("/hostile/ok").await;
+        assert_eq!(
+            reply.status, 200,
+            "request {i} from another client: {}",
+            reply.body
+        );
+    }
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_cannot_take_all_admission() {
+    let services = Services::start(Backend::Bare).await;
+    let host = hostile::host(
+        &services,
+        hostile::OWN_CORNER,
+        &[("STRATA_MAX_REQUESTS_PER_CONNECTION", "2")],
+    );
+    let mut attacker = h2_without_window(&host).await;
+    let mut spinning = Vec::new();
+    for _ in 0..6 {
+        spinning.push(open_stream(&mut attacker, &host, "/hostile/loop").await);
+    }
+    let mut statuses = Vec::new();
+    for response in spinning {
+        let head = tokio::time::timeout(Duration::from_secs(20), response)
+            .await
+            .expect("a response head arrives")
+            .expect("response");
+        statuses.push(head.status().as_u16());
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [503, 503, 503, 503, 504, 504],
+        "two guests ran (to their deadline); the rest were refused at once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_sends_a_byte_is_closed() {
+    let services = Services::start(Backend::Bare).await;
+    let host = services.host_with(&[("STRATA_HEADER_READ_TIMEOUT_SECONDS", "1")]);
+    let mut silent = connect(&host).await;
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(15)).await,
+        "a silent connection stays open"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_stalls_inside_its_first_request_head_is_closed() {
+    let services = Services::start(Backend::Bare).await;
+    let host = services.host_with(&[("STRATA_HEADER_READ_TIMEOUT_SECONDS", "1")]);
+    for partial in [
+        &b"GET /health HTTP/1.1\r\nHost: x\r\n"[..],
+        b"PRI * HTTP/2.0\r\n",
+        b"G",
+    ] {
+        let mut stream = connect(&host).await;
+        stream.write_all(partial).await.expect("write");
+        assert!(
+            closed_within(&mut stream, Duration::from_secs(15)).await,
+            "stalled after {:?}",
+            String::from_utf8_lossy(partial)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let services = Services::start(Backend::Bare).await;
+    let host = services.host_with(&[("STRATA_IDLE_TIMEOUT_SECONDS", "1")]);
+    let mut stream = connect(&host).await;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("write");
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(15)).await,
+        "an idle kept-alive connection stays open"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_are_closed_at_accept() {
+    let services = Services::start(Backend::Bare).await;
+    let host = services.host_with(&[
+        ("STRATA_MAX_CONNECTIONS", "3"),
+        ("STRATA_HEADER_READ_TIMEOUT_SECONDS", "60"),
+    ]);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect(&host).await);
+    }
+    // The held connections are accepted in order; give the host a moment to
+    // take them before the one over the cap.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut over = connect(&host).await;
+    assert!(
+        closed_within(&mut over, Duration::from_secs(5)).await,
+        "a connection over the cap is served"
+    );
+    drop(held);
+    let mut reply = None;
+    for _ in 0..50 {
+        if let Ok(response) = http().get(format!("{}/health", host.url)).send().await {
+            reply = Some(response.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(reply, Some(200), "freed slots serve again");
+    let metrics = host.get("/metrics").await.body;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("strata_connections_refused_total ") && !l.ends_with(" 0")),
+        "refusals are counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_within_the_grace_period_while_a_client_holds_a_stream() {
+    let services = Services::start(Backend::Bare).await;
+    let mut host = services.host_with(&[("STRATA_SHUTDOWN_GRACE_SECONDS", "2")]);
+    let mut attacker = h2_without_window(&host).await;
+    let response = open_stream(&mut attacker, &host, "/health").await;
+    let _head = tokio::time::timeout(Duration::from_secs(10), response)
+        .await
+        .expect("a response head arrives")
+        .expect("response");
+    host.terminate();
+    assert!(
+        host.wait_for_exit(Duration::from_secs(20)).is_some(),
+        "the host waits forever for a stream that cannot finish"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_methods_share_one_metrics_series() {
+    let services = Services::start(Backend::Bare).await;
+    let host = services.host();
+    let long = "X".repeat(30_000);
+    let mut methods: Vec<String> = (0..300).map(|i| format!("INVENTED{i}")).collect();
+    methods.push(long.clone());
+    for method in &methods {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("token");
+        let _ = http()
+            .request(method, format!("{}/nothing-here", host.url))
+            .send()
+            .await;
+    }
+    let metrics = host.get("/metrics").await.body;
+    assert!(
+        !metrics.contains("INVENTED"),
+        "a method became a label value"
+    );
+    assert!(!metrics.contains(&long[..100]));
+    let series = metrics
+        .lines()
+        .filter(|l| l.starts_with("strata_http_requests_total{") && l.contains("method=\"other\""))
+        .count();
+    assert_eq!(series, 1, "{metrics}");
+}
