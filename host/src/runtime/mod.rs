@@ -144,8 +144,8 @@ impl Runtime {
             .map_err(|e| RuntimeError::TrapsAtStart(format!("{e:#}")))
     }
 
-    /// Outbound figures per upstream host.
-    pub fn outbound_stats(&self) -> Vec<(String, crate::upstream::HostStats)> {
+    /// Outbound figures per component and upstream.
+    pub fn outbound_stats(&self) -> crate::upstream::OutboundStats {
         self.services.outbound.stats()
     }
 
