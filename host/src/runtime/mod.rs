@@ -149,6 +149,11 @@ impl Runtime {
         self.services.outbound.stats()
     }
 
+    /// The outbound client, so start-up can tell it where this host listens.
+    pub fn outbound(&self) -> &crate::upstream::Outbound {
+        &self.services.outbound
+    }
+
     /// Component instances alive right now.
     pub fn active_instances(&self) -> u64 {
         self.active.load(std::sync::atomic::Ordering::Relaxed)
