@@ -1021,6 +1021,8 @@ fn host() -> &'static Host {
             max_response_bytes: 1 << 16,
             breaker_threshold: 5,
             breaker_cool_down: Duration::from_secs(1),
+            max_redirects: 0,
+            allow_networks: Vec::new(),
         })
         .expect("outbound client");
         let runtime = Runtime::new(

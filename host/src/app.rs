@@ -76,6 +76,12 @@ impl App {
             max_response_bytes: cli.outbound_max_response_bytes,
             breaker_threshold: cli.outbound_breaker_threshold,
             breaker_cool_down: Duration::from_millis(cli.outbound_breaker_cool_down_ms),
+            max_redirects: cli.outbound_max_redirects,
+            allow_networks: cli
+                .outbound_allow_networks
+                .clone()
+                .map(|networks| networks.0)
+                .unwrap_or_default(),
         })?);
 
         let runtime = Runtime::new(

@@ -101,6 +101,14 @@ impl CircuitBreaker {
         inner.probing = false;
     }
 
+    /// Ends a call that [`allow`](Self::allow) let through without saying
+    /// whether the dependency works (the caller gave up first, or refused
+    /// the answer for its own reasons): counts nothing, but frees the
+    /// half-open probe slot, which would otherwise stay taken for good.
+    pub fn release(&self) {
+        self.lock().probing = false;
+    }
+
     pub fn state(&self) -> BreakerState {
         let inner = self.lock();
         match inner.opened_at {
@@ -144,6 +152,16 @@ mod tests {
         b.record_success();
         assert!(b.allow());
         assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_released_probe_lets_the_next_caller_probe() {
+        let b = CircuitBreaker::new(1, Duration::ZERO);
+        b.record_failure();
+        assert!(b.allow(), "first caller probes");
+        b.release();
+        assert!(b.allow(), "the probe slot is free again");
+        assert_eq!(b.state(), BreakerState::HalfOpen);
     }
 
     #[test]

@@ -103,6 +103,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
     };
+    let mut own_listeners = vec![address];
+    if let Some(admin) = &admin_listener {
+        own_listeners.push(admin.local_addr()?);
+    }
+    app.runtime.outbound().set_listeners(own_listeners);
     strata::http::warm_up(&app).await;
     strata::live::start(app.clone());
 

@@ -13,3 +13,4 @@ mod disclosure;
 mod feed;
 mod hostile;
 mod manifest;
+mod outbound;

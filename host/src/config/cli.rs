@@ -248,6 +248,22 @@ pub struct Cli {
     #[arg(long, env = "STRATA_OUTBOUND_MAX_RESPONSE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub outbound_max_response_bytes: usize,
 
+    /// Redirects one outbound call follows, each hop checked against the
+    /// component's allow-list and the address policy; past this it fails.
+    #[arg(long, env = "STRATA_OUTBOUND_MAX_REDIRECTS", default_value_t = 5)]
+    pub outbound_max_redirects: u32,
+
+    /// Networks (comma-separated CIDRs or addresses) that allowed outbound
+    /// host names may resolve into although they are loopback, private,
+    /// link-local or otherwise refused by default: internal upstreams. The
+    /// host's own listeners stay refused.
+    #[arg(
+        long,
+        env = "STRATA_OUTBOUND_ALLOW_NETWORKS",
+        value_parser = crate::upstream::parse_networks
+    )]
+    pub outbound_allow_networks: Option<crate::upstream::Networks>,
+
     /// Folder for compiled components, keyed by content and engine settings,
     /// so a restart does not recompile. Defaults to `$XDG_CACHE_HOME/strata`
     /// or `~/.cache/strata`.

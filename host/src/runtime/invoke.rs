@@ -84,6 +84,7 @@ impl Runtime {
             },
             outbound: OutboundCapability {
                 client: services.outbound.clone(),
+                component: component.name.clone(),
                 grants: grants.clone(),
             },
             config: grants,

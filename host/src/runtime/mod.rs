@@ -144,9 +144,14 @@ impl Runtime {
             .map_err(|e| RuntimeError::TrapsAtStart(format!("{e:#}")))
     }
 
-    /// Outbound figures per upstream host.
-    pub fn outbound_stats(&self) -> Vec<(String, crate::upstream::HostStats)> {
+    /// Outbound figures per component and upstream.
+    pub fn outbound_stats(&self) -> crate::upstream::OutboundStats {
         self.services.outbound.stats()
+    }
+
+    /// The outbound client, so start-up can tell it where this host listens.
+    pub fn outbound(&self) -> &crate::upstream::Outbound {
+        &self.services.outbound
     }
 
     /// Component instances alive right now.

@@ -43,9 +43,11 @@ pub struct SqlCapability {
     pub grants: Arc<Grants>,
 }
 
-/// Outbound HTTP limited to allowed hosts.
+/// Outbound HTTP limited to allowed hosts. The component's name keys its
+/// breakers and counters, so no component can trip another's.
 pub struct OutboundCapability {
     pub client: Arc<Outbound>,
+    pub component: Arc<str>,
     pub grants: Arc<Grants>,
 }
 

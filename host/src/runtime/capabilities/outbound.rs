@@ -34,7 +34,11 @@ impl wit::Host for HostState {
         let outcome = self
             .outbound
             .client
-            .fetch(&self.outbound.grants.outbound, request)
+            .fetch(
+                &self.outbound.component,
+                &self.outbound.grants.outbound,
+                request,
+            )
             .await;
         Ok(outcome
             .map(|response| wit::Response {
