@@ -76,6 +76,9 @@ async fn a_clear_on_one_instance_is_honoured_by_the_others() {
     assert_eq!(btc_on_a.cache(), "miss", "{}", btc_on_a.body);
     let eth_on_c = c.get("/api/market/eth").await;
     assert_eq!(eth_on_c.cache(), "miss", "{}", eth_on_c.body);
+    // A's write-through runs beside its response; on a loaded machine it
+    // can land after C asks, so wait for it rather than race it.
+    wait_for_keys(cluster(&services), "market:btc", 1);
     let btc_on_c = c.get("/api/market/btc").await;
     assert_eq!(
         btc_on_c.cache(),
