@@ -29,10 +29,13 @@ fn text_body(req: &Request) -> String {
     String::from_utf8_lossy(&req.body).into_owned()
 }
 
-/// The body as a JSON object; a malformed body is the test's mistake (400).
-fn json_body(req: &Request) -> Result<Json, Response> {
-    serde_json::from_slice(&req.body)
-        .map_err(|e| Response::error(400, &format!("probe body is not JSON: {e}")))
+/// Runs `probe` on the body as JSON; a malformed body is the test's
+/// mistake (400).
+fn with_json(req: &Request, probe: impl FnOnce(&Json) -> Response) -> Response {
+    match serde_json::from_slice(&req.body) {
+        Ok(body) => probe(&body),
+        Err(e) => Response::error(400, &format!("probe body is not JSON: {e}")),
+    }
 }
 
 fn field<'a>(body: &'a Json, name: &str) -> &'a str {
@@ -72,91 +75,77 @@ pub fn sql_execute(req: &Request) -> Response {
 }
 
 pub fn fetch(req: &Request) -> Response {
-    let body = match json_body(req) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let mut request = OutboundRequest::get(field(&body, "url"));
-    if let Some(method) = body.get("method").and_then(Json::as_str) {
-        request.method = method.to_string();
-    }
-    for pair in body
-        .get("headers")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let (Some(name), Some(value)) = (
-            pair.get(0).and_then(Json::as_str),
-            pair.get(1).and_then(Json::as_str),
-        ) {
-            request = request.with_header(name, value);
+    with_json(req, |body| {
+        let mut request = OutboundRequest::get(field(body, "url"));
+        if let Some(method) = body.get("method").and_then(Json::as_str) {
+            request.method = method.to_string();
         }
-    }
-    if let Some(text) = body.get("body").and_then(Json::as_str) {
-        request.body = Some(text.as_bytes().to_vec());
-    }
-    if let Some(ms) = body.get("timeout_ms").and_then(Json::as_u64) {
-        request = request.with_timeout_ms(u32::try_from(ms).unwrap_or(u32::MAX));
-    }
-    match http::fetch(request) {
-        Ok(response) => ok(json!({
-            "status": response.status,
-            "headers": response.headers,
-            "body": String::from_utf8_lossy(&response.body),
-        })),
-        Err(e) => failed(fetch_kind(e)),
-    }
+        for pair in body
+            .get("headers")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(name), Some(value)) = (
+                pair.get(0).and_then(Json::as_str),
+                pair.get(1).and_then(Json::as_str),
+            ) {
+                request = request.with_header(name, value);
+            }
+        }
+        if let Some(text) = body.get("body").and_then(Json::as_str) {
+            request.body = Some(text.as_bytes().to_vec());
+        }
+        if let Some(ms) = body.get("timeout_ms").and_then(Json::as_u64) {
+            request = request.with_timeout_ms(u32::try_from(ms).unwrap_or(u32::MAX));
+        }
+        match http::fetch(request) {
+            Ok(response) => ok(json!({
+                "status": response.status,
+                "headers": response.headers,
+                "body": String::from_utf8_lossy(&response.body),
+            })),
+            Err(e) => failed(fetch_kind(e)),
+        }
+    })
 }
 
 pub fn cache_set(req: &Request) -> Response {
-    let body = match json_body(req) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let ttl = body
-        .get("ttl")
-        .and_then(Json::as_u64)
-        .map(|ttl| u32::try_from(ttl).unwrap_or(u32::MAX));
-    match cache::set(field(&body, "key"), field(&body, "value").as_bytes(), ttl) {
-        Ok(()) => ok(json!({})),
-        Err(e) => failed(cache_kind(e)),
-    }
+    with_json(req, |body| {
+        let ttl = body
+            .get("ttl")
+            .and_then(Json::as_u64)
+            .map(|ttl| u32::try_from(ttl).unwrap_or(u32::MAX));
+        match cache::set(field(body, "key"), field(body, "value").as_bytes(), ttl) {
+            Ok(()) => ok(json!({})),
+            Err(e) => failed(cache_kind(e)),
+        }
+    })
 }
 
 pub fn cache_get(req: &Request) -> Response {
-    let body = match json_body(req) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    match cache::get(field(&body, "key")) {
+    with_json(req, |body| match cache::get(field(body, "key")) {
         Ok(entry) => ok(json!({
             "value": entry.map(|e| String::from_utf8_lossy(&e.value).into_owned()),
         })),
         Err(e) => failed(cache_kind(e)),
-    }
+    })
 }
 
 pub fn cache_delete(req: &Request) -> Response {
-    let body = match json_body(req) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    match cache::delete(field(&body, "key")) {
+    with_json(req, |body| match cache::delete(field(body, "key")) {
         Ok(held) => ok(json!({ "held": held })),
         Err(e) => failed(cache_kind(e)),
-    }
+    })
 }
 
 pub fn cache_clear(req: &Request) -> Response {
-    let body = match json_body(req) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    match cache::clear_pattern(field(&body, "pattern")) {
-        Ok(cleared) => ok(json!({ "l1": cleared.l1, "l2": cleared.l2 })),
-        Err(e) => failed(cache_kind(e)),
-    }
+    with_json(req, |body| {
+        match cache::clear_pattern(field(body, "pattern")) {
+            Ok(cleared) => ok(json!({ "l1": cleared.l1, "l2": cleared.l2 })),
+            Err(e) => failed(cache_kind(e)),
+        }
+    })
 }
 
 pub fn log_line(req: &Request) -> Response {
