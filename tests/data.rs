@@ -14,6 +14,7 @@ fn settings() -> PoolSettings {
         max_connections: 4,
         acquire_timeout: Duration::from_secs(5),
         row_limit: 3,
+        ..PoolSettings::default()
     }
 }
 

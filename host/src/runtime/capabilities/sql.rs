@@ -34,7 +34,7 @@ fn to_wit_error(error: SqlError) -> wit::SqlError {
         SqlError::Invalid(m) => wit::SqlError::Invalid(m),
         SqlError::Constraint(m) => wit::SqlError::Constraint(m),
         SqlError::Unavailable(m) => wit::SqlError::Unavailable(m),
-        SqlError::Other(m) => wit::SqlError::Other(m),
+        SqlError::Timeout(m) | SqlError::Other(m) => wit::SqlError::Other(m),
     }
 }
 
