@@ -14,53 +14,37 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::hostile::{probe, refused};
-use crate::support::{Backend, Host, Services, http, test_components};
+use crate::hostile::{self, probe, refused};
+use crate::support::{Backend, Host, Services, http};
 
-const READ_ONLY: &str = r#"sql = "read-only""#;
-const READ_WRITE: &str = r#"sql = "read-write""#;
+/// The hostile component's grants: the SQL level under test, plus the
+/// cache and outbound grants it needs to load (it imports both).
+const READ_ONLY: &str = r#"sql = "read-only"
+cache_prefixes = ["hostile:"]
+outbound = ["http://127.0.0.1:9"]"#;
+const READ_WRITE: &str = r#"sql = "read-write"
+cache_prefixes = ["hostile:"]
+outbound = ["http://127.0.0.1:9"]"#;
 
 /// The seed reports every fresh database starts with.
 const SEED_REPORTS: i64 = 4;
 
-/// Starts the hostile component with `grant` and a `timeout_ms` budget.
-fn hostile(services: &Services, grant: &str, timeout_ms: u64, env: &[(&str, &str)]) -> Host {
-    let wasm = test_components().join("hostile.wasm");
-    let manifest = format!(
-        r#"
-[components.hostile]
-source = {wasm:?}
-timeout_ms = {timeout_ms}
-cache_prefixes = ["hostile:"]
-outbound = ["http://127.0.0.1:9"]
-{grant}
-
-[[routes]]
-path = "/hostile/{{mode}}"
-component = "hostile"
-"#,
-        wasm = wasm.display().to_string(),
-    );
-    let path = services.dir.path().join("hostile-sql.toml");
-    std::fs::write(&path, manifest).expect("write manifest");
-    let mut all = vec![("STRATA_MANIFEST", path.to_str().expect("utf-8 path"))];
-    all.extend_from_slice(env);
-    services.host_with(&all)
-}
-
-/// A host serving the hostile component with `grant` and a 5 s budget.
+/// A host serving the hostile component with `grant` (its budget is 5 s).
 fn hostile_with(services: &Services, grant: &str) -> Host {
-    hostile(services, grant, 5000, &[])
+    hostile::host(services, grant, &[])
 }
 
 /// A host whose pools hold one connection each, so consecutive calls of
 /// one grant share a session: what one call leaves behind, the next sees.
+/// Waiting for a connection gives up after 3 s, before the 5 s budget.
 fn hostile_single_connection(services: &Services, grant: &str) -> Host {
-    hostile(
+    hostile::host(
         services,
         grant,
-        5000,
-        &[("STRATA_DB_MAX_CONNECTIONS", "1")],
+        &[
+            ("STRATA_DB_MAX_CONNECTIONS", "1"),
+            ("STRATA_DB_ACQUIRE_TIMEOUT_SECONDS", "3"),
+        ],
     )
 }
 
@@ -82,7 +66,10 @@ fn refused_as(report: &Value, kinds: &[&str], what: &str) -> String {
         "{what} must be refused, got {report}"
     );
     let kind = report["error_kind"].as_str().unwrap_or_default();
-    assert!(kinds.contains(&kind), "{what}: kind {kind}, want one of {kinds:?}: {report}");
+    assert!(
+        kinds.contains(&kind),
+        "{what}: kind {kind}, want one of {kinds:?}: {report}"
+    );
     report["message"].as_str().unwrap_or_default().to_string()
 }
 
@@ -244,7 +231,10 @@ async fn vacuum_into_cannot_copy_the_database_under_a_read_only_grant(backend: B
     let target = services.dir.path().join("stolen.db");
     for attack in [
         format!("VACUUM INTO '{}'", target.display()),
-        format!("SELECT 1 /* ' */; VACUUM INTO '{}'; /* ' */", target.display()),
+        format!(
+            "SELECT 1 /* ' */; VACUUM INTO '{}'; /* ' */",
+            target.display()
+        ),
     ] {
         let report = probe(&host, "sql-query", &attack).await;
         refused_as(&report, &["denied", "invalid"], &attack);
@@ -275,7 +265,10 @@ async fn host_tables_cannot_be_written(backend: Backend) {
     // Give the deployment-log follower time to act on a forged row.
     tokio::time::sleep(strata::deploy::SYNC_INTERVAL * 4).await;
     let still = probe(&host, "sql-query", "SELECT 1").await;
-    assert_eq!(still["outcome"], "ok", "the component still serves: {still}");
+    assert_eq!(
+        still["outcome"], "ok",
+        "the component still serves: {still}"
+    );
 }
 
 async fn host_tables_cannot_be_read(backend: Backend) {
@@ -300,7 +293,11 @@ async fn the_migration_ledger_cannot_be_edited(backend: Backend) {
     let report = probe(&host, "sql-execute", attack).await;
     refused_as(&report, &["denied", "invalid"], attack);
     let read = probe(&host, "sql-query", "SELECT version FROM _sqlx_migrations").await;
-    refused_as(&read, &["denied", "invalid"], "reading the migration ledger");
+    refused_as(
+        &read,
+        &["denied", "invalid"],
+        "reading the migration ledger",
+    );
 }
 
 async fn pg_read_file_is_refused(backend: Backend) {
@@ -332,14 +329,22 @@ async fn set_config_does_not_persist_to_the_next_read(backend: Backend) {
     let services = Services::start(backend).await;
     let host = hostile_single_connection(&services, READ_ONLY);
     let seen = session_setting_leaks(&host, "sql-query").await;
-    assert_ne!(seen.as_deref(), Some("leaked"), "a read-only call's SET leaked");
+    assert_ne!(
+        seen.as_deref(),
+        Some("leaked"),
+        "a read-only call's SET leaked"
+    );
 }
 
 async fn set_config_does_not_persist_to_the_next_write(backend: Backend) {
     let services = Services::start(backend).await;
     let host = hostile_single_connection(&services, READ_WRITE);
     let seen = session_setting_leaks(&host, "sql-execute").await;
-    assert_ne!(seen.as_deref(), Some("leaked"), "a read-write call's SET leaked");
+    assert_ne!(
+        seen.as_deref(),
+        Some("leaked"),
+        "a read-write call's SET leaked"
+    );
 }
 
 async fn copy_to_program_is_refused(backend: Backend) {
@@ -380,16 +385,25 @@ fn endless_query(backend: Backend) -> &'static str {
     }
 }
 
-/// Sends `statement` to the `sql-query` probe; returns the HTTP status.
-async fn probe_status(host: &Host, statement: &str) -> u16 {
-    http()
+/// Sends an endless statement to the `sql-query` probe and asserts it was
+/// stopped at the request's deadline: either the request ran out first
+/// (504) or the statement did and the guest answered with the timeout.
+async fn assert_stopped_at_the_deadline(host: &Host, backend: Backend) {
+    let response = http()
         .post(format!("{}/hostile/sql-query", host.url))
-        .body(statement.to_string())
+        .body(endless_query(backend))
         .send()
         .await
-        .expect("probe")
-        .status()
-        .as_u16()
+        .expect("probe");
+    let status = response.status().as_u16();
+    let body = response.text().await.expect("body");
+    if status == 200 {
+        let report: Value = serde_json::from_str(&body).expect("probe JSON");
+        let message = refused(&report, "other", "a statement past its deadline");
+        assert!(message.contains("timed out"), "{message}");
+    } else {
+        assert_eq!(status, 504, "{body}");
+    }
 }
 
 async fn publish_report(host: &Host) -> u16 {
@@ -408,32 +422,16 @@ async fn publish_report(host: &Host) -> u16 {
 
 async fn a_query_cut_by_the_deadline_leaves_host_writes_working(backend: Backend) {
     let services = Services::start(backend).await;
-    let host = hostile(
-        &services,
-        READ_ONLY,
-        1000,
-        &[
-            ("STRATA_DB_MAX_CONNECTIONS", "1"),
-            ("STRATA_DB_ACQUIRE_TIMEOUT_SECONDS", "3"),
-        ],
-    );
-    assert_eq!(probe_status(&host, endless_query(backend)).await, 504);
+    let host = hostile_single_connection(&services, READ_ONLY);
+    assert_stopped_at_the_deadline(&host, backend).await;
     assert_eq!(publish_report(&host).await, 201, "the host can still write");
     assert_eq!(report_count(&host).await, SEED_REPORTS + 1);
 }
 
 async fn a_statement_stops_at_its_request_deadline(backend: Backend) {
     let services = Services::start(backend).await;
-    let host = hostile(
-        &services,
-        READ_ONLY,
-        1000,
-        &[
-            ("STRATA_DB_MAX_CONNECTIONS", "1"),
-            ("STRATA_DB_ACQUIRE_TIMEOUT_SECONDS", "3"),
-        ],
-    );
-    assert_eq!(probe_status(&host, endless_query(backend)).await, 504);
+    let host = hostile_single_connection(&services, READ_ONLY);
+    assert_stopped_at_the_deadline(&host, backend).await;
     // The one read-only connection is free again only if the statement
     // stopped: a statement still running would hold it for a minute.
     let started = Instant::now();
@@ -448,10 +446,9 @@ async fn a_statement_stops_at_its_request_deadline(backend: Backend) {
 
 async fn the_host_wide_statement_timeout_caps_every_statement(backend: Backend) {
     let services = Services::start(backend).await;
-    let host = hostile(
+    let host = hostile::host(
         &services,
         READ_ONLY,
-        10_000,
         &[("STRATA_SQL_STATEMENT_TIMEOUT_MS", "300")],
     );
     let started = Instant::now();
