@@ -11,8 +11,9 @@
 //!   would outlive the call), temporary objects (they would outlive the
 //!   call on a pooled connection), triggers (they run with the rights of
 //!   whoever writes the table next, the host included), virtual tables,
-//!   changes to the shape of the tables the host's migrations made, and
-//!   any use of the migration ledger;
+//!   changes to the shape of the tables the host's migrations made, any
+//!   use of the migration ledger, and functions that load code
+//!   (`load_extension`);
 //! - `SQLITE_LIMIT_ATTACHED` = 0, so no database can be attached at all;
 //! - `SQLITE_DBCONFIG_DEFENSIVE` (no `writable_schema`, no shadow-table
 //!   writes) and extension loading off.
@@ -47,6 +48,11 @@ const HOST_ONLY: &[&str] = &["_sqlx_migrations"];
 /// Tables the host's migrations made: components use their rows as their
 /// grant allows, but never change their shape.
 const HOST_SHAPED: &[&str] = &["reports", "_sqlx_migrations"];
+
+/// Functions that reach outside the database. Both are off by default
+/// (extension loading is also switched off on every connection); refusing
+/// them here keeps it so if a build ever turns them on.
+const HOST_FUNCTIONS: &[&str] = &["load_extension", "fts3_tokenizer"];
 
 /// SQLite's own tables. SQLite reads and writes them internally while it
 /// compiles DDL, asking the authorizer as it goes; it refuses direct
@@ -84,7 +90,13 @@ fn decide(mode: Mode, action: c_int, arg1: Option<&str>, arg2: Option<&str>) -> 
         })
     };
     match action {
-        ffi::SQLITE_SELECT | ffi::SQLITE_RECURSIVE | ffi::SQLITE_FUNCTION => Ok(()),
+        ffi::SQLITE_FUNCTION => match arg2 {
+            Some(function) if named(HOST_FUNCTIONS, function) => {
+                Err(format!("the function {function} is not allowed"))
+            }
+            _ => Ok(()),
+        },
+        ffi::SQLITE_SELECT | ffi::SQLITE_RECURSIVE => Ok(()),
         ffi::SQLITE_READ => match arg1 {
             Some(table) if named(HOST_ONLY, table) => {
                 Err(format!("the table {table} belongs to the host"))
@@ -328,6 +340,14 @@ mod tests {
             assert!(decide(mode, ffi::SQLITE_READ, Some("reports"), Some("id")).is_ok());
             assert!(decide(mode, ffi::SQLITE_SELECT, None, None).is_ok());
             assert!(decide(mode, ffi::SQLITE_READ, Some("_sqlx_migrations"), None).is_err());
+        }
+    }
+
+    #[test]
+    fn functions_that_reach_outside_the_database_are_refused() {
+        for mode in [Mode::ReadOnly, Mode::ReadWrite] {
+            assert!(decide(mode, ffi::SQLITE_FUNCTION, None, Some("lower")).is_ok());
+            assert!(decide(mode, ffi::SQLITE_FUNCTION, None, Some("LOAD_EXTENSION")).is_err());
         }
     }
 
