@@ -14,9 +14,18 @@
 //! Host state lives where component SQL cannot reach it: the `strata`
 //! schema on Postgres (the component roles have no rights on it), a
 //! separate file on SQLite (`<name>.host.<ext>` beside the app file; the
-//! component connections can never ATTACH it). Components share the app
-//! tables: Postgres schema `public`, the SQLite app file. See
-//! [`postgres`] and [`sqlite`] for the details of each engine.
+//! component connections can never ATTACH it). See [`postgres`] and
+//! [`sqlite`] for the details of each engine.
+//!
+//! The rule for component tables: every component with an SQL grant sees
+//! the same app tables, Postgres schema `public` and the SQLite app file;
+//! name them unqualified. The tables the host's migrations made there
+//! (`reports`) may be read, and written under a read-write grant, but not
+//! altered, dropped, indexed or given triggers. A read-write component may
+//! create tables (indexes, views) of its own, which read-only components
+//! can then read; on Postgres the read-write role owns them. `strata` (the
+//! host's schema or file), `_sqlx_migrations` (the migration ledger) and
+//! `sqlite_*` are never a component's.
 //!
 //! Component statements go through [`Database::query`] and
 //! [`Database::execute`]: parameters are bound (never spliced), a call
