@@ -14,6 +14,7 @@ fn settings() -> PoolSettings {
         max_connections: 4,
         acquire_timeout: Duration::from_secs(5),
         row_limit: 3,
+        ..PoolSettings::default()
     }
 }
 
@@ -292,4 +293,208 @@ async fn when_the_database_goes_away_reports_answer_from_l1_or_503_and_recover()
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(host.get("/health").await.json()["status"], "healthy");
+}
+
+/// Applies the migrations today's main shipped (0001 to 0003) with sqlx's
+/// own migrator, so the checksums match what that binary recorded.
+async fn migrate_as_before<'a, A>(backend: &str, target: A)
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let old = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(&source).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if ["0001_", "0002_", "0003_"]
+            .iter()
+            .any(|v| name.starts_with(v))
+        {
+            std::fs::copy(&path, old.path().join(&name)).expect("copy migration");
+        }
+    }
+    sqlx::migrate::Migrator::new(old.path())
+        .await
+        .expect("old migrations")
+        .run(target)
+        .await
+        .expect("old schema");
+}
+
+/// Rows a host built from today's main would have written (the blob's
+/// bytes are bound: `$1` is [1, 2]).
+const LEGACY_ROWS: [&str; 4] = [
+    "INSERT INTO component_blobs (hash, bytes, size) VALUES ('aa', $1, 2)",
+    "INSERT INTO deployments (component, action, hash, source) VALUES ('market', 'deploy', 'aa', 'manifest')",
+    "INSERT INTO deployments (component, action, hash, source) VALUES ('market', 'remove', NULL, 'admin')",
+    "INSERT INTO reports (symbol, timeframe, title, body) VALUES ('btc', '1d', 'Kept', '<p>kept</p>')",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_upgrade_keeps_the_deployment_log_and_reports_out_of_component_reach() {
+    let pg = PgDatabase::create();
+    {
+        let pool = sqlx::PgPool::connect(&pg.url()).await.expect("connect");
+        migrate_as_before("postgres", &pool).await;
+        for row in LEGACY_ROWS {
+            let query = sqlx::query(row);
+            let query = if row.contains("$1") {
+                query.bind(vec![1u8, 2])
+            } else {
+                query
+            };
+            query.execute(&pool).await.expect(row);
+        }
+        pool.close().await;
+    }
+    let db = Database::postgres(&pg.url(), settings())
+        .await
+        .expect("upgrade");
+    assert_upgraded(&db).await;
+    let moved = db
+        .host_query("SELECT to_regclass('public.deployments') IS NULL", &[])
+        .await
+        .expect("catalog");
+    assert_eq!(moved.rows, vec![vec![SqlValue::Bool(true)]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_an_upgrade_keeps_the_deployment_log_and_reports_out_of_component_reach() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("strata.db");
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.expect("open");
+        migrate_as_before("sqlite", &pool).await;
+        for row in LEGACY_ROWS {
+            let query = sqlx::query(row);
+            let query = if row.contains("$1") {
+                query.bind(vec![1u8, 2])
+            } else {
+                query
+            };
+            query.execute(&pool).await.expect(row);
+        }
+        pool.close().await;
+    }
+    let db = Database::sqlite(&path, settings()).await.expect("upgrade");
+    assert_upgraded(&db).await;
+    let left = db
+        .host_query(
+            "SELECT COUNT(*) FROM main.sqlite_master WHERE name IN ('deployments', 'component_blobs')",
+            &[],
+        )
+        .await
+        .expect("catalog");
+    assert_eq!(
+        left.rows,
+        vec![vec![SqlValue::Int(0)]],
+        "nothing left in the app file"
+    );
+    assert!(dir.path().join("strata.host.db").exists());
+    drop(db);
+    // A second start finds everything in place and moves nothing twice.
+    let again = Database::sqlite(&path, settings()).await.expect("restart");
+    let history = strata::deploy::store::history(&again, "market", 10)
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 3, "{history:?}");
+}
+
+/// What an upgraded database must show: the old log and blobs, still
+/// appended to in order, the old reports, and no component reaching either.
+async fn assert_upgraded(db: &Database) {
+    use strata::deploy::store;
+    let history = store::history(db, "market", 10).await.expect("history");
+    let actions: Vec<(i64, &str)> = history.iter().map(|d| (d.id, d.action.as_str())).collect();
+    assert_eq!(actions, [(2, "remove"), (1, "deploy")]);
+    assert_eq!(store::blob(db, "aa").await.expect("blob"), Some(vec![1, 2]));
+    let next = store::record(db, "market", "rollback", Some("aa"), "admin")
+        .await
+        .expect("record");
+    assert_eq!(next, 3, "ids continue after the old ones");
+    assert_eq!(report_count(db).await, 5);
+    for grant in [SqlGrant::ReadOnly, SqlGrant::ReadWrite] {
+        for table in ["deployments", "strata.deployments"] {
+            let read = db
+                .query(grant, &format!("SELECT * FROM {table}"), &[])
+                .await;
+            assert!(
+                matches!(read, Err(SqlError::Denied(_) | SqlError::Invalid(_))),
+                "{grant:?} read {table}: {read:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_component_statements_log_in_as_their_own_roles() {
+    let (db, _guard) = open(true).await;
+    let Guard::Pg(pg) = &_guard else {
+        unreachable!("a Postgres guard")
+    };
+    let roles = strata::data::component_role_names(&pg.name);
+    let who = "SELECT session_user::text, current_user::text";
+    let read = db.query(SqlGrant::ReadOnly, who, &[]).await.expect("read");
+    let write = db
+        .query(SqlGrant::ReadWrite, who, &[])
+        .await
+        .expect("write");
+    let text = |s: &str| SqlValue::Text(s.to_string());
+    assert_eq!(
+        read.rows,
+        vec![vec![text(&roles.read_only), text(&roles.read_only)]]
+    );
+    assert_eq!(
+        write.rows,
+        vec![vec![text(&roles.read_write), text(&roles.read_write)]]
+    );
+    // The login is the boundary: there is no other role to go back to.
+    let escape = db
+        .execute(SqlGrant::ReadWrite, "SET ROLE postgres", &[])
+        .await;
+    assert!(matches!(escape, Err(SqlError::Denied(_))), "{escape:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_database_user_without_createrole_fails_start_with_one_clear_line() {
+    let pg = PgDatabase::create();
+    let user = format!("{}_owner", pg.name);
+    // The database's owner (so it may migrate), but no CREATEROLE.
+    support::psql(&format!("CREATE ROLE \"{user}\" LOGIN"));
+    support::psql(&format!("ALTER DATABASE {} OWNER TO \"{user}\"", pg.name));
+    let url = pg.url().replacen("postgres@", &format!("{user}@"), 1);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = dir.path().join("unused.db");
+    let output = tokio::task::spawn_blocking(move || {
+        support::Host::command()
+            .env("DATABASE_URL", &url)
+            .env("STRATA_SQLITE_PATH", sqlite)
+            .output()
+            .expect("run strata")
+    })
+    .await
+    .expect("join");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    support::psql(&format!("DROP DATABASE {} WITH (FORCE)", pg.name));
+    support::psql(&format!("DROP ROLE \"{user}\""));
+    assert!(
+        !output.status.success(),
+        "started without CREATEROLE: {stderr}"
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("strata: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("CREATEROLE"), "{}", errors[0]);
 }

@@ -1011,6 +1011,7 @@ fn host() -> &'static Host {
                     max_connections: 1,
                     acquire_timeout: Duration::from_secs(5),
                     row_limit: 100,
+                    ..PoolSettings::default()
                 },
             ))
             .expect("sqlite");

@@ -68,7 +68,7 @@ impl App {
 
         let backplane = connect_redis(cli)?;
         let cache = Arc::new(build_cache(cli, &manifest, backplane.clone()).await?);
-        let database = Arc::new(open_database(cli).await?);
+        let database = Arc::new(open_database(cli, &manifest).await?);
         let outbound = Arc::new(Outbound::new(OutboundSettings {
             default_timeout: Duration::from_millis(cli.outbound_timeout_ms),
             retries: cli.outbound_retries,
@@ -227,11 +227,18 @@ async fn build_cache(
     Ok(cache)
 }
 
-async fn open_database(cli: &Cli) -> Result<Database, OpenError> {
+async fn open_database(cli: &Cli, manifest: &Manifest) -> Result<Database, OpenError> {
     let settings = PoolSettings {
         max_connections: cli.db_max_connections.max(1),
         acquire_timeout: Duration::from_secs(cli.db_acquire_timeout_seconds.max(1)),
         row_limit: 1000,
+        statement_timeout: Duration::from_millis(cli.sql_statement_timeout_ms.max(1)),
+        // Without a component that uses SQL, a database user that cannot
+        // create the component roles is no reason to refuse to start.
+        require_component_roles: manifest
+            .components
+            .values()
+            .any(|spec| spec.sql != crate::config::SqlGrant::None),
     };
     let database = match cli.database_url.as_deref().filter(|url| !url.is_empty()) {
         Some(url) => Database::postgres(url, settings).await?,

@@ -14,3 +14,4 @@ mod feed;
 mod hostile;
 mod manifest;
 mod outbound;
+mod sql;

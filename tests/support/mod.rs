@@ -165,7 +165,8 @@ pub struct PgDatabase {
     pub name: String,
 }
 
-fn psql(sql: &str) {
+/// Runs `sql` on the test server as its administrator.
+pub fn psql(sql: &str) {
     let url = postgres_admin_url();
     let output = Command::new("psql")
         .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
@@ -199,10 +200,17 @@ impl PgDatabase {
 }
 
 impl Drop for PgDatabase {
+    /// Drops the database, then the login roles a host made for it (roles
+    /// are cluster-wide; their grants went with the database).
     fn drop(&mut self) {
         psql(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             self.name
+        ));
+        let roles = strata::data::component_role_names(&self.name);
+        psql(&format!(
+            "DROP ROLE IF EXISTS \"{}\", \"{}\"",
+            roles.read_only, roles.read_write
         ));
     }
 }

@@ -115,6 +115,12 @@ pub struct Cli {
     #[arg(long, env = "STRATA_DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 5)]
     pub db_acquire_timeout_seconds: u64,
 
+    /// Longest a component's SQL statement may run, in milliseconds. A
+    /// statement also stops at its request's deadline, whichever is sooner;
+    /// the database stops it, so it does not run on after a 504.
+    #[arg(long, env = "STRATA_SQL_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    pub sql_statement_timeout_ms: u64,
+
     /// Most entries the L1 (in-memory) cache holds.
     #[arg(long, env = "CACHE_L1_CAPACITY", default_value_t = 2000)]
     pub cache_l1_capacity: u64,

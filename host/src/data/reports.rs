@@ -3,7 +3,6 @@
 use serde::Deserialize;
 
 use super::{Database, SqlError, SqlValue};
-use crate::config::SqlGrant;
 
 /// A report as an analyst submits it.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,11 +40,11 @@ impl NewReport {
     }
 }
 
-/// Inserts `report` (created now) and returns its id.
+/// Inserts `report` (created now) and returns its id. The host publishes
+/// on its own pool, with no component grant involved.
 pub async fn insert(db: &Database, report: &NewReport) -> Result<i64, SqlError> {
     let rows = db
-        .query(
-            SqlGrant::ReadWrite,
+        .host_query(
             "INSERT INTO reports (symbol, timeframe, title, body, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
             &[
                 SqlValue::Text(report.symbol.to_lowercase()),

@@ -1,10 +1,11 @@
 //! The deployment log and component blobs, in the host's database.
 //!
-//! Host-internal statements go through the same [`Database`] API as guest
-//! statements (bound parameters, read-write grant), so they work unchanged
-//! on Postgres and SQLite.
+//! They are host state: they live in schema `strata` (Postgres) or the
+//! host file attached as `strata` (SQLite), which component SQL cannot
+//! reach, and they are read and written on the host pool only
+//! ([`Database::host_query`]). Parameters are bound, so the same statements
+//! run unchanged on both engines.
 
-use crate::config::SqlGrant;
 use crate::data::{Database, RowSet, SqlError, SqlValue};
 
 /// One row of the deployment log.
@@ -61,7 +62,7 @@ fn deployments(rows: RowSet) -> Vec<Deployment> {
 }
 
 async fn query(db: &Database, sql: &str, params: &[SqlValue]) -> Result<RowSet, SqlError> {
-    db.query(SqlGrant::ReadWrite, sql, params).await
+    db.host_query(sql, params).await
 }
 
 /// The newest `limit` rows for `component`, newest first.
@@ -70,8 +71,9 @@ pub async fn history(
     component: &str,
     limit: i64,
 ) -> Result<Vec<Deployment>, SqlError> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM deployments WHERE component = $1 ORDER BY id DESC LIMIT $2");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM strata.deployments WHERE component = $1 ORDER BY id DESC LIMIT $2"
+    );
     let rows = query(
         db,
         &sql,
@@ -83,13 +85,19 @@ pub async fn history(
 
 /// Rows newer than `after`, oldest first (what other instances did since).
 pub async fn since(db: &Database, after: i64) -> Result<Vec<Deployment>, SqlError> {
-    let sql = format!("SELECT {COLUMNS} FROM deployments WHERE id > $1 ORDER BY id LIMIT 1000");
+    let sql =
+        format!("SELECT {COLUMNS} FROM strata.deployments WHERE id > $1 ORDER BY id LIMIT 1000");
     Ok(deployments(query(db, &sql, &[SqlValue::Int(after)]).await?))
 }
 
 /// The newest row id, 0 when the log is empty.
 pub async fn latest_id(db: &Database) -> Result<i64, SqlError> {
-    let rows = query(db, "SELECT COALESCE(MAX(id), 0) FROM deployments", &[]).await?;
+    let rows = query(
+        db,
+        "SELECT COALESCE(MAX(id), 0) FROM strata.deployments",
+        &[],
+    )
+    .await?;
     Ok(rows.rows.first().and_then(|r| r.first()).map_or(0, int))
 }
 
@@ -97,7 +105,7 @@ pub async fn latest_id(db: &Database) -> Result<i64, SqlError> {
 pub async fn blob(db: &Database, hash: &str) -> Result<Option<Vec<u8>>, SqlError> {
     let rows = query(
         db,
-        "SELECT bytes FROM component_blobs WHERE hash = $1",
+        "SELECT bytes FROM strata.component_blobs WHERE hash = $1",
         &[SqlValue::Text(hash.into())],
     )
     .await?;
@@ -113,9 +121,8 @@ pub async fn blob(db: &Database, hash: &str) -> Result<Option<Vec<u8>>, SqlError
 
 /// Stores a binary once (content-addressed: a second store is a no-op).
 pub async fn put_blob(db: &Database, hash: &str, bytes: &[u8]) -> Result<(), SqlError> {
-    db.execute(
-        SqlGrant::ReadWrite,
-        "INSERT INTO component_blobs (hash, bytes, size) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING",
+    db.host_execute(
+        "INSERT INTO strata.component_blobs (hash, bytes, size) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING",
         &[
             SqlValue::Text(hash.into()),
             SqlValue::Bytes(bytes.to_vec()),
@@ -136,7 +143,7 @@ pub async fn record(
 ) -> Result<i64, SqlError> {
     let rows = query(
         db,
-        "INSERT INTO deployments (component, action, hash, source) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO strata.deployments (component, action, hash, source) VALUES ($1, $2, $3, $4) RETURNING id",
         &[
             SqlValue::Text(component.into()),
             SqlValue::Text(action.into()),
@@ -152,8 +159,8 @@ pub async fn record(
 pub async fn versions(db: &Database, component: &str) -> Result<Vec<StoredVersion>, SqlError> {
     let rows = query(
         db,
-        "SELECT b.hash, b.size, MAX(d.id) AS last_id FROM deployments d \
-         JOIN component_blobs b ON b.hash = d.hash WHERE d.component = $1 \
+        "SELECT b.hash, b.size, MAX(d.id) AS last_id FROM strata.deployments d \
+         JOIN strata.component_blobs b ON b.hash = d.hash WHERE d.component = $1 \
          GROUP BY b.hash, b.size ORDER BY last_id DESC",
         &[SqlValue::Text(component.into())],
     )

@@ -65,6 +65,7 @@ impl Runtime {
         let grants = component.grants.clone();
         let memory =
             usize::try_from(self.settings().engine.instance_memory_bytes).unwrap_or(usize::MAX);
+        let deadline = Instant::now() + component.timeout;
         let state = HostState {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
@@ -81,6 +82,7 @@ impl Runtime {
             sql: SqlCapability {
                 database: services.database.clone(),
                 grants: grants.clone(),
+                deadline,
             },
             outbound: OutboundCapability {
                 client: services.outbound.clone(),
@@ -97,7 +99,6 @@ impl Runtime {
         };
         let mut store = Store::new(component.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
-        let deadline = Instant::now() + component.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
@@ -37,10 +38,12 @@ pub struct CacheCapability {
     pub grants: Arc<Grants>,
 }
 
-/// SQL access at the granted level.
+/// SQL access at the granted level, until the request's deadline: a
+/// statement still running then is stopped by the database.
 pub struct SqlCapability {
     pub database: Arc<Database>,
     pub grants: Arc<Grants>,
+    pub deadline: Instant,
 }
 
 /// Outbound HTTP limited to allowed hosts. The component's name keys its

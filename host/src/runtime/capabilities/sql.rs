@@ -1,6 +1,8 @@
-//! `strata:host/sql`: parameterized statements at the granted level.
+//! `strata:host/sql`: parameterized statements at the granted level, each
+//! bounded by the request's deadline. Refusals are `sql-error` values the
+//! guest handles, never traps.
 
-use crate::data::{RowSet, SqlError, SqlValue};
+use crate::data::{Caller, RowSet, SqlError, SqlValue};
 use crate::runtime::bindings::sql as wit;
 use crate::runtime::state::HostState;
 
@@ -34,7 +36,7 @@ fn to_wit_error(error: SqlError) -> wit::SqlError {
         SqlError::Invalid(m) => wit::SqlError::Invalid(m),
         SqlError::Constraint(m) => wit::SqlError::Constraint(m),
         SqlError::Unavailable(m) => wit::SqlError::Unavailable(m),
-        SqlError::Other(m) => wit::SqlError::Other(m),
+        SqlError::Timeout(m) | SqlError::Other(m) => wit::SqlError::Other(m),
     }
 }
 
@@ -50,6 +52,16 @@ fn to_wit_rows(set: RowSet) -> wit::RowSet {
     }
 }
 
+impl crate::runtime::state::SqlCapability {
+    /// The grant and deadline every statement of this request runs under.
+    fn caller(&self) -> Caller {
+        Caller {
+            grant: self.grants.sql,
+            deadline: Some(self.deadline),
+        }
+    }
+}
+
 impl wit::Host for HostState {
     async fn query(
         &mut self,
@@ -60,7 +72,7 @@ impl wit::Host for HostState {
         let outcome = self
             .sql
             .database
-            .query(self.sql.grants.sql, &statement, &params)
+            .query(self.sql.caller(), &statement, &params)
             .await;
         if let Err(e) = &outcome {
             tracing::debug!(component = &*self.log.component, error = %e, "sql query failed");
@@ -77,7 +89,7 @@ impl wit::Host for HostState {
         let outcome = self
             .sql
             .database
-            .execute(self.sql.grants.sql, &statement, &params)
+            .execute(self.sql.caller(), &statement, &params)
             .await;
         if let Err(e) = &outcome {
             tracing::debug!(component = &*self.log.component, error = %e, "sql execute failed");
