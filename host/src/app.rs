@@ -44,12 +44,15 @@ pub struct App {
     pub max_body_bytes: u64,
     pub max_header_bytes: usize,
     pub header_read_timeout: Duration,
+    /// Time a client has to send a component request's whole body.
+    pub body_read_timeout: Duration,
     pub connections: crate::http::ConnectionSettings,
     /// How long open connections get to finish at shutdown.
     pub shutdown_grace: Duration,
     pub limits: crate::http::limits::Limits,
     pub started: Instant,
     pub requests: crate::http::metrics::RequestMetrics,
+    pub scrapes: crate::http::metrics::Scrapes,
     pub live: Arc<crate::live::Live>,
 }
 
@@ -132,11 +135,13 @@ impl App {
             max_body_bytes: cli.max_body_bytes,
             max_header_bytes: cli.max_header_bytes,
             header_read_timeout: Duration::from_secs(cli.header_read_timeout_seconds.max(1)),
+            body_read_timeout: Duration::from_secs(cli.body_read_timeout_seconds.max(1)),
             connections,
             shutdown_grace: Duration::from_secs(cli.shutdown_grace_seconds),
             limits,
             started: Instant::now(),
             requests: Default::default(),
+            scrapes: Default::default(),
             live: Arc::new(crate::live::Live::new(
                 crate::live::LiveSettings {
                     interval: Duration::from_secs(cli.dashboard_refresh_seconds),
@@ -168,6 +173,7 @@ fn connection_settings(cli: &Cli, manifest: &Manifest) -> crate::http::Connectio
         max_requests_per_connection: cli.max_requests_per_connection,
         first_request_timeout: header,
         idle_timeout: Duration::from_secs(cli.idle_timeout_seconds.max(1)),
+        send_timeout: Duration::from_secs(cli.send_timeout_seconds.max(1)),
         body_idle_timeout: Duration::from_secs(cli.body_idle_timeout_seconds.max(1))
             .max(longest_deadline + Duration::from_secs(5)),
     }

@@ -64,8 +64,58 @@ async fn start_simulator() -> anyhow::Result<String> {
     Ok(url)
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Makes the connection caps ones the process can honour. The soft limit
+/// on open files is raised to the hard one; if the connections the settings
+/// allow still do not fit (see [`strata::http::fit_descriptors`]), the caps
+/// are lowered with a warning. Otherwise a flood of connections would
+/// exhaust descriptors before the cap, and the host's own database and
+/// upstream calls would fail first.
+#[cfg(unix)]
+fn fit_connection_cap(cli: &mut Cli) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    let available = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        limit.rlim_cur
+    };
+    let (connections, websockets) = strata::http::fit_descriptors(
+        available,
+        cli.db_max_connections,
+        cli.max_connections,
+        cli.max_websocket_clients,
+    );
+    if (connections, websockets) != (cli.max_connections, cli.max_websocket_clients) {
+        tracing::warn!(
+            open_files = available,
+            max_connections = connections,
+            max_websocket_clients = websockets,
+            "the connection caps do not fit the open-file limit; lowered them (raise `ulimit -n` to keep them)"
+        );
+        cli.max_connections = connections;
+        cli.max_websocket_clients = websockets;
+    }
+}
+
+#[cfg(not(unix))]
+fn fit_connection_cap(_cli: &mut Cli) {}
+
+async fn run(mut cli: Cli) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    fit_connection_cap(&mut cli);
     let upstream = if cli.simulate_upstream {
         Some(start_simulator().await?)
     } else {
@@ -172,18 +222,34 @@ async fn deploy(
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Longest the runtime waits, after serving ends, for blocking work still
+/// running (a compile, a DNS lookup) before the process exits anyway.
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    let outcome = match &cli.command {
-        Some(Command::Deploy {
-            name,
-            file,
-            admin_url,
-        }) => deploy(&cli, name, file, admin_url).await,
-        None => run(cli).await,
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("strata: error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
     };
+    let outcome = runtime.block_on(async {
+        match &cli.command {
+            Some(Command::Deploy {
+                name,
+                file,
+                admin_url,
+            }) => deploy(&cli, name, file, admin_url).await,
+            None => run(cli.clone()).await,
+        }
+    });
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

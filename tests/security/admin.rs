@@ -193,8 +193,10 @@ async fn the_dashboard_refresh_spends_no_upstream_calls_for_a_public_client() {
         "/api/crypto/dashboard-summary/refresh/",
         "//api/crypto/dashboard-summary/refresh",
     ] {
-        let reply = host.get(path).await;
-        assert_eq!(reply.status, 404, "{path}: {}", reply.body);
+        for method in ["GET", "POST", "PUT", "DELETE", "HEAD"] {
+            let reply = host.request(method, path).await;
+            assert_eq!(reply.status, 404, "{method} {path}: {}", reply.body);
+        }
     }
     assert_eq!(
         services.simulator.requests().await,
@@ -222,6 +224,12 @@ async fn the_dashboard_refresh_needs_the_token_on_the_public_listener() {
     let url = format!("{}/api/crypto/dashboard-summary/refresh", host.url);
     let refused = http().get(&url).send().await.expect("request");
     assert_eq!(refused.status().as_u16(), 401);
+    let other_method = http().post(&url).send().await.expect("request");
+    assert_eq!(
+        other_method.status().as_u16(),
+        401,
+        "no hint what the route takes"
+    );
     let refreshed = http()
         .get(&url)
         .bearer_auth("correct-horse")

@@ -94,6 +94,154 @@ async fn http2_streams_that_never_open_their_window_do_not_hold_admission() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_trickling_their_bodies_do_not_hold_admission() {
+    let services = Services::start(Backend::Bare).await;
+    let host = hostile::host(
+        &services,
+        hostile::OWN_CORNER,
+        &[
+            ("STRATA_MAX_CONCURRENT_REQUESTS", "2"),
+            ("STRATA_BODY_READ_TIMEOUT_SECONDS", "2"),
+        ],
+    );
+    let mut tricklers = Vec::new();
+    for _ in 0..10 {
+        let mut stream = connect(&host).await;
+        stream
+            .write_all(
+                b"POST /hostile/ok HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\nx",
+            )
+            .await
+            .expect("write");
+        tricklers.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..10 {
+        let reply = host.get("/hostile/ok").await;
+        assert_eq!(
+            reply.status, 200,
+            "request {i} from another client: {}",
+            reply.body
+        );
+    }
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(10), tricklers[0].read(&mut answer))
+        .await
+        .expect("the trickler is answered")
+        .unwrap_or(0);
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_streams_do_not_keep_a_stalled_response_alive() {
+    let services = Services::start(Backend::Bare).await;
+    let host = services.host_with(&[("STRATA_SEND_TIMEOUT_SECONDS", "2")]);
+    let mut attacker = h2_without_window(&host).await;
+    let held = open_stream(&mut attacker, &host, "/metrics").await;
+    let held = tokio::time::timeout(Duration::from_secs(10), held)
+        .await
+        .expect("a response head arrives")
+        .expect("response");
+    let mut body = held.into_body();
+    let closed = async {
+        // Keep the connection busy with streams that come and go, as if it
+        // were making progress.
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let Ok(ready) = attacker.clone().ready().await else {
+                return;
+            };
+            attacker = ready;
+            let request = http::Request::get(format!("{}/health", host.url))
+                .body(())
+                .expect("request");
+            match attacker.send_request(request, true) {
+                Ok((response, _)) => drop(response),
+                Err(_) => return,
+            }
+        }
+    };
+    let held_ended = body.data();
+    let outcome = tokio::time::timeout(Duration::from_secs(15), async {
+        tokio::select! {
+            () = closed => {},
+            _ = held_ended => {},
+        }
+    })
+    .await;
+    assert!(outcome.is_ok(), "the stalled response is still held");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_connections_leaves_descriptors_for_the_database() {
+    let services = Services::start(Backend::Bare).await;
+    let host = hostile::host_wrapped(
+        &services,
+        hostile::OWN_CORNER,
+        &[("STRATA_HEADER_READ_TIMEOUT_SECONDS", "60")],
+        "ulimit -Sn 512 && ulimit -Hn 512 && exec \"$0\"",
+    );
+    let mut probe = connect(&host).await;
+    let mut flood = Vec::new();
+    for _ in 0..600 {
+        match TcpStream::connect(host.url.trim_start_matches("http://")).await {
+            Ok(stream) => flood.push(stream),
+            Err(_) => break,
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    probe
+        .write_all(b"POST /hostile/sql-query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 8\r\n\r\nSELECT 1")
+        .await
+        .expect("write");
+    let mut answer = vec![0u8; 2048];
+    let n = tokio::time::timeout(Duration::from_secs(10), probe.read(&mut answer))
+        .await
+        .expect("answered")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.contains("\"outcome\":\"ok\""), "{answer}");
+    assert!(
+        host.log_text().contains("lowered"),
+        "the caps were fitted to the open-file limit"
+    );
+    drop(flood);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_naming_two_hosts_is_refused() {
+    let services = Services::start(Backend::Bare).await;
+    let host = services.host();
+    let admin = host.admin_url.clone().expect("admin listener");
+    let mut stream = TcpStream::connect(admin.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    stream
+        .write_all(
+            b"GET /admin/components HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let mut answer = vec![0u8; 512];
+    let n = stream.read(&mut answer).await.expect("read");
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 400"));
+    let mut stream = TcpStream::connect(admin.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET http://evil.example/admin/components HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("write");
+    let n = stream.read(&mut answer).await.expect("read");
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 403"),
+        "the absolute-form authority is the one addressed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_connection_cannot_take_all_admission() {
     let services = Services::start(Backend::Bare).await;
     let host = hostile::host(

@@ -43,6 +43,43 @@ async fn a_trap_reaches_the_log_under_the_request_id_and_never_the_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_inside_a_component_cannot_forge_log_lines_through_a_trap() {
+    let services = Services::start(Backend::Bare).await;
+    let mut wasm =
+        std::fs::read(crate::support::test_components().join("hostile.wasm")).expect("hostile");
+    // The module name in the binary's name section shows up in every trap
+    // backtrace; give it a newline and a log line of its own.
+    let name = b"test_hostile.wasm";
+    let forged = b"\nFORGED LINE 2026";
+    assert_eq!(name.len(), forged.len());
+    let mut replaced = 0;
+    let mut at = 0;
+    while let Some(found) = wasm[at..].windows(name.len()).position(|w| w == name) {
+        let start = at + found;
+        wasm[start..start + name.len()].copy_from_slice(forged);
+        at = start + name.len();
+        replaced += 1;
+    }
+    assert!(replaced > 0, "the name is in the binary");
+    let path = services.dir.path().join("forging.wasm");
+    std::fs::write(&path, wasm).expect("write component");
+    let host = hostile::host_of(&services, &path, hostile::OWN_CORNER, &[], None);
+    for mode in ["trap", "trap-after-headers"] {
+        let _ = crate::support::http()
+            .get(format!("{}/hostile/{mode}", host.url))
+            .send()
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = host.log_text();
+    assert!(log.contains("FORGED LINE 2026"), "the traps were logged");
+    assert!(
+        !log.lines().any(|l| l.starts_with("FORGED LINE")),
+        "a name in the component started a log line"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_response_carries_a_request_id() {
     let services = Services::start(Backend::Bare).await;
     let host = services.host();
@@ -165,12 +202,18 @@ fn help_never_prints_connection_secrets() {
 
 #[test]
 fn a_bad_redis_url_is_named_without_its_password() {
-    let redis = format!("redis://:{SECRET}@127.0.0.1:notaport/");
-    let (ok, text) = strata(&[], &[("REDIS_URL", &redis)]);
-    assert!(!ok);
-    assert!(text.contains("strata: error:"), "{text}");
-    assert!(text.contains("***"), "the URL is still named: {text}");
-    assert!(!text.contains(SECRET), "{text}");
+    for password in [
+        SECRET.to_string(),
+        format!("{SECRET}/x"),
+        format!("{SECRET}#x?y"),
+    ] {
+        let redis = format!("redis://:{password}@127.0.0.1:notaport/");
+        let (ok, text) = strata(&[], &[("REDIS_URL", &redis)]);
+        assert!(!ok);
+        assert!(text.contains("strata: error:"), "{text}");
+        assert!(text.contains("***"), "the URL is still named: {text}");
+        assert!(!text.contains(SECRET), "{text}");
+    }
 }
 
 #[test]

@@ -16,7 +16,41 @@ outbound = ["http://127.0.0.1:9"]
 /// Starts a host serving the hostile component with `grants` (TOML lines
 /// of its `[components.hostile]` table) and extra environment variables.
 pub fn host(services: &Services, grants: &str, env: &[(&str, &str)]) -> Host {
-    let hostile = test_components().join("hostile.wasm");
+    host_of(
+        services,
+        &test_components().join("hostile.wasm"),
+        grants,
+        env,
+        None,
+    )
+}
+
+/// As [`host`], with the binary started through `sh -c WRAPPER` (which
+/// ends in `exec "$0"`), to run it under shell-set limits.
+pub fn host_wrapped(
+    services: &Services,
+    grants: &str,
+    env: &[(&str, &str)],
+    wrapper: &str,
+) -> Host {
+    host_of(
+        services,
+        &test_components().join("hostile.wasm"),
+        grants,
+        env,
+        Some(wrapper),
+    )
+}
+
+/// As [`host`], serving the component at `wasm` under the hostile name.
+pub fn host_of(
+    services: &Services,
+    wasm: &std::path::Path,
+    grants: &str,
+    env: &[(&str, &str)],
+    wrapper: Option<&str>,
+) -> Host {
+    let hostile = wasm.to_path_buf();
     let manifest = format!(
         r#"
 [components.hostile]
@@ -34,7 +68,10 @@ component = "hostile"
     std::fs::write(&path, manifest).expect("write manifest");
     let mut all = vec![("STRATA_MANIFEST", path.to_str().expect("utf-8 path"))];
     all.extend_from_slice(env);
-    services.host_with(&all)
+    match wrapper {
+        None => services.host_with(&all),
+        Some(wrapper) => services.host_wrapped(&all, wrapper),
+    }
 }
 
 /// Runs one probe mode with `body`; returns its JSON report

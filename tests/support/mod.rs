@@ -377,7 +377,16 @@ impl Services {
 
     /// Starts a host with extra environment variables.
     pub fn host_with(&self, env: &[(&str, &str)]) -> Host {
-        let mut command = Host::command();
+        self.host_from(Host::command(), env)
+    }
+
+    /// Starts a host through `sh -c WRAPPER` (which ends in `exec "$0"`),
+    /// to run it under limits the shell sets.
+    pub fn host_wrapped(&self, env: &[(&str, &str)], wrapper: &str) -> Host {
+        self.host_from(Host::wrapped(wrapper), env)
+    }
+
+    fn host_from(&self, mut command: Command, env: &[(&str, &str)]) -> Host {
         for (name, value) in env {
             command.env(name, value);
         }
@@ -417,7 +426,21 @@ pub struct Host {
 impl Host {
     /// The binary with a clean environment: only what a test sets applies.
     pub fn command() -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+        Self::clean(Command::new(env!("CARGO_BIN_EXE_strata")))
+    }
+
+    /// The binary run by `sh -c WRAPPER` (which ends in `exec "$0"`), with
+    /// the same clean environment.
+    pub fn wrapped(wrapper: &str) -> Command {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(wrapper)
+            .arg(env!("CARGO_BIN_EXE_strata"));
+        Self::clean(command)
+    }
+
+    fn clean(mut command: Command) -> Command {
         for var in [
             "REDIS_URL",
             "REDIS_CLUSTER_URLS",

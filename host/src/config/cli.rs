@@ -177,6 +177,11 @@ pub struct Cli {
     #[arg(long, env = "STRATA_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
     pub header_read_timeout_seconds: u64,
 
+    /// Seconds a client has to send a component request's whole body (it is
+    /// read before the request takes an admission slot); slower gets 408.
+    #[arg(long, env = "STRATA_BODY_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub body_read_timeout_seconds: u64,
+
     /// Connections served at once per listener; more are closed at accept.
     #[arg(long, env = "STRATA_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
@@ -190,12 +195,17 @@ pub struct Cli {
     #[arg(long, env = "STRATA_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
     pub idle_timeout_seconds: u64,
 
-    /// Seconds responses in flight on a connection may go without sending
-    /// a byte before the connection is closed (a client that stops reading,
-    /// or never opens its HTTP/2 window). Never shorter than the longest
-    /// component deadline.
+    /// Seconds a response in flight may go without any progress (its
+    /// component computing included) before its connection is closed. Never
+    /// shorter than the longest component deadline.
     #[arg(long, env = "STRATA_BODY_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
     pub body_idle_timeout_seconds: u64,
+
+    /// Seconds a response may wait for the client to take its next bytes
+    /// (a client that stops reading, or never opens its HTTP/2 window)
+    /// before its connection is closed.
+    #[arg(long, env = "STRATA_SEND_TIMEOUT_SECONDS", default_value_t = 20)]
+    pub send_timeout_seconds: u64,
 
     /// Seconds open connections get to finish after SIGTERM or Ctrl-C
     /// before the host exits anyway.

@@ -11,28 +11,36 @@ pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(scheme_end) = rest.find("://") {
-        let authority_start = scheme_end + 3;
-        out.push_str(&rest[..authority_start]);
-        rest = &rest[authority_start..];
-        let authority_end = rest
-            .find(['/', '?', '#', ',', ' ', '"', '\''])
+        let token_start = scheme_end + 3;
+        out.push_str(&rest[..token_start]);
+        rest = &rest[token_start..];
+        // A password may hold `/`, `?` or `#` (base64 does), so the
+        // credentials end at the last `@` of the whole token.
+        let token_end = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, ',' | '"' | '\''))
             .unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        match authority.rfind('@') {
+        let token = &rest[..token_end];
+        let userinfo_end = match token.rfind('@') {
+            Some(at) if token[..at].contains(':') || !token[..at].contains('/') => Some(at),
+            // `host/path@x`: an `@` after the path began is not a credential.
+            _ => token
+                .find(['/', '?', '#'])
+                .and_then(|path| token[..path].rfind('@')),
+        };
+        match userinfo_end {
             Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.split_once(':') {
+                match token[..at].split_once(':') {
                     Some((user, _)) => {
                         out.push_str(user);
                         out.push_str(":***");
                     }
                     None => out.push_str("***"),
                 }
-                out.push_str(&authority[at..]);
+                out.push_str(&token[at..]);
             }
-            None => out.push_str(authority),
+            None => out.push_str(token),
         }
-        rest = &rest[authority_end..];
+        rest = &rest[token_end..];
     }
     out.push_str(rest);
     out
@@ -63,6 +71,16 @@ mod tests {
         );
         assert_eq!(redact("redis://:p@ss@host:x"), "redis://:***@host:x");
         assert_eq!(redact("no url here"), "no url here");
+        assert_eq!(redact("redis://:se/cret@h:1"), "redis://:***@h:1");
+        assert_eq!(
+            redact("redis://:se#c?ret@h:1 and more"),
+            "redis://:***@h:1 and more"
+        );
+        assert_eq!(
+            redact("\"redis://:a/b@h\" is bad"),
+            "\"redis://:***@h\" is bad"
+        );
+        assert_eq!(redact("http://host/a@b"), "http://host/a@b");
         assert_eq!(redact("http://host/path?a=b"), "http://host/path?a=b");
     }
 }

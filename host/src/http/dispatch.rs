@@ -1,9 +1,15 @@
-//! Requests for component routes: route, admit, pass the match on, invoke.
+//! Requests for component routes: route, read the body, admit, pass the
+//! match on, invoke.
+//!
+//! The body is read in full (it is bounded by `STRATA_MAX_BODY_BYTES`)
+//! before any admission permit is taken, under its own deadline: a client
+//! that trickles its body, or declares one and never sends it, then holds
+//! only its own connection, never a slot other clients need.
 
 use std::net::SocketAddr;
 
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderName, HeaderValue};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -32,7 +38,14 @@ pub(super) async fn from_client(
     let path = req.uri().path().to_string();
     let matched = match app.router.route(&method, &path) {
         Routed::Found(matched) if matched.admin || role.components => matched,
-        Routed::MethodNotAllowed(allowed) if role.components => {
+        Routed::MethodNotAllowed(allowed) => {
+            let guarded = app.router.guards(&path);
+            if guarded {
+                require_admin(role, &req, peer)?;
+            }
+            if !(guarded || role.components) {
+                return Err(ApiError::NotFound { method, path });
+            }
             return Err(ApiError::MethodNotAllowed { method, allowed });
         }
         _ => return Err(ApiError::NotFound { method, path }),
@@ -51,21 +64,33 @@ pub(super) async fn from_client(
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
+    let (parts, body) = req.into_parts();
+    let body = read_body(body, limit, app.body_read_timeout).await?;
     let slot = connection.try_permit().ok_or(ApiError::Overloaded(None))?;
-    let req = req.map(|body| limit_body(body, limit));
-    invoke(app, matched, req, slot).await
+    invoke(app, matched, hyper::Request::from_parts(parts, body), slot).await
 }
 
-/// Caps a streamed body so a client cannot push more than `limit` bytes
-/// into a guest by omitting Content-Length.
-fn limit_body(body: Incoming, limit: u64) -> RequestBody {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    Limited::new(body, limit)
-        .map_err(move |e| match e.downcast::<hyper::Error>() {
-            Ok(e) => wasmtime_wasi_http::Error::from(*e),
-            Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit as u64)),
-        })
-        .boxed_unsync()
+/// The whole request body, at most `limit` bytes, within `timeout`: more
+/// is a 413, a body still arriving at the deadline a 408.
+async fn read_body(
+    body: Incoming,
+    limit: u64,
+    timeout: std::time::Duration,
+) -> Result<RequestBody, ApiError> {
+    if body.is_end_stream() {
+        return Ok(super::empty_body());
+    }
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    match tokio::time::timeout(timeout, Limited::new(body, cap).collect()).await {
+        Ok(Ok(collected)) => Ok(super::full_body(collected.to_bytes())),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::PayloadTooLarge { limit })
+        }
+        Ok(Err(e)) => Err(ApiError::BadRequest(format!(
+            "cannot read the request body: {e}"
+        ))),
+        Err(_) => Err(ApiError::RequestTimeout(timeout.as_secs())),
+    }
 }
 
 /// Routes a request the host itself makes (the dashboard scheduler, warm-up)

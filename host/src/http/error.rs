@@ -21,6 +21,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: u64 },
     #[error("request line and headers are over the {limit}-byte limit")]
     HeadTooLarge { limit: usize },
+    #[error("the request body did not arrive within {0} s")]
+    RequestTimeout(u64),
     #[error("{0}")]
     BadRequest(String),
     #[error("missing or invalid admin token")]
@@ -58,6 +60,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::ComponentMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Invoke(InvokeError::Deadline(_)) => StatusCode::GATEWAY_TIMEOUT,
@@ -93,6 +96,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::HeadTooLarge { .. } => "head_too_large",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::ComponentMissing(_) => "component_missing",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::Invoke(InvokeError::Deadline(_)) => "deadline_exceeded",

@@ -20,6 +20,7 @@ struct RequestKey {
     route: String,
     component: String,
     method: String,
+    /// The status, or 0 for a code HTTP does not define.
     status: u16,
 }
 
@@ -76,7 +77,12 @@ impl RequestMetrics {
             route: route.to_string(),
             component: component.to_string(),
             method: method.to_string(),
-            status,
+            // A component picks its status freely (100 to 999); codes HTTP
+            // does not define share one series.
+            status: hyper::StatusCode::from_u16(status)
+                .ok()
+                .filter(|s| s.canonical_reason().is_some())
+                .map_or(0, |s| s.as_u16()),
         };
         *self
             .counts
@@ -118,7 +124,13 @@ impl RequestMetrics {
                     ("route", &key.route),
                     ("component", &key.component),
                     ("method", &key.method),
-                    ("status", &key.status.to_string()),
+                    (
+                        "status",
+                        &match key.status {
+                            0 => "other".to_string(),
+                            code => code.to_string(),
+                        },
+                    ),
                 ],
                 *count as f64,
             );
@@ -232,6 +244,33 @@ impl Exposition {
 
     pub fn finish(self) -> String {
         self.text
+    }
+}
+
+/// Scrapes in progress share one rendering: a client that opens many
+/// `/metrics` streams at once (and never reads them) holds one buffer, not
+/// one each. Every answer still reflects the state at or after its request
+/// arrived: a rendering is reused only by requests that came in before it
+/// began.
+#[derive(Default)]
+pub struct Scrapes {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, bytes::Bytes)>>,
+}
+
+impl Scrapes {
+    /// The exposition for a request arriving now.
+    pub async fn document(&self, app: &crate::app::App) -> bytes::Bytes {
+        let asked = std::time::Instant::now();
+        let mut last = self.last.lock().await;
+        if let Some((began, text)) = &*last
+            && *began >= asked
+        {
+            return text.clone();
+        }
+        let began = std::time::Instant::now();
+        let text = bytes::Bytes::from(render(app).await);
+        *last = Some((began, text.clone()));
+        text
     }
 }
 
@@ -426,6 +465,20 @@ mod tests {
         }
         assert_eq!(method_label(&hyper::Method::GET), "GET");
         assert_eq!(method_label(&hyper::Method::PATCH), "PATCH");
+    }
+
+    #[test]
+    fn undefined_status_codes_share_one_label() {
+        let metrics = RequestMetrics::default();
+        for status in [599, 777, 999] {
+            metrics.observe("/x", "c", "GET", status, Duration::from_millis(1));
+        }
+        metrics.observe("/x", "c", "GET", 503, Duration::from_millis(1));
+        let mut out = Exposition::default();
+        metrics.render(&mut out);
+        let text = out.finish();
+        assert!(text.contains("status=\"other\"} 3"), "{text}");
+        assert!(text.contains("status=\"503\"} 1"), "{text}");
     }
 
     #[test]

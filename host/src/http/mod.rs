@@ -33,7 +33,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::app::App;
 use auth::{AdminAccess, Verdict};
-pub use conn::ConnectionSettings;
+pub use conn::{ConnectionSettings, fit_descriptors};
 pub use dispatch::{dispatch, warm_up};
 use endpoints::Kind;
 use error::ApiError;
@@ -241,6 +241,17 @@ async fn serve_one(
     if head_size(&req) > limit {
         return ApiError::HeadTooLarge { limit }.into_response();
     }
+    // Which name was addressed decides admin access and same-origin
+    // checks; a request that names two is refused (RFC 9112, 3.2).
+    if req
+        .headers()
+        .get_all(hyper::header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return ApiError::BadRequest("more than one Host header".into()).into_response();
+    }
     let outcome = match endpoints::find(req.uri().path()) {
         Some(matched) => {
             labels.route = matched.endpoint.path.into();
@@ -360,7 +371,7 @@ async fn host_endpoint(
         Kind::Health => Ok(health::report(app).await),
         Kind::Metrics => Ok(text_response(
             "text/plain; version=0.0.4; charset=utf-8",
-            metrics::render(app).await,
+            app.scrapes.document(app).await,
         )),
         Kind::OpenApi => Ok(text_response("application/json", openapi::document())),
         Kind::CacheStats => Ok(admin::cache_stats(app).await),

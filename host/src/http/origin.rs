@@ -11,13 +11,14 @@ use std::net::IpAddr;
 
 use hyper::header::{HOST, ORIGIN};
 
-/// The authority the client addressed: the `Host` header, or the URI's
-/// authority (HTTP/2 carries it as `:authority`).
+/// The authority the client addressed: the request target's own (an
+/// absolute-form target, or HTTP/2's `:authority`), which wins over `Host`
+/// (RFC 9112, 3.2.2), else the `Host` header.
 pub fn authority<B>(req: &hyper::Request<B>) -> Option<&str> {
-    req.headers()
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+    req.uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers().get(HOST).and_then(|v| v.to_str().ok()))
         .map(str::trim)
         .filter(|a| !a.is_empty())
 }
@@ -53,12 +54,17 @@ pub fn origin<B>(req: &hyper::Request<B>) -> Option<&str> {
     req.headers().get(ORIGIN).map(|v| v.to_str().unwrap_or("?"))
 }
 
-/// Whether `origin` (`scheme://host[:port]`) names the same authority the
-/// request was addressed to. An opaque origin (`null`) never does.
+/// Whether `origin` (`http[s]://host[:port]`) names the same authority the
+/// request was addressed to. An opaque origin (`null`) never does. The
+/// scheme is not compared (a TLS proxy in front changes it), only required
+/// to be a web one.
 pub fn same_origin(origin: &str, authority: &str) -> bool {
-    let Some((_, rest)) = origin.split_once("://") else {
+    let Some((scheme, rest)) = origin.split_once("://") else {
         return false;
     };
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return false;
+    }
     rest.trim_end_matches('/')
         .eq_ignore_ascii_case(authority.trim())
 }
@@ -124,5 +130,7 @@ mod tests {
         assert!(!same_origin("http://127.0.0.1:9999", "127.0.0.1:8081"));
         assert!(!same_origin("https://evil.example", "127.0.0.1:8081"));
         assert!(!same_origin("null", "127.0.0.1:8081"));
+        assert!(!same_origin("evil://127.0.0.1:8081", "127.0.0.1:8081"));
+        assert!(same_origin("https://127.0.0.1:8081", "127.0.0.1:8081"));
     }
 }

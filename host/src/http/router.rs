@@ -128,6 +128,15 @@ impl Router {
         Ok(Self { routes })
     }
 
+    /// Whether some route for `path` (whatever its methods) is admin-only,
+    /// so that what the path accepts is not told to other callers.
+    pub fn guards(&self, path: &str) -> bool {
+        let parts = split_path(path);
+        self.routes
+            .iter()
+            .any(|route| route.admin && match_rank(&route.segments, &parts).is_some())
+    }
+
     /// Finds the most specific route for `method` and `path`.
     pub fn route(&self, method: &str, path: &str) -> Routed<'_> {
         let parts: Vec<&str> = split_path(path);

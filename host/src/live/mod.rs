@@ -250,9 +250,11 @@ async fn refresh(app: &App) -> Result<serde_json::Value, String> {
             .map_err(|e| format!("reading the refresh body: {e}"))?
             .to_bytes();
         if !status.is_success() {
+            // The component's text: bounded and escaped before it is logged.
+            let text = String::from_utf8_lossy(&body[..body.len().min(256)]).into_owned();
             return Err(format!(
                 "refresh answered {status}: {}",
-                String::from_utf8_lossy(&body)
+                crate::runtime::guest_text::escape_controls(&text)
             ));
         }
         serde_json::from_slice(&body).map_err(|e| format!("refresh body is not JSON: {e}"))

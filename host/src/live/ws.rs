@@ -5,7 +5,9 @@
 //! dropped instead of holding memory or delaying others. Pings keep idle
 //! connections (and proxies in between) alive.
 //!
-//! The feed goes one way, so what a client may send is small: control
+//! A client that answers no ping for two ping intervals is dropped, so a
+//! dead or silent peer does not keep its slot. The feed goes one way, so
+//! what a client may send is small: control
 //! frames and short messages, at a bounded rate; anything bigger or faster
 //! closes its connection. Clients at once are capped (a refusal is a JSON
 //! 503 before the upgrade), and a browser page from another origin cannot
@@ -144,6 +146,8 @@ where
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let mut inbound = (tokio::time::Instant::now(), 0u32);
+    // A client that answers no ping is gone (or only holds a slot).
+    let mut heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
             update = updates.recv() => match update {
@@ -161,6 +165,10 @@ where
                 Err(RecvError::Closed) => break,
             },
             _ = ping.tick() => {
+                if heard.elapsed() > 2 * PING_EVERY {
+                    tracing::debug!("dropping a WebSocket client that stopped answering pings");
+                    break;
+                }
                 if !send(&mut sink, Message::Ping(Default::default())).await {
                     break;
                 }
@@ -171,8 +179,10 @@ where
                     tracing::debug!(error = %e, "dropping a WebSocket client: bad or oversized frame");
                     break;
                 }
+                Some(Ok(Message::Pong(_))) => heard = tokio::time::Instant::now(),
                 Some(Ok(_)) => {
                     let now = tokio::time::Instant::now();
+                    heard = now;
                     if now.duration_since(inbound.0) > INBOUND_WINDOW {
                         inbound = (now, 0);
                     }

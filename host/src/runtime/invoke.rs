@@ -9,9 +9,10 @@
 //! the scheduler every tick and is stopped once the deadline passes.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -22,12 +23,12 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
-use super::Runtime;
 use super::registry::LoadedComponent;
 use super::state::{
     CacheCapability, DenyDirectOutgoing, HostState, InstanceGuard, LogCapability,
     OutboundCapability, SqlCapability,
 };
+use super::{Runtime, guest_text};
 
 /// Body type handed to guests.
 pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
@@ -135,10 +136,10 @@ impl Runtime {
             let mut http = store.data_mut().http();
             let req = http
                 .new_incoming_request(Scheme::Http, request)
-                .map_err(|e| InvokeError::Instantiate(format!("{e:#}")))?;
+                .map_err(|e| InvokeError::Instantiate(guest_text::describe(&e)))?;
             let out = http
                 .new_response_outparam(sender)
-                .map_err(|e| InvokeError::Instantiate(format!("{e:#}")))?;
+                .map_err(|e| InvokeError::Instantiate(guest_text::describe(&e)))?;
             (req, out)
         };
         let timeout = component.timeout;
@@ -150,7 +151,7 @@ impl Runtime {
                     .call_handle(&mut store, req, out)
                     .await
                     .map_err(|e| classify_trap(e, timeout)),
-                Err(e) => Err(InvokeError::Instantiate(format!("{e:#}"))),
+                Err(e) => Err(InvokeError::Instantiate(guest_text::describe(&e))),
             };
             // Dropped here, not when the future is: the outparam's sender
             // lives in the store, so once the run has finished the receiver
@@ -251,14 +252,16 @@ fn poll_head(
 /// guest make progress (it may be blocked on body back-pressure), then reads
 /// what it wrote. The store lives as long as the guest runs, no longer.
 ///
-/// The guest's deadline still holds here. A client that stops reading (an
-/// HTTP/2 peer that never opens its flow-control window) stops hyper from
-/// polling this body at all, so the deadline cannot be checked from
-/// `poll_frame`: a timer task takes the guest out of the shared slot when
-/// the deadline passes, which drops its instance and admission permits.
+/// The guest's deadline still holds here, and so does the client's duty to
+/// take what the guest wrote. A client that stops reading (an HTTP/2 peer
+/// that never opens its flow-control window) stops hyper from polling this
+/// body at all, so neither can be checked from `poll_frame`: a timer task
+/// takes the guest out of the shared slot when the deadline passes, or when
+/// the client has not come back for the guest's output for
+/// [`SEND_STALL`], which drops its instance and admission permits.
 struct GuestBody {
     body: HyperOutgoingBody,
-    guest: Arc<Mutex<Option<GuestRun>>>,
+    running: Arc<Running>,
     reaper: tokio::task::JoinHandle<()>,
     component: Arc<str>,
     deadline: Instant,
@@ -271,6 +274,69 @@ struct GuestBody {
     remaining: Option<u64>,
 }
 
+/// Longest a guest still writing its body waits for the client to take
+/// what it already wrote, before it is stopped.
+const SEND_STALL: Duration = Duration::from_secs(10);
+
+/// A running guest shared between its response body and its reaper.
+struct Running {
+    guest: Mutex<Option<GuestRun>>,
+    started: Instant,
+    /// Milliseconds after `started` since when output has waited for the
+    /// client (the body's last poll yielded a frame, or it was never
+    /// polled); `u64::MAX` while the body waits for the guest instead.
+    waiting_on_client_ms: AtomicU64,
+}
+
+impl Running {
+    fn stop(&self) -> Option<GuestRun> {
+        self.guest.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn note(&self, waiting_on_client: bool) {
+        let ms = if waiting_on_client {
+            u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+        } else {
+            u64::MAX
+        };
+        self.waiting_on_client_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// When the client stalls the guest, if it is waiting on the client.
+    fn stall_at(&self) -> Option<Instant> {
+        match self.waiting_on_client_ms.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            ms => Some(self.started + Duration::from_millis(ms) + SEND_STALL),
+        }
+    }
+}
+
+/// Stops the guest in `running` at `deadline`, or once the client has left
+/// its output untaken for [`SEND_STALL`]; ends early if the body is gone.
+async fn reap(running: std::sync::Weak<Running>, deadline: Instant, component: Arc<str>) {
+    loop {
+        let Some(shared) = running.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        let stall = shared.stall_at();
+        let why = if now >= deadline {
+            "its response body was still unfinished at the deadline"
+        } else if stall.is_some_and(|at| now >= at) {
+            "the client stopped taking its response body"
+        } else {
+            let wake = stall.unwrap_or(now + SEND_STALL).min(deadline);
+            drop(shared);
+            tokio::time::sleep_until(wake.into()).await;
+            continue;
+        };
+        if shared.stop().is_some() {
+            tracing::warn!(component = &*component, "component stopped: {why}");
+        }
+        return;
+    }
+}
+
 impl GuestBody {
     fn wrap(
         body: HyperOutgoingBody,
@@ -279,27 +345,16 @@ impl GuestBody {
         declared: Option<u64>,
         deadline: Instant,
     ) -> HyperOutgoingBody {
-        let guest = Arc::new(Mutex::new(Some(guest)));
-        let reaper = {
-            let slot = Arc::downgrade(&guest);
-            let component = component.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep_until(deadline.into()).await;
-                let taken = slot
-                    .upgrade()
-                    .and_then(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).take());
-                if taken.is_some() {
-                    tracing::warn!(
-                        component = &*component,
-                        "component stopped: its response body was still unfinished at the deadline"
-                    );
-                }
-            })
-        };
+        let running = Arc::new(Running {
+            guest: Mutex::new(Some(guest)),
+            started: Instant::now(),
+            waiting_on_client_ms: AtomicU64::new(0),
+        });
+        let reaper = tokio::spawn(reap(Arc::downgrade(&running), deadline, component.clone()));
         Self {
             remaining: declared.or(body.size_hint().exact()),
             body,
-            guest,
+            running,
             reaper,
             component,
             deadline,
@@ -309,7 +364,7 @@ impl GuestBody {
     }
 
     fn drive(&mut self, cx: &mut Context<'_>) {
-        let mut slot = self.guest.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.running.guest.lock().unwrap_or_else(|e| e.into_inner());
         let Some(guest) = slot.as_mut() else {
             return;
         };
@@ -334,6 +389,7 @@ impl Body for GuestBody {
         let this = self.get_mut();
         this.drive(cx);
         let frame = Pin::new(&mut this.body).poll_frame(cx);
+        this.running.note(frame.is_ready());
         match &frame {
             Poll::Ready(None) => this.delivered = true,
             Poll::Ready(Some(Ok(frame))) => {
@@ -364,7 +420,7 @@ impl Drop for GuestBody {
     /// within its deadline.
     fn drop(&mut self) {
         self.reaper.abort();
-        let guest = self.guest.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let guest = self.running.stop();
         let Some(guest) = guest else {
             return;
         };
@@ -403,5 +459,5 @@ fn classify_trap(error: wasmtime::Error, timeout: std::time::Duration) -> Invoke
     if error.downcast_ref::<DeadlineExceeded>().is_some() {
         return InvokeError::Deadline(timeout.as_millis());
     }
-    InvokeError::Trap(format!("{error:#}"))
+    InvokeError::Trap(guest_text::describe(&error))
 }

@@ -4,6 +4,7 @@
 mod bindings;
 pub mod capabilities;
 mod engine;
+pub(crate) mod guest_text;
 mod invoke;
 mod registry;
 pub mod state;
@@ -108,12 +109,13 @@ impl Runtime {
         }
         let grants = grants_of(spec)?;
         let component = Component::new(&self.engine, bytes)
-            .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
+            .map_err(|e| RuntimeError::Compile(guest_text::describe(&e)))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| RuntimeError::UnsupportedImport(format!("{e:#}")))?;
-        let pre = ProxyPre::new(pre).map_err(|e| RuntimeError::WrongWorld(format!("{e:#}")))?;
+            .map_err(|e| RuntimeError::UnsupportedImport(guest_text::describe(&e)))?;
+        let pre =
+            ProxyPre::new(pre).map_err(|e| RuntimeError::WrongWorld(guest_text::describe(&e)))?;
         check_imports_are_granted(&self.engine, &component, &grants)?;
         let hash = content_hash(bytes);
         Ok(LoadedComponent {
@@ -141,7 +143,7 @@ impl Runtime {
             .instantiate_async(&mut store)
             .await
             .map(drop)
-            .map_err(|e| RuntimeError::TrapsAtStart(format!("{e:#}")))
+            .map_err(|e| RuntimeError::TrapsAtStart(guest_text::describe(&e)))
     }
 
     /// Outbound figures per component and upstream.

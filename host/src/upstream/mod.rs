@@ -258,7 +258,7 @@ impl Outbound {
         };
         let deny = |reason: String| {
             self.records.deny(component);
-            tracing::warn!(%component, %url, %reason, "outbound call denied");
+            tracing::warn!(%component, url = %shown(url.as_str()), reason = %shown(&reason), "outbound call denied");
             Err(FetchError::Denied(reason))
         };
         let Some(entry) = allowed.iter().find(|entry| entry.permits(url)) else {
@@ -358,7 +358,7 @@ impl Outbound {
             HopFailure::Denied(reason) => {
                 permit.settle(Verdict::Refused);
                 self.records.deny(call.component);
-                tracing::warn!(component = %call.component, %reason, "outbound call denied");
+                tracing::warn!(component = %call.component, reason = %shown(&reason), "outbound call denied");
                 Attempt::Fail(FetchError::Denied(reason))
             }
             HopFailure::Invalid(message) => {
@@ -463,4 +463,18 @@ fn blocked_name(error: &reqwest::Error) -> Option<&BlockedName> {
         source = error.source();
     }
     None
+}
+
+/// At most 256 characters of guest-chosen text (a URL, a host name) for a
+/// log line, so one call cannot write a megabyte into the log.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 256;
+    match text.char_indices().nth(MAX) {
+        None => crate::runtime::guest_text::escape_controls(text),
+        Some((cut, _)) => format!(
+            "{}…",
+            crate::runtime::guest_text::escape_controls(&text[..cut])
+        )
+        .into(),
+    }
 }

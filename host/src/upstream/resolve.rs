@@ -60,7 +60,7 @@ impl Resolve for GuardedResolver {
                 .filter(|addr| match policy.check_resolved(addr.ip()) {
                     Ok(()) => true,
                     Err(reason) => {
-                        tracing::warn!(%name, address = %addr.ip(), %reason, "outbound name resolved to a refused address");
+                        tracing::warn!(name = %super::shown(&name), address = %addr.ip(), %reason, "outbound name resolved to a refused address");
                         refused = Some(reason);
                         false
                     }

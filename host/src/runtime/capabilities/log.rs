@@ -12,26 +12,6 @@ const MAX_MESSAGE: usize = 4096;
 /// guest cannot turn the host's log output into its denial of service.
 pub const MAX_LINES_PER_REQUEST: u32 = 1000;
 
-/// The message with control characters written as escapes (`\n`, `\u{1b}`),
-/// so a guest cannot start a forged line in a plain-text log or drive the
-/// operator's terminal; JSON logs escape them again, harmlessly.
-fn escape_controls(message: &str) -> std::borrow::Cow<'_, str> {
-    if !message.chars().any(char::is_control) {
-        return message.into();
-    }
-    message
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
-}
-
 impl wit::Host for HostState {
     async fn log(&mut self, level: wit::Level, message: String) -> wasmtime::Result<()> {
         self.log.lines += 1;
@@ -55,7 +35,7 @@ impl wit::Host for HostState {
             message.truncate(cut);
             message.push('…');
         }
-        let message = escape_controls(&message);
+        let message = crate::runtime::guest_text::escape_controls(&message);
         let component = &*self.log.component;
         let version = &*self.log.version;
         match level {
@@ -66,23 +46,5 @@ impl wit::Host for HostState {
             wit::Level::Error => tracing::error!(target: "guest", component, version, "{message}"),
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape_controls;
-
-    #[test]
-    fn a_guest_cannot_start_a_new_log_line() {
-        let forged = "ok\n2026-01-01T00:00:00Z  INFO strata: admin token accepted\r\u{1b}[2J";
-        let escaped = escape_controls(forged);
-        assert!(!escaped.contains(['\n', '\r', '\u{1b}']), "{escaped}");
-        assert!(escaped.starts_with("ok\\n2026"), "{escaped}");
-    }
-
-    #[test]
-    fn ordinary_text_is_kept_as_is() {
-        assert_eq!(escape_controls("prix: 42 € — ok"), "prix: 42 € — ok");
     }
 }

@@ -1,0 +1,49 @@
+//! Text a guest controls, made safe to log: its log messages, its trap
+//! messages, and the names in its binary that wasmtime quotes in errors
+//! (a function or module name in a backtrace, an import name).
+//!
+//! Control characters are written as escapes (`\n`, `\u{1b}`), so a guest
+//! can neither start a forged line in a plain-text log nor drive the
+//! operator's terminal; JSON logs escape the result again, harmlessly.
+
+use std::borrow::Cow;
+
+/// `text` with every control character escaped.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// A wasmtime error with its whole chain (traps, backtraces), escaped.
+pub fn describe(error: &wasmtime::Error) -> String {
+    escape_controls(&format!("{error:#}")).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn a_guest_cannot_start_a_new_log_line() {
+        let forged = "ok\n2026-01-01T00:00:00Z  INFO strata: admin token accepted\r\u{1b}[2J";
+        let escaped = escape_controls(forged);
+        assert!(!escaped.contains(['\n', '\r', '\u{1b}']), "{escaped}");
+        assert!(escaped.starts_with("ok\\n2026"), "{escaped}");
+    }
+
+    #[test]
+    fn ordinary_text_is_kept_as_is() {
+        assert_eq!(escape_controls("prix: 42 € — ok"), "prix: 42 € — ok");
+    }
+}
