@@ -10,24 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::hostile;
-use crate::support::{Backend, Host, Services, http};
-
-/// Whether the host closes `stream` within `within` (whatever it sends
-/// first, such as an error response, is read and discarded).
-async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
-    let mut buffer = [0u8; 4096];
-    let read_until_closed = async {
-        loop {
-            match stream.read(&mut buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    };
-    tokio::time::timeout(within, read_until_closed)
-        .await
-        .is_ok()
-}
+use crate::support::{Backend, Host, Services, closed_within, http};
 
 async fn connect(host: &Host) -> TcpStream {
     let address = host.url.trim_start_matches("http://");

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{Backend, Host, Services};
+use crate::support::{Backend, Host, Services, closed_within};
 
 /// Opens the feed over raw TCP with the given extra handshake headers;
 /// returns the status line's code and the stream.
@@ -42,20 +42,6 @@ async fn handshake(host: &Host, extra: &[(&str, &str)]) -> (u16, TcpStream) {
         .and_then(|s| s.parse().ok())
         .expect("status code");
     (status, stream)
-}
-
-/// Whether the host closes `stream` within `within`.
-async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
-    let mut buffer = vec![0u8; 64 * 1024];
-    let until_closed = async {
-        loop {
-            match stream.read(&mut buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    };
-    tokio::time::timeout(within, until_closed).await.is_ok()
 }
 
 /// A masked client frame of `len` zero bytes: the first (binary, not

@@ -63,6 +63,22 @@ pub fn test_components() -> &'static Path {
     })
 }
 
+/// Whether the peer closes `stream` within `within` (whatever it sends
+/// first, such as an error response, is read and discarded).
+pub async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = vec![0u8; 64 * 1024];
+    let until_closed = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, until_closed).await.is_ok()
+}
+
 /// A free loopback port (bound, read, released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -108,6 +108,16 @@ pub struct Cleared {
     pub l2_error: Option<String>,
 }
 
+/// The L2 tier's state in one word, as the public endpoints show it
+/// (`/health`, `/cache-stats`): what is down, never why.
+pub fn l2_state(configured: bool, healthy: bool) -> &'static str {
+    match (configured, healthy) {
+        (false, _) => "not configured",
+        (true, true) => "connected",
+        (true, false) => "unavailable",
+    }
+}
+
 /// State of the L2 tier for health checks.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct L2Health {

@@ -39,7 +39,7 @@ pub async fn cache_stats(app: &App) -> hyper::Response<HyperOutgoingBody> {
             "configured": stats.l2.configured,
             "mode": stats.l2.mode,
             "healthy": stats.l2.healthy,
-            "status": if !stats.l2.configured { "not configured" } else if stats.l2.healthy { "connected" } else { "unavailable" },
+            "status": crate::cache::l2_state(stats.l2.configured, stats.l2.healthy),
             "breaker": stats.l2.breaker,
             "hit_count": stats.l2.hits,
             "miss_count": stats.l2.misses,

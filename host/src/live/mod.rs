@@ -251,10 +251,9 @@ async fn refresh(app: &App) -> Result<serde_json::Value, String> {
             .to_bytes();
         if !status.is_success() {
             // The component's text: bounded and escaped before it is logged.
-            let text = String::from_utf8_lossy(&body[..body.len().min(256)]).into_owned();
             return Err(format!(
                 "refresh answered {status}: {}",
-                crate::runtime::guest_text::escape_controls(&text)
+                crate::runtime::guest_text::bounded(&String::from_utf8_lossy(&body), 256)
             ));
         }
         serde_json::from_slice(&body).map_err(|e| format!("refresh body is not JSON: {e}"))

@@ -25,6 +25,15 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
         .into()
 }
 
+/// At most `max` characters of `text`, escaped, for a log line: one call
+/// cannot write a megabyte of its own text into the log.
+pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => escape_controls(text),
+        Some((cut, _)) => format!("{}…", escape_controls(&text[..cut])).into(),
+    }
+}
+
 /// A wasmtime error with its whole chain (traps, backtraces), escaped.
 pub fn describe(error: &wasmtime::Error) -> String {
     escape_controls(&format!("{error:#}")).into_owned()
@@ -40,6 +49,14 @@ mod tests {
         let escaped = escape_controls(forged);
         assert!(!escaped.contains(['\n', '\r', '\u{1b}']), "{escaped}");
         assert!(escaped.starts_with("ok\\n2026"), "{escaped}");
+    }
+
+    #[test]
+    fn long_text_is_cut_and_marked() {
+        let long = "é\n".repeat(300);
+        let shown = super::bounded(&long, 4);
+        assert_eq!(shown, "é\\né\\n…");
+        assert_eq!(super::bounded("short", 4 + 1), "short");
     }
 
     #[test]

@@ -465,16 +465,7 @@ fn blocked_name(error: &reqwest::Error) -> Option<&BlockedName> {
     None
 }
 
-/// At most 256 characters of guest-chosen text (a URL, a host name) for a
-/// log line, so one call cannot write a megabyte into the log.
+/// Guest-chosen text (a URL, a host name) as a log line shows it.
 fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    const MAX: usize = 256;
-    match text.char_indices().nth(MAX) {
-        None => crate::runtime::guest_text::escape_controls(text),
-        Some((cut, _)) => format!(
-            "{}…",
-            crate::runtime::guest_text::escape_controls(&text[..cut])
-        )
-        .into(),
-    }
+    crate::runtime::guest_text::bounded(text, 256)
 }
