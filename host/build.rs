@@ -29,7 +29,6 @@ fn main() {
             workspace.join(watched).display()
         );
     }
-    println!("cargo:rerun-if-changed=migrations");
 
     ensure_target();
     let target_dir = workspace.join("target").join("components");

@@ -17,8 +17,9 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use strata::config::manifest::DEFAULT_MANIFEST;
-use strata::config::{ComponentSpec, Manifest, RouteSpec};
+use strata::config::{Manifest, RouteSpec};
 use strata::http::router::{Routed, Router};
+use strata::runtime::ComponentPlan;
 use strata_keys::{
     CacheKeys, KeyError, MAX_KEY_LEN, family, glob_match, literal_prefix, validate_key,
     validate_pattern,
@@ -965,7 +966,7 @@ proptest! {
 struct Host {
     tokio: tokio::runtime::Runtime,
     runtime: strata::runtime::Runtime,
-    market: ComponentSpec,
+    market: ComponentPlan,
     _dir: tempfile::TempDir,
 }
 
@@ -1046,7 +1047,10 @@ fn host() -> &'static Host {
         Host {
             tokio,
             runtime,
-            market: manifest.components["market"].clone(),
+            market: manifest
+                .plan("market")
+                .expect("the default manifest declares market")
+                .clone(),
             _dir: dir,
         }
     })

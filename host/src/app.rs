@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::backplane::{Backplane, BackplaneError, Namespace, Timeouts, Topology};
-use crate::cache::{CacheSettings, L1Limits, L2, TieredCache};
 use crate::config::{Cli, Manifest, ManifestError};
-use crate::data::{Database, OpenError, PoolSettings};
 use crate::deploy::Deployer;
 use crate::http::router::Router;
-use crate::runtime::{EngineSettings, Registry, Runtime, RuntimeError, RuntimeSettings, Services};
-use crate::upstream::{FetchError, Outbound, OutboundSettings};
+use strata_backplane::{Backplane, BackplaneError, Namespace, Timeouts, Topology};
+use strata_cache::{CacheSettings, L1Limits, L2, TieredCache};
+use strata_data::{Database, OpenError, PoolSettings};
+use strata_runtime::{EngineSettings, Registry, Runtime, RuntimeError, RuntimeSettings, Services};
+use strata_upstream::{FetchError, Outbound, OutboundSettings};
 
 /// Why the host could not start.
 #[derive(Debug, Error)]

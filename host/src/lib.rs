@@ -3,7 +3,7 @@
 //! A request travels: [`http`] (accept, host endpoints, route) ->
 //! [`runtime`] (fresh instance of the routed component) -> the component,
 //! which reaches [`cache`], [`data`] and [`upstream`] only through the
-//! `strata:host` imports implemented in [`runtime::capabilities`].
+//! `strata:host` imports implemented in the [`runtime`] crate's capabilities.
 //! [`live`] pushes scheduled dashboard updates to WebSocket clients.
 //! [`backplane`] is the Redis (standalone or cluster) that instances share.
 //! [`config`] holds the operator's settings and manifest; [`deploy`]
@@ -11,16 +11,17 @@
 //! together at start.
 
 pub mod app;
-pub mod backplane;
-mod breaker;
-pub mod cache;
 pub mod config;
-pub mod data;
 pub mod deploy;
 pub mod http;
 pub mod live;
-pub mod runtime;
-pub mod upstream;
+
+// The layers below, under the names the tests and the bench use.
+pub use strata_backplane as backplane;
+pub use strata_cache as cache;
+pub use strata_data as data;
+pub use strata_runtime as runtime;
+pub use strata_upstream as upstream;
 
 /// Components compiled into the binary by `build.rs`.
 pub mod builtin {

@@ -71,6 +71,7 @@ async fn start_simulator() -> anyhow::Result<String> {
 /// exhaust descriptors before the cap, and the host's own database and
 /// upstream calls would fail first.
 #[cfg(unix)]
+#[allow(unsafe_code)]
 fn fit_connection_cap(cli: &mut Cli) {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -256,7 +257,7 @@ fn main() -> ExitCode {
             // Whatever failed may quote a connection string.
             eprintln!(
                 "strata: error: {}",
-                strata::config::redact(&format!("{error:#}"))
+                strata_logtext::redact(&format!("{error:#}"))
             );
             ExitCode::FAILURE
         }

@@ -276,9 +276,9 @@ pub struct Cli {
     #[arg(
         long,
         env = "STRATA_OUTBOUND_ALLOW_NETWORKS",
-        value_parser = crate::upstream::parse_networks
+        value_parser = strata_upstream::parse_networks
     )]
-    pub outbound_allow_networks: Option<crate::upstream::Networks>,
+    pub outbound_allow_networks: Option<strata_upstream::Networks>,
 
     /// Folder for compiled components, keyed by content and engine settings,
     /// so a restart does not recompile. Defaults to `$XDG_CACHE_HOME/strata`

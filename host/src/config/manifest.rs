@@ -11,8 +11,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
+use strata_cache::FamilyPolicy;
+use strata_data::SqlGrant;
+use strata_runtime::{ComponentPlan, Grants};
+use strata_upstream::AllowedHost;
 use thiserror::Error;
 
 /// The manifest compiled into the binary: the three market-data components
@@ -50,19 +56,6 @@ pub enum ManifestError {
     BadComponent { component: String, message: String },
     #[error("manifest: {0}")]
     Route(#[from] crate::http::router::RouteError),
-}
-
-/// SQL access a component is granted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum SqlGrant {
-    /// No database access at all (the default).
-    #[default]
-    None,
-    /// Only statements that cannot change data.
-    ReadOnly,
-    /// Reads and writes.
-    ReadWrite,
 }
 
 /// Where a component's wasm comes from.
@@ -131,22 +124,6 @@ pub struct RouteSpec {
     pub admin: bool,
 }
 
-/// TTL and tier policy for one key family (`market` in `market:btc`).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct FamilyPolicy {
-    /// Freshness of the family's values in both tiers.
-    pub ttl_seconds: u64,
-    /// Keep the family in this process only (never written to Redis).
-    #[serde(default)]
-    pub l1_only: bool,
-    /// Longest TTL a component may ask for on one write in this family
-    /// (default: the host's `STRATA_CACHE_MAX_TTL_SECONDS`, or the family's
-    /// own TTL if that is longer).
-    #[serde(default)]
-    pub max_ttl_seconds: Option<u64>,
-}
-
 /// Cache settings that belong with the components rather than the process.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,6 +145,9 @@ pub struct Manifest {
     /// Folder that relative component paths are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// Each component's grants and settings, parsed once by validation.
+    #[serde(skip)]
+    plans: BTreeMap<String, ComponentPlan>,
 }
 
 impl Manifest {
@@ -218,7 +198,7 @@ impl Manifest {
         let mut manifest = Manifest::deserialize(table)
             .map_err(|e| ManifestError::Parse(e.message().trim().replace('\n', " ")))?;
         manifest.base_dir = base_dir;
-        manifest.validate()?;
+        manifest.plans = manifest.validate()?;
         Ok(manifest)
     }
 
@@ -231,7 +211,14 @@ impl Manifest {
         }
     }
 
-    fn validate(&self) -> Result<(), ManifestError> {
+    /// What the runtime needs to load component `name`.
+    pub fn plan(&self, name: &str) -> Option<&ComponentPlan> {
+        self.plans.get(name)
+    }
+
+    /// Checks the whole manifest; returns each component's plan.
+    fn validate(&self) -> Result<BTreeMap<String, ComponentPlan>, ManifestError> {
+        let mut plans = BTreeMap::new();
         for (name, spec) in &self.components {
             if name.is_empty()
                 || !name
@@ -240,7 +227,7 @@ impl Manifest {
             {
                 return Err(ManifestError::BadComponentName(name.clone()));
             }
-            validate_component(name, spec)?;
+            plans.insert(name.clone(), validate_component(name, spec)?);
         }
         for (family, policy) in &self.cache.families {
             if policy
@@ -267,11 +254,11 @@ impl Manifest {
             }
         }
         crate::http::router::Router::new(&self.routes)?;
-        Ok(())
+        Ok(plans)
     }
 }
 
-fn validate_component(name: &str, spec: &ComponentSpec) -> Result<(), ManifestError> {
+fn validate_component(name: &str, spec: &ComponentSpec) -> Result<ComponentPlan, ManifestError> {
     let bad = |message: String| ManifestError::BadComponent {
         component: name.to_string(),
         message,
@@ -292,10 +279,13 @@ fn validate_component(name: &str, spec: &ComponentSpec) -> Result<(), ManifestEr
             return Err(bad(format!("cache prefix {prefix:?} is listed twice")));
         }
     }
-    for host in &spec.outbound {
-        crate::upstream::AllowedHost::parse(host)
-            .map_err(|e| bad(format!("outbound entry {host:?}: {e}")))?;
-    }
+    let outbound = spec
+        .outbound
+        .iter()
+        .map(|host| {
+            AllowedHost::parse(host).map_err(|e| bad(format!("outbound entry {host:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if spec.timeout_ms == Some(0) {
         return Err(bad("timeout_ms must be positive".into()));
     }
@@ -307,7 +297,16 @@ fn validate_component(name: &str, spec: &ComponentSpec) -> Result<(), ManifestEr
             return Err(bad(format!("warmup path {path:?} must start with '/'")));
         }
     }
-    Ok(())
+    Ok(ComponentPlan {
+        grants: Arc::new(Grants {
+            cache_prefixes: spec.cache_prefixes.clone(),
+            sql: spec.sql,
+            outbound,
+            config: spec.config.clone(),
+        }),
+        timeout: spec.timeout_ms.map(Duration::from_millis),
+        warmup: spec.warmup.clone(),
+    })
 }
 
 /// A TOML error as one line (`line L, column C: message`): start-up

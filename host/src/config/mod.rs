@@ -3,10 +3,8 @@
 
 mod cli;
 pub mod manifest;
-mod redact;
 
 pub use cli::{Cli, Command, LogFormat};
-pub use manifest::{
-    ComponentSource, ComponentSpec, FamilyPolicy, Manifest, ManifestError, RouteSpec, SqlGrant,
-};
-pub use redact::redact;
+pub use manifest::{ComponentSource, ComponentSpec, Manifest, ManifestError, RouteSpec};
+pub use strata_cache::FamilyPolicy;
+pub use strata_data::SqlGrant;

@@ -26,8 +26,9 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::{ComponentSource, Manifest};
-use crate::data::{Database, SqlError};
-use crate::runtime::{LoadedComponent, Registry, Runtime, RuntimeError, content_hash};
+use strata_data::{Database, SqlError};
+use strata_digest::content_hash;
+use strata_runtime::{LoadedComponent, Registry, Runtime, RuntimeError};
 pub use watch::spawn_watcher;
 
 /// How often an instance checks the log for other instances' deploys.
@@ -135,15 +136,14 @@ impl Deployer {
         name: &str,
         bytes: Vec<u8>,
     ) -> Result<Arc<LoadedComponent>, DeployError> {
-        let spec = self
+        let plan = self
             .manifest
-            .components
-            .get(name)
+            .plan(name)
             .ok_or_else(|| DeployError::UnknownComponent(name.to_string()))?
             .clone();
         let runtime = self.runtime.clone();
         let name = name.to_string();
-        let loaded = tokio::task::spawn_blocking(move || runtime.load(&name, &bytes, &spec))
+        let loaded = tokio::task::spawn_blocking(move || runtime.load(&name, &bytes, &plan))
             .await
             .map_err(|e| DeployError::Internal(e.to_string()))??;
         self.runtime.check_instantiates(&loaded).await?;

@@ -6,7 +6,7 @@
 //! ([`Database::host_query`]). Parameters are bound, so the same statements
 //! run unchanged on both engines.
 
-use crate::data::{Database, RowSet, SqlError, SqlValue};
+use strata_data::{Database, RowSet, SqlError, SqlValue};
 
 /// One row of the deployment log.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::Deployer;
-use crate::runtime::content_hash;
+use strata_digest::content_hash;
 
 /// Time between scans; also the settling time of a new file.
 const SCAN_INTERVAL: Duration = Duration::from_millis(500);

@@ -39,7 +39,7 @@ pub async fn cache_stats(app: &App) -> hyper::Response<HyperOutgoingBody> {
             "configured": stats.l2.configured,
             "mode": stats.l2.mode,
             "healthy": stats.l2.healthy,
-            "status": crate::cache::l2_state(stats.l2.configured, stats.l2.healthy),
+            "status": strata_cache::l2_state(stats.l2.configured, stats.l2.healthy),
             "breaker": stats.l2.breaker,
             "hit_count": stats.l2.hits,
             "miss_count": stats.l2.misses,
@@ -194,10 +194,10 @@ pub async fn create_report(
         .await
         .map_err(|e| ApiError::BadRequest(format!("cannot read the report: {e}")))?
         .to_bytes();
-    let report: crate::data::reports::NewReport = serde_json::from_slice(&bytes)
+    let report: strata_data::reports::NewReport = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("report JSON: {e}")))?;
     report.validate().map_err(ApiError::BadRequest)?;
-    let id = crate::data::reports::insert(&app.database, &report).await?;
+    let id = strata_data::reports::insert(&app.database, &report).await?;
     app.cache
         .delete(&strata_keys::CacheKeys::report_latest_id())
         .await;

@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::router::{RouteMatch, Routed};
 use super::{Labels, ListenerRole, require_admin};
 use crate::app::App;
-use crate::runtime::RequestBody;
+use strata_runtime::RequestBody;
 
 /// Request headers the host sets for components; never taken from clients.
 const PARAM_HEADER_PREFIX: &str = "strata-param-";

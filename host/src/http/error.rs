@@ -5,7 +5,7 @@ use serde_json::json;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::deploy::DeployError;
-use crate::runtime::InvokeError;
+use strata_runtime::InvokeError;
 
 /// A response the host produces itself (not the component).
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,7 @@ pub enum ApiError {
     #[error(transparent)]
     Deploy(#[from] DeployError),
     #[error(transparent)]
-    Database(#[from] crate::data::SqlError),
+    Database(#[from] strata_data::SqlError),
 }
 
 impl ApiError {
@@ -66,7 +66,7 @@ impl ApiError {
             ApiError::Invoke(InvokeError::Deadline(_)) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Invoke(InvokeError::Instantiate(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Invoke(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Database(crate::data::SqlError::Unavailable(_)) => {
+            ApiError::Database(strata_data::SqlError::Unavailable(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -104,7 +104,7 @@ impl ApiError {
             ApiError::Invoke(InvokeError::Trap(_)) => "component_trapped",
             ApiError::Invoke(InvokeError::NoResponse) => "no_response",
             ApiError::Invoke(InvokeError::Guest(_)) => "component_error",
-            ApiError::Database(crate::data::SqlError::Unavailable(_)) => "database_unavailable",
+            ApiError::Database(strata_data::SqlError::Unavailable(_)) => "database_unavailable",
             ApiError::Database(_) => "database_error",
             ApiError::Deploy(e) => match e {
                 DeployError::UnknownComponent(_) => "unknown_component",

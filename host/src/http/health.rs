@@ -49,7 +49,7 @@ pub async fn report(app: &App) -> hyper::Response<HyperOutgoingBody> {
             "l2_configured": l2.configured,
             "l2_mode": l2.mode,
             "l2_healthy": l2.healthy,
-            "l2_status": crate::cache::l2_state(l2.configured, l2.healthy),
+            "l2_status": strata_cache::l2_state(l2.configured, l2.healthy),
             "overall_healthy": !l2.configured || l2.healthy,
         },
         "database": {

@@ -21,8 +21,8 @@ use serde_json::json;
 use tokio::sync::{broadcast, watch};
 
 use crate::app::App;
-use crate::backplane::Backplane;
 use crate::http::router::Routed;
+use strata_backplane::Backplane;
 
 pub use ws::{is_upgrade, upgrade};
 
@@ -253,7 +253,7 @@ async fn refresh(app: &App) -> Result<serde_json::Value, String> {
             // The component's text: bounded and escaped before it is logged.
             return Err(format!(
                 "refresh answered {status}: {}",
-                crate::runtime::guest_text::bounded(&String::from_utf8_lossy(&body), 256)
+                strata_logtext::bounded(&String::from_utf8_lossy(&body), 256)
             ));
         }
         serde_json::from_slice(&body).map_err(|e| format!("refresh body is not JSON: {e}"))

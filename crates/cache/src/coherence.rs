@@ -1,0 +1,320 @@
+//! Cross-instance L1 coherence over Redis pub/sub.
+//!
+//! Every instance keeps its own L1, so a delete, clear or new value on one
+//! instance must reach the others, or they would keep serving what was
+//! removed. After the L2 side of a change completes, the instance publishes
+//! an [`Invalidation`]; every subscribed instance (itself included) drops
+//! the matching keys from its L1 and acknowledges on the publisher's ack
+//! channel. Explicit deletes and clears wait (briefly, bounded) for all
+//! acknowledgements, so once they return no instance serves what was
+//! cleared. A subscriber that loses its connection clears its whole L1 when
+//! it resubscribes, because it cannot know what it missed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::l1::L1;
+use super::l2::L2;
+use strata_backplane::Namespace;
+use strata_digest::content_hash;
+
+/// The pub/sub channel all instances share (inside the namespace).
+const CHANNEL: &str = "cache:invalidate";
+
+/// Longest an explicit invalidation waits for acknowledgements.
+const ACK_WAIT: Duration = Duration::from_millis(500);
+
+fn ack_channel(namespace: &Namespace, origin: &str) -> String {
+    namespace.channel(&format!("cache:ack:{origin}"))
+}
+
+/// What to drop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "lowercase")]
+pub enum Target {
+    Key(String),
+    Pattern(String),
+    /// `key` now holds a value with this SHA-256 digest. A receiver that
+    /// already picked up that very value (from L2, racing this message)
+    /// keeps it; any other copy is dropped.
+    Stored {
+        key: String,
+        digest: String,
+    },
+}
+
+/// One broadcast change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invalidation {
+    /// The publishing instance; acknowledgements go to its ack channel.
+    pub origin: String,
+    pub id: u64,
+    pub target: Target,
+}
+
+/// Applies one invalidation to `l1`; returns false when it is malformed.
+async fn apply(l1: &L1, own_origin: &str, message: &Invalidation) {
+    if message.origin == own_origin {
+        return;
+    }
+    match &message.target {
+        Target::Key(key) => {
+            l1.remove(key).await;
+        }
+        Target::Stored { key, digest } => {
+            let current = l1
+                .get(key)
+                .await
+                .is_some_and(|entry| content_hash(&entry.value) == *digest);
+            if !current {
+                l1.remove(key).await;
+            }
+        }
+        Target::Pattern(pattern) => {
+            if strata_keys::validate_pattern(pattern).is_ok() {
+                l1.remove_matching(|key| strata_keys::glob_match(pattern, key))
+                    .await;
+            }
+        }
+    }
+    tracing::debug!(origin = message.origin, target = ?message.target, "applied remote invalidation");
+}
+
+/// See the module documentation.
+pub struct Coherence {
+    origin: String,
+    l2: Arc<L2>,
+    next_id: AtomicU64,
+    /// Acknowledgement counters of invalidations awaiting them, by id.
+    pending: Mutex<HashMap<u64, watch::Sender<u64>>>,
+}
+
+impl Coherence {
+    /// Starts the subscriber and returns the publishing side.
+    pub fn start(origin: String, l2: Arc<L2>, l1: L1) -> Arc<Self> {
+        let coherence = Arc::new(Self {
+            origin,
+            l2,
+            next_id: AtomicU64::new(1),
+            pending: Mutex::default(),
+        });
+        tokio::spawn(listen(coherence.clone(), l1));
+        coherence
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, watch::Sender<u64>>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tells every instance to drop `target` from its L1. With `wait`, returns
+    /// once all receivers acknowledged (or [`ACK_WAIT`] passed). A failure is
+    /// logged: the other instances' copies then live until their TTL.
+    pub async fn broadcast(&self, target: Target, wait: bool) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let message = Invalidation {
+            origin: self.origin.clone(),
+            id,
+            target,
+        };
+        let payload = match serde_json::to_string(&message) {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode an invalidation");
+                return;
+            }
+        };
+        let mut acks = if wait {
+            let (tx, rx) = watch::channel(0);
+            self.pending().insert(id, tx);
+            Some(rx)
+        } else {
+            None
+        };
+        let channel = self.l2.backplane().namespace().channel(CHANNEL);
+        match self.l2.publish(&channel, payload).await {
+            Ok(receivers) => {
+                if let Some(acks) = &mut acks {
+                    let all = tokio::time::timeout(ACK_WAIT, acks.wait_for(|n| *n >= receivers));
+                    if all.await.is_err() {
+                        tracing::warn!(
+                            id,
+                            receivers,
+                            "not every instance acknowledged an invalidation in time"
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                target = ?message.target,
+                error = %e,
+                "invalidation not broadcast; other instances keep their copy until its TTL"
+            ),
+        }
+        if wait {
+            self.pending().remove(&id);
+        }
+    }
+
+    fn acknowledged(&self, id: u64) {
+        if let Some(tx) = self.pending().get(&id) {
+            tx.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+/// Subscribes for as long as the process lives, reconnecting after errors.
+async fn listen(coherence: Arc<Coherence>, l1: L1) {
+    let backplane = coherence.l2.backplane().clone();
+    let namespace = backplane.namespace().clone();
+    let own_acks = ack_channel(&namespace, &coherence.origin);
+    let invalidations = namespace.channel(CHANNEL);
+    let mut first = true;
+    loop {
+        match backplane.subscribe(&[&invalidations, &own_acks]).await {
+            Ok(pubsub) => {
+                if !first {
+                    let dropped = l1.remove_matching(|_| true).await;
+                    tracing::info!(dropped, "resubscribed to cache invalidations; cleared L1");
+                }
+                first = false;
+                let mut messages = pubsub.into_on_message();
+                while let Some(message) = messages.next().await {
+                    let Ok(payload) = message.get_payload::<String>() else {
+                        continue;
+                    };
+                    if message.get_channel_name() == own_acks {
+                        if let Ok(id) = payload.parse::<u64>() {
+                            coherence.acknowledged(id);
+                        }
+                        continue;
+                    }
+                    match serde_json::from_str::<Invalidation>(&payload) {
+                        Ok(invalidation) => {
+                            apply(&l1, &coherence.origin, &invalidation).await;
+                            let channel = ack_channel(&namespace, &invalidation.origin);
+                            if let Err(e) = coherence
+                                .l2
+                                .notify(&channel, invalidation.id.to_string())
+                                .await
+                            {
+                                tracing::debug!(error = %e, "cannot acknowledge an invalidation");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "ignoring malformed cache invalidation")
+                        }
+                    }
+                }
+                tracing::warn!("cache invalidation subscription lost; reconnecting");
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot subscribe to cache invalidations"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::l1::{L1Entry, L1Limits};
+    use bytes::Bytes;
+    use std::time::Instant;
+
+    async fn l1_with(keys: &[&str]) -> L1 {
+        let l1 = L1::new(L1Limits {
+            max_entries: 100,
+            max_bytes: 1 << 20,
+        });
+        for key in keys {
+            l1.insert(
+                key.to_string(),
+                L1Entry {
+                    value: Bytes::from_static(b"v"),
+                    fresh_until: Instant::now() + Duration::from_secs(60),
+                    grace: Duration::ZERO,
+                },
+            )
+            .await;
+        }
+        l1
+    }
+
+    fn message(origin: &str, target: Target) -> Invalidation {
+        Invalidation {
+            origin: origin.into(),
+            id: 7,
+            target,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remote_key_invalidation_drops_the_key() {
+        let l1 = l1_with(&["market:btc", "market:eth"]).await;
+        apply(
+            &l1,
+            "me",
+            &message("other", Target::Key("market:btc".into())),
+        )
+        .await;
+        assert!(l1.get("market:btc").await.is_none());
+        assert!(l1.get("market:eth").await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_remote_pattern_invalidation_drops_matching_keys() {
+        let l1 = l1_with(&["market:btc", "market:eth", "report:1"]).await;
+        apply(
+            &l1,
+            "me",
+            &message("other", Target::Pattern("market:*".into())),
+        )
+        .await;
+        assert!(l1.get("market:btc").await.is_none());
+        assert!(l1.get("report:1").await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_stored_value_replaces_a_different_copy() {
+        let l1 = l1_with(&["market:btc"]).await;
+        let digest = content_hash(b"newer");
+        let target = Target::Stored {
+            key: "market:btc".into(),
+            digest,
+        };
+        apply(&l1, "me", &message("other", target)).await;
+        assert!(l1.get("market:btc").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stored_value_already_held_is_kept() {
+        let l1 = l1_with(&["market:btc"]).await;
+        let target = Target::Stored {
+            key: "market:btc".into(),
+            digest: content_hash(b"v"),
+        };
+        apply(&l1, "me", &message("other", target)).await;
+        assert!(l1.get("market:btc").await.is_some());
+    }
+
+    #[tokio::test]
+    async fn an_instance_ignores_its_own_invalidations() {
+        let l1 = l1_with(&["market:btc"]).await;
+        apply(&l1, "me", &message("me", Target::Key("market:btc".into()))).await;
+        assert!(l1.get("market:btc").await.is_some());
+    }
+
+    #[test]
+    fn the_wire_format_is_tagged_json() {
+        let text = serde_json::to_string(&message("a", Target::Key("k:1".into()))).expect("json");
+        assert_eq!(
+            text,
+            r#"{"origin":"a","id":7,"target":{"kind":"key","value":"k:1"}}"#
+        );
+    }
+}

@@ -1,0 +1,260 @@
+//! L2: the Redis tier shared by every host instance.
+//!
+//! Every command has a short timeout and goes through a circuit breaker, so a
+//! slow or dead Redis costs a request at most one timeout before the breaker
+//! opens, and nothing after that. The connection reconnects on its own and
+//! the breaker's half-open probe notices recovery, so L2 comes back without a
+//! restart. Pattern clears walk the keyspace with SCAN (on every primary of a
+//! cluster) and remove with UNLINK in batches; KEYS is never used because it
+//! blocks Redis. Whether one server or a cluster answers is the
+//! [`Backplane`]'s business.
+
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use redis::AsyncCommands;
+use thiserror::Error;
+
+use super::shards::ShardBreakers;
+use strata_backplane::{Backplane, Conn, NodeAddr};
+use strata_breaker::{BreakerState, CircuitBreaker};
+
+/// Why an L2 command did not complete. Callers log these and carry on: a
+/// cache error never fails a request.
+#[derive(Debug, Error)]
+pub enum L2Error {
+    #[error("redis circuit breaker is open")]
+    CircuitOpen,
+    #[error("redis command timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A cluster clear that reached only some primaries: keys on the
+    /// others (down at the time) were not removed.
+    #[error("removed {removed} keys, but could not clear {unreachable}")]
+    IncompleteClear { removed: u64, unreachable: String },
+}
+
+/// Keys scanned per SCAN round trip and removed per UNLINK.
+const SCAN_BATCH: usize = 500;
+
+/// The Redis tier.
+pub struct L2 {
+    backplane: Arc<Backplane>,
+    timeout: Duration,
+    breakers: ShardBreakers,
+    /// Last observed command latency in microseconds.
+    last_latency_us: std::sync::atomic::AtomicU64,
+}
+
+impl L2 {
+    /// The cache tier on `backplane`; `timeout` bounds every operation.
+    pub fn new(backplane: Arc<Backplane>, timeout: Duration) -> Self {
+        Self {
+            backplane,
+            timeout,
+            breakers: ShardBreakers::default(),
+            last_latency_us: Default::default(),
+        }
+    }
+
+    /// The breaker guarding Redis key `key`: its primary's in a cluster.
+    fn breaker_for(&self, key: &str) -> Arc<CircuitBreaker> {
+        self.breakers
+            .for_node(self.backplane.owner_of(key).as_ref())
+    }
+
+    /// The deployment-wide breaker, for work not tied to one key.
+    fn shared_breaker(&self) -> Arc<CircuitBreaker> {
+        self.breakers.for_node(None)
+    }
+
+    /// Runs `op` if `breaker` allows, and tells the breaker how it went.
+    async fn run<T, F>(
+        &self,
+        breaker: &CircuitBreaker,
+        op: impl FnOnce(Conn) -> F,
+    ) -> Result<T, L2Error>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        if !breaker.allow() {
+            return Err(L2Error::CircuitOpen);
+        }
+        let outcome = self.timed(op).await;
+        match &outcome {
+            Ok(_) => breaker.record_success(),
+            Err(_) => breaker.record_failure(),
+        }
+        outcome
+    }
+
+    /// Runs `op` under the command timeout, recording its latency.
+    async fn timed<T, F>(&self, op: impl FnOnce(Conn) -> F) -> Result<T, L2Error>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(self.timeout, op(self.backplane.conn())).await;
+        self.last_latency_us.store(
+            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(L2Error::Redis(e)),
+            Err(_) => Err(L2Error::Timeout(self.timeout)),
+        }
+    }
+
+    /// The value and its remaining TTL, so a promotion into L1 never
+    /// outlives the L2 copy.
+    pub async fn get(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>, L2Error> {
+        let key = self.backplane.namespace().cache_key(key);
+        let breaker = self.breaker_for(&key);
+        let (value, pttl): (Option<Vec<u8>>, i64) = self
+            .run(&breaker, |mut conn| async move {
+                redis::pipe()
+                    .get(&key)
+                    .pttl(&key)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let remaining = u64::try_from(pttl).ok().map(Duration::from_millis);
+        Ok(value.map(|v| (Bytes::from(v), remaining)))
+    }
+
+    pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), L2Error> {
+        let key = self.backplane.namespace().cache_key(key);
+        let breaker = self.breaker_for(&key);
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.run(&breaker, |mut conn| async move {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(value.as_ref())
+                .arg("PX")
+                .arg(millis)
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<bool, L2Error> {
+        let key = self.backplane.namespace().cache_key(key);
+        let breaker = self.breaker_for(&key);
+        let removed: usize = self
+            .run(&breaker, |mut conn| async move { conn.unlink(&key).await })
+            .await?;
+        Ok(removed > 0)
+    }
+
+    /// Removes every key matching `pattern`; returns how many were removed.
+    /// In a cluster every primary is walked; one that is down does not stop
+    /// the others, and the result says which could not be cleared. Only this
+    /// installation's cache keys can match: the pattern is placed inside
+    /// the namespace, whose own characters are never glob syntax.
+    pub async fn clear_pattern(&self, pattern: &str) -> Result<u64, L2Error> {
+        let pattern = &self.backplane.namespace().cache_pattern(pattern);
+        let nodes = self
+            .run(&self.shared_breaker(), |_| async {
+                self.backplane.keyspace_nodes().await
+            })
+            .await?;
+        let mut removed = 0;
+        let mut unreachable = Vec::new();
+        for node in &nodes {
+            if let Err(e) = self.clear_on(node, pattern, &mut removed).await {
+                unreachable.push(format!("{node} ({e})"));
+            }
+        }
+        if unreachable.is_empty() {
+            Ok(removed)
+        } else {
+            Err(L2Error::IncompleteClear {
+                removed,
+                unreachable: unreachable.join(", "),
+            })
+        }
+    }
+
+    async fn clear_on(
+        &self,
+        node: &NodeAddr,
+        pattern: &str,
+        removed: &mut u64,
+    ) -> Result<(), L2Error> {
+        let breaker = self.breakers.for_node(Some(node));
+        let mut cursor: u64 = 0;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(SCAN_BATCH);
+            let (next, keys): (u64, Vec<String>) = self
+                .run(&breaker, |mut conn| async move {
+                    conn.query_on(node, scan).await
+                })
+                .await?;
+            if !keys.is_empty() {
+                // In a cluster the client splits a multi-key UNLINK by slot.
+                let count: u64 = self
+                    .run(&breaker, |mut conn| async move { conn.unlink(&keys).await })
+                    .await?;
+                *removed += count;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    /// Publishes `payload` on a pub/sub channel; returns how many
+    /// subscribers (across the deployment) it was sent to.
+    pub async fn publish(&self, channel: &str, payload: String) -> Result<u64, L2Error> {
+        self.run(&self.shared_breaker(), |_| async {
+            self.backplane.publish(channel, &payload).await
+        })
+        .await
+    }
+
+    /// Publishes without counting receivers (cheaper in a cluster).
+    pub async fn notify(&self, channel: &str, payload: String) -> Result<(), L2Error> {
+        self.run(&self.shared_breaker(), |_| async {
+            self.backplane.notify(channel, &payload).await
+        })
+        .await
+    }
+
+    /// The shared connection, for dedicated (pub/sub) subscriptions.
+    pub fn backplane(&self) -> &Arc<Backplane> {
+        &self.backplane
+    }
+
+    /// A round trip to Redis (every primary of a cluster), for health
+    /// checks. It bypasses the breakers: it reports how Redis is, and one
+    /// lost primary must not stop the others' traffic through the shared
+    /// breaker.
+    pub async fn ping(&self) -> Result<(), L2Error> {
+        self.timed(|mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
+            .await
+    }
+
+    /// The worst breaker state (one per primary in a cluster).
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breakers.worst_state()
+    }
+
+    pub fn last_latency(&self) -> Duration {
+        Duration::from_micros(
+            self.last_latency_us
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+}

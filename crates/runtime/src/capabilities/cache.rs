@@ -1,0 +1,264 @@
+//! `strata:host/cache`: the tiered cache, limited to granted key prefixes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceTableError};
+
+use strata_cache::{CacheError, Hit, Lease, Lookup, Tier, TieredCache};
+
+use super::{Grants, Instance, Services};
+use crate::state::HostState;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        interfaces: "import strata:host/cache@0.1.0;",
+        imports: { default: async | trappable },
+        with: {
+            "strata:host/cache.lease": super::LeaseHandle,
+        },
+        trappable_error_type: {
+            "strata:host/cache.cache-error" => super::CacheFault,
+        },
+    });
+}
+
+use bindings::strata::host::cache as wit;
+
+/// A cache call that did not succeed: a refusal the guest handles, or a
+/// host fault (a lease handle the table does not hold) that traps.
+#[derive(Debug)]
+pub enum CacheFault {
+    /// Returned to the guest as its `cache-error`.
+    Refused(wit::CacheError),
+    /// Traps the instance.
+    Trap(wasmtime::Error),
+}
+
+impl From<wit::CacheError> for CacheFault {
+    fn from(error: wit::CacheError) -> Self {
+        Self::Refused(error)
+    }
+}
+
+impl From<CacheError> for CacheFault {
+    fn from(error: CacheError) -> Self {
+        Self::Refused(match error {
+            CacheError::TooLarge(n) => wit::CacheError::TooLarge(n),
+            CacheError::Timeout => wit::CacheError::Timeout,
+            e @ CacheError::TtlTooLong { .. } => wit::CacheError::Denied(e.to_string()),
+        })
+    }
+}
+
+impl From<ResourceTableError> for CacheFault {
+    fn from(error: ResourceTableError) -> Self {
+        Self::Trap(error.into())
+    }
+}
+
+/// Cache access limited to the component's granted key prefixes.
+pub(crate) struct CacheContext {
+    cache: Arc<TieredCache>,
+    grants: Arc<Grants>,
+}
+
+impl CacheContext {
+    pub(super) fn new(services: &Services, instance: &Instance<'_>) -> Self {
+        Self {
+            cache: services.cache.clone(),
+            grants: instance.grants.clone(),
+        }
+    }
+}
+
+/// The cache context with the instance's resource table, where its leases
+/// live.
+pub(crate) struct CacheView<'a> {
+    pub context: &'a mut CacheContext,
+    pub table: &'a mut ResourceTable,
+}
+
+struct HasCache;
+
+impl HasData for HasCache {
+    type Data<'a> = CacheView<'a>;
+}
+
+pub(super) fn link(
+    linker: &mut Linker<HostState>,
+    get: fn(&mut HostState) -> CacheView<'_>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, HasCache>(linker, get)
+}
+
+/// The host side of a `lease` resource. `fill` is called on a borrowed
+/// handle, so it takes the lease out; the empty handle is freed when the
+/// guest drops the resource.
+pub struct LeaseHandle {
+    lease: Option<Lease>,
+}
+
+fn denied_unless_granted(prefixes: &[String], key: &str) -> Result<(), wit::CacheError> {
+    if prefixes.iter().any(|p| key.starts_with(p.as_str())) {
+        Ok(())
+    } else {
+        Err(wit::CacheError::Denied(format!(
+            "key '{key}' is outside this component's granted prefixes [{}]",
+            prefixes.join(", ")
+        )))
+    }
+}
+
+impl CacheContext {
+    /// Validates a key and checks it against the grant.
+    fn checked_key(&self, key: &str) -> Result<(), wit::CacheError> {
+        strata_keys::validate_key(key).map_err(|e| wit::CacheError::InvalidKey(e.to_string()))?;
+        denied_unless_granted(&self.grants.cache_prefixes, key)
+    }
+
+    /// Validates a pattern; its literal prefix must sit inside a grant, so
+    /// `market:*` is allowed to a `market:` holder but `*` is not.
+    fn checked_pattern(&self, pattern: &str) -> Result<(), wit::CacheError> {
+        strata_keys::validate_pattern(pattern)
+            .map_err(|e| wit::CacheError::InvalidKey(e.to_string()))?;
+        let literal = strata_keys::literal_prefix(pattern);
+        let inside = self
+            .grants
+            .cache_prefixes
+            .iter()
+            .any(|p| literal.starts_with(p.as_str()));
+        if inside {
+            Ok(())
+        } else {
+            Err(wit::CacheError::Denied(format!(
+                "pattern '{pattern}' reaches beyond this component's granted prefixes [{}]",
+                self.grants.cache_prefixes.join(", ")
+            )))
+        }
+    }
+}
+
+fn ttl(seconds: Option<u32>) -> Option<Duration> {
+    seconds.map(|s| Duration::from_secs(u64::from(s)))
+}
+
+fn entry(hit: Hit) -> wit::Entry {
+    wit::Entry {
+        value: hit.value.to_vec(),
+        tier: match hit.tier {
+            Tier::L1 => wit::Tier::L1,
+            Tier::L2 => wit::Tier::L2,
+        },
+        stale: false,
+    }
+}
+
+impl wit::Host for CacheView<'_> {
+    async fn get(&mut self, key: String) -> Result<Option<wit::Entry>, CacheFault> {
+        self.context.checked_key(&key)?;
+        Ok(self.context.cache.get(&key).await.map(entry))
+    }
+
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        ttl_seconds: Option<u32>,
+    ) -> Result<(), CacheFault> {
+        self.context.checked_key(&key)?;
+        Ok(self
+            .context
+            .cache
+            .set(&key, Bytes::from(value), ttl(ttl_seconds))
+            .await?)
+    }
+
+    async fn delete(&mut self, key: String) -> Result<bool, CacheFault> {
+        self.context.checked_key(&key)?;
+        Ok(self.context.cache.delete(&key).await)
+    }
+
+    async fn clear_pattern(&mut self, pattern: String) -> Result<wit::Cleared, CacheFault> {
+        self.context.checked_pattern(&pattern)?;
+        let cleared = self.context.cache.clear_pattern(&pattern).await;
+        Ok(wit::Cleared {
+            l1: cleared.l1,
+            l2: cleared.l2,
+        })
+    }
+
+    async fn get_or_lease(&mut self, key: String) -> Result<wit::Lookup, CacheFault> {
+        self.context.checked_key(&key)?;
+        Ok(match self.context.cache.get_or_lease(&key).await? {
+            Lookup::Hit(hit) => wit::Lookup::Hit(entry(hit)),
+            Lookup::Compute(lease) => {
+                wit::Lookup::Compute(self.table.push(LeaseHandle { lease: Some(lease) })?)
+            }
+        })
+    }
+
+    fn convert_cache_error(&mut self, fault: CacheFault) -> wasmtime::Result<wit::CacheError> {
+        match fault {
+            CacheFault::Refused(error) => Ok(error),
+            CacheFault::Trap(trap) => Err(trap),
+        }
+    }
+}
+
+impl wit::HostLease for CacheView<'_> {
+    async fn stale(&mut self, lease: Resource<LeaseHandle>) -> wasmtime::Result<Option<Vec<u8>>> {
+        let Some(lease) = &self.table.get(&lease)?.lease else {
+            return Ok(None);
+        };
+        let stale = lease.stale().map(|b| b.to_vec());
+        if stale.is_some() {
+            self.context.cache.note_stale_serve(lease.key());
+        }
+        Ok(stale)
+    }
+
+    async fn fill(
+        &mut self,
+        lease: Resource<LeaseHandle>,
+        value: Vec<u8>,
+        ttl_seconds: Option<u32>,
+    ) -> Result<(), CacheFault> {
+        let Some(taken) = self.table.get_mut(&lease)?.lease.take() else {
+            // Filled twice: the first fill stored the value; keep it.
+            return Ok(());
+        };
+        Ok(self
+            .context
+            .cache
+            .fill(taken, Bytes::from(value), ttl(ttl_seconds))
+            .await?)
+    }
+
+    async fn drop(&mut self, lease: Resource<LeaseHandle>) -> wasmtime::Result<()> {
+        // Deleting the handle drops the lease, which wakes any waiters.
+        self.table.delete(lease)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::denied_unless_granted;
+
+    #[test]
+    fn keys_inside_a_granted_prefix_pass() {
+        let grants = vec!["market:".to_string(), "indicator:".to_string()];
+        assert!(denied_unless_granted(&grants, "market:btc").is_ok());
+        assert!(denied_unless_granted(&grants, "indicator:eth:rsi:14").is_ok());
+    }
+
+    #[test]
+    fn keys_outside_every_prefix_are_denied() {
+        let grants = vec!["market:".to_string()];
+        assert!(denied_unless_granted(&grants, "report:1").is_err());
+        assert!(denied_unless_granted(&[], "market:btc").is_err());
+    }
+}

@@ -1,0 +1,44 @@
+//! `strata:host/config`: the component's own manifest settings.
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use super::{Grants, Instance};
+use crate::state::HostState;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        interfaces: "import strata:host/config@0.1.0;",
+        imports: { default: async | trappable },
+    });
+}
+
+use bindings::strata::host::config as wit;
+
+/// The settings of the component this instance runs.
+pub(crate) struct ConfigContext {
+    grants: Arc<Grants>,
+}
+
+impl ConfigContext {
+    pub(super) fn new(instance: &Instance<'_>) -> Self {
+        Self {
+            grants: instance.grants.clone(),
+        }
+    }
+}
+
+pub(super) fn link(
+    linker: &mut Linker<HostState>,
+    get: fn(&mut HostState) -> &mut ConfigContext,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, HasSelf<ConfigContext>>(linker, get)
+}
+
+impl wit::Host for ConfigContext {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.grants.config.get(&key).cloned())
+    }
+}

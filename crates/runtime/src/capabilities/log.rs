@@ -1,0 +1,89 @@
+//! `strata:host/log`: guest log lines as `tracing` events tagged with the
+//! component and version.
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use super::Instance;
+use crate::state::HostState;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        interfaces: "import strata:host/log@0.1.0;",
+        imports: { default: async | trappable },
+    });
+}
+
+use bindings::strata::host::log as wit;
+
+/// Longest guest log message kept; longer ones are cut so a chatty guest
+/// cannot flood the host's log pipeline with one line.
+const MAX_MESSAGE: usize = 4096;
+
+/// Log lines one request may write; the rest are counted and dropped, so a
+/// guest cannot turn the host's log output into its denial of service.
+const MAX_LINES_PER_REQUEST: u32 = 1000;
+
+/// Who is logging, so guest log lines are attributable, and how many
+/// lines this request has written (they are capped).
+pub(crate) struct LogContext {
+    component: Arc<str>,
+    version: Arc<str>,
+    lines: u32,
+}
+
+impl LogContext {
+    pub(super) fn new(instance: &Instance<'_>) -> Self {
+        Self {
+            component: instance.component.clone(),
+            version: instance.version.clone(),
+            lines: 0,
+        }
+    }
+}
+
+pub(super) fn link(
+    linker: &mut Linker<HostState>,
+    get: fn(&mut HostState) -> &mut LogContext,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, HasSelf<LogContext>>(linker, get)
+}
+
+impl wit::Host for LogContext {
+    async fn log(&mut self, level: wit::Level, message: String) -> wasmtime::Result<()> {
+        self.lines += 1;
+        if self.lines > MAX_LINES_PER_REQUEST {
+            if self.lines == MAX_LINES_PER_REQUEST + 1 {
+                tracing::warn!(
+                    target: "guest",
+                    component = &*self.component,
+                    limit = MAX_LINES_PER_REQUEST,
+                    "guest log limit reached for this request; dropping further lines"
+                );
+            }
+            return Ok(());
+        }
+        let mut message = message;
+        if message.len() > MAX_MESSAGE {
+            let mut cut = MAX_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let message = strata_logtext::escape_controls(&message);
+        let component = &*self.component;
+        let version = &*self.version;
+        match level {
+            wit::Level::Trace => tracing::trace!(target: "guest", component, version, "{message}"),
+            wit::Level::Debug => tracing::debug!(target: "guest", component, version, "{message}"),
+            wit::Level::Info => tracing::info!(target: "guest", component, version, "{message}"),
+            wit::Level::Warn => tracing::warn!(target: "guest", component, version, "{message}"),
+            wit::Level::Error => tracing::error!(target: "guest", component, version, "{message}"),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! `strata:host/outbound`: HTTP through the host's policed client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use strata_upstream::{FetchError, Outbound, OutboundRequest};
+
+use super::{Grants, Instance, Services};
+use crate::state::HostState;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        interfaces: "import strata:host/outbound@0.1.0;",
+        imports: { default: async | trappable },
+        trappable_error_type: {
+            "strata:host/outbound.fetch-error" => strata_upstream::FetchError,
+        },
+    });
+}
+
+use bindings::strata::host::outbound as wit;
+
+/// Outbound HTTP limited to the component's allowed hosts. The component's
+/// name keys its breakers and counters, so no component can trip another's.
+pub(crate) struct OutboundContext {
+    client: Arc<Outbound>,
+    component: Arc<str>,
+    grants: Arc<Grants>,
+}
+
+impl OutboundContext {
+    pub(super) fn new(services: &Services, instance: &Instance<'_>) -> Self {
+        Self {
+            client: services.outbound.clone(),
+            component: instance.component.clone(),
+            grants: instance.grants.clone(),
+        }
+    }
+}
+
+pub(super) fn link(
+    linker: &mut Linker<HostState>,
+    get: fn(&mut HostState) -> &mut OutboundContext,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, HasSelf<OutboundContext>>(linker, get)
+}
+
+impl wit::Host for OutboundContext {
+    async fn fetch(&mut self, req: wit::Request) -> Result<wit::Response, FetchError> {
+        let request = OutboundRequest {
+            method: req.method,
+            url: req.url,
+            headers: req.headers,
+            body: req.body,
+            timeout: req
+                .timeout_ms
+                .map(|ms| Duration::from_millis(u64::from(ms))),
+        };
+        let response = self
+            .client
+            .fetch(&self.component, &self.grants.outbound, request)
+            .await?;
+        Ok(wit::Response {
+            status: response.status,
+            headers: response.headers,
+            body: response.body.to_vec(),
+        })
+    }
+
+    /// Every fetch failure is the guest's to handle; none traps.
+    fn convert_fetch_error(&mut self, error: FetchError) -> wasmtime::Result<wit::FetchError> {
+        Ok(match error {
+            FetchError::Denied(host) => wit::FetchError::Denied(host),
+            FetchError::InvalidRequest(m) => wit::FetchError::InvalidRequest(m),
+            FetchError::Timeout => wit::FetchError::Timeout,
+            FetchError::CircuitOpen(host) => wit::FetchError::CircuitOpen(host),
+            FetchError::TooLarge(n) => wit::FetchError::TooLarge(n),
+            FetchError::Transport(m) => wit::FetchError::Transport(m),
+        })
+    }
+}
