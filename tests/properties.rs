@@ -18,7 +18,7 @@ use proptest::sample::select;
 
 use strata::config::manifest::DEFAULT_MANIFEST;
 use strata::config::{Manifest, RouteSpec};
-use strata::http::router::{Routed, Router};
+use strata::routes::{Routed, Router};
 use strata::runtime::ComponentPlan;
 use strata_keys::{
     CacheKeys, KeyError, MAX_KEY_LEN, family, glob_match, literal_prefix, validate_key,

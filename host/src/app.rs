@@ -9,7 +9,8 @@ use thiserror::Error;
 
 use crate::config::{Cli, Manifest, ManifestError};
 use crate::deploy::Deployer;
-use crate::http::router::Router;
+use crate::dispatch::{Dispatcher, Limits};
+use crate::live::{Live, LiveSettings};
 use strata_backplane::{Backplane, BackplaneError, Namespace, Timeouts, Topology};
 use strata_cache::{CacheSettings, L1Limits, L2, TieredCache};
 use strata_data::{Database, OpenError, PoolSettings};
@@ -33,27 +34,18 @@ pub enum StartError {
     Runtime(#[from] RuntimeError),
 }
 
-/// Everything a request handler needs.
+/// The running application: the deployed components behind their
+/// dispatcher, and the shared services the admin surface reports on.
 pub struct App {
     pub runtime: Arc<Runtime>,
     pub registry: Arc<Registry>,
     pub deployer: Arc<Deployer>,
-    pub router: Router,
+    pub dispatcher: Arc<Dispatcher>,
     pub cache: Arc<TieredCache>,
     pub database: Arc<Database>,
-    pub max_body_bytes: u64,
-    pub max_header_bytes: usize,
-    pub header_read_timeout: Duration,
-    /// Time a client has to send a component request's whole body.
-    pub body_read_timeout: Duration,
-    pub connections: crate::http::ConnectionSettings,
-    /// How long open connections get to finish at shutdown.
-    pub shutdown_grace: Duration,
-    pub limits: crate::http::limits::Limits,
+    pub manifest: Arc<Manifest>,
+    pub live: Arc<Live>,
     pub started: Instant,
-    pub requests: crate::http::metrics::RequestMetrics,
-    pub scrapes: crate::http::metrics::Scrapes,
-    pub live: Arc<crate::live::Live>,
 }
 
 impl App {
@@ -104,16 +96,20 @@ impl App {
             },
         )?;
 
-        let limits = crate::http::limits::Limits::new(cli.max_concurrent_requests, &manifest);
-        let connections = connection_settings(cli, &manifest);
+        let manifest = Arc::new(manifest);
         let runtime = Arc::new(runtime);
         let registry = Arc::new(Registry::new(manifest.components.keys()));
-        let router = Router::new(&manifest.routes).map_err(ManifestError::from)?;
+        let dispatcher = Arc::new(Dispatcher::new(
+            manifest.router().clone(),
+            registry.clone(),
+            Limits::new(cli.max_concurrent_requests, &manifest),
+            runtime.clone(),
+        ));
         let deployer = Deployer::new(
             runtime.clone(),
             registry.clone(),
             database.clone(),
-            Arc::new(manifest),
+            manifest.clone(),
             cli.max_component_bytes,
         );
         let last_seen = deployer
@@ -129,21 +125,13 @@ impl App {
             runtime,
             registry,
             deployer,
-            router,
+            dispatcher,
             cache,
             database,
-            max_body_bytes: cli.max_body_bytes,
-            max_header_bytes: cli.max_header_bytes,
-            header_read_timeout: Duration::from_secs(cli.header_read_timeout_seconds.max(1)),
-            body_read_timeout: Duration::from_secs(cli.body_read_timeout_seconds.max(1)),
-            connections,
-            shutdown_grace: Duration::from_secs(cli.shutdown_grace_seconds),
-            limits,
+            manifest,
             started: Instant::now(),
-            requests: Default::default(),
-            scrapes: Default::default(),
-            live: Arc::new(crate::live::Live::new(
-                crate::live::LiveSettings {
+            live: Arc::new(Live::new(
+                LiveSettings {
                     interval: Duration::from_secs(cli.dashboard_refresh_seconds),
                     timeout: Duration::from_secs(cli.dashboard_refresh_timeout_seconds.max(1)),
                     backoff_base: Duration::from_secs(cli.dashboard_backoff_base_seconds.max(1)),
@@ -155,27 +143,12 @@ impl App {
             )),
         })
     }
-}
 
-/// Connection limits. A connection waiting on a component is not idle, so
-/// the body-progress limit never undercuts the longest component deadline.
-fn connection_settings(cli: &Cli, manifest: &Manifest) -> crate::http::ConnectionSettings {
-    let longest_deadline = manifest
-        .components
-        .values()
-        .filter_map(|spec| spec.timeout_ms)
-        .chain([cli.request_timeout_ms])
-        .max()
-        .map_or(Duration::ZERO, Duration::from_millis);
-    let header = Duration::from_secs(cli.header_read_timeout_seconds.max(1));
-    crate::http::ConnectionSettings {
-        max_connections: cli.max_connections,
-        max_requests_per_connection: cli.max_requests_per_connection,
-        first_request_timeout: header,
-        idle_timeout: Duration::from_secs(cli.idle_timeout_seconds.max(1)),
-        send_timeout: Duration::from_secs(cli.send_timeout_seconds.max(1)),
-        body_idle_timeout: Duration::from_secs(cli.body_idle_timeout_seconds.max(1))
-            .max(longest_deadline + Duration::from_secs(5)),
+    /// Starts what runs in the background once the application serves:
+    /// warm-up requests, then the live dashboard.
+    pub async fn start_background(&self) {
+        self.dispatcher.warm_up().await;
+        crate::live::start(self.live.clone(), self.dispatcher.clone());
     }
 }
 

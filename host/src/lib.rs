@@ -1,20 +1,26 @@
 //! Strata: a WebAssembly component host with a built-in two-tier cache.
 //!
-//! A request travels: [`http`] (accept, host endpoints, route) ->
-//! [`runtime`] (fresh instance of the routed component) -> the component,
-//! which reaches [`cache`], [`data`] and [`upstream`] only through the
-//! `strata:host` imports implemented in the [`runtime`] crate's capabilities.
-//! [`live`] pushes scheduled dashboard updates to WebSocket clients.
-//! [`backplane`] is the Redis (standalone or cluster) that instances share.
+//! A request travels: [`http`] (accept, connection limits, host endpoints,
+//! the HTTP checks) -> [`dispatch`] (route from [`routes`], admission, a
+//! fresh instance from the [`runtime`]) -> the component, which reaches
+//! [`cache`], [`data`] and [`upstream`] only through the `strata:host`
+//! capabilities of the runtime crate. [`live`] refreshes the dashboard
+//! through the same dispatcher and pushes it to WebSocket clients.
 //! [`config`] holds the operator's settings and manifest; [`deploy`]
-//! replaces component versions while serving; [`app`] wires it all
-//! together at start.
+//! replaces component versions while serving; [`app`] builds it all at
+//! start.
+//!
+//! Modules only reach down: `routes` <- `config` <- `dispatch`, `deploy`,
+//! `live` <- `app` <- `http`.
 
 pub mod app;
+pub mod body;
 pub mod config;
 pub mod deploy;
+pub mod dispatch;
 pub mod http;
 pub mod live;
+pub mod routes;
 
 // The layers below, under the names the tests and the bench use.
 pub use strata_backplane as backplane;

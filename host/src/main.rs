@@ -159,8 +159,11 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         own_listeners.push(admin.local_addr()?);
     }
     app.runtime.outbound().set_listeners(own_listeners);
-    strata::http::warm_up(&app).await;
-    strata::live::start(app.clone());
+    app.start_background().await;
+    let server = Arc::new(strata::http::Server::new(
+        app.clone(),
+        strata::http::Settings::new(&cli, &app.manifest),
+    ));
 
     let (stop, stopped) = tokio::sync::watch::channel(());
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<()>| async move {
@@ -176,7 +179,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
             };
             Some(tokio::spawn(strata::http::serve(
                 listener,
-                app.clone(),
+                server.clone(),
                 role,
                 until_stopped(stopped.clone()),
             )))
@@ -187,7 +190,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     tracing::info!(%address, components = app.registry.deployed(), "serving");
     let public = tokio::spawn(strata::http::serve(
         listener,
-        app,
+        server,
         public_role,
         until_stopped(stopped),
     ));

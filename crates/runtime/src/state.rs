@@ -8,7 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-use crate::capabilities::Contexts;
+use crate::capabilities::{Contexts, HasCapabilities};
 
 /// Direct `wasi:http/outgoing-handler` calls would bypass the host's
 /// outbound policy (allow-list, retries, breaker), so they are refused;
@@ -78,5 +78,11 @@ impl WasiHttpView for HostState {
             table: &mut self.table,
             hooks: &mut self.http_hooks,
         }
+    }
+}
+
+impl HasCapabilities for HostState {
+    fn capabilities(&mut self) -> (&mut Contexts, &mut ResourceTable) {
+        (&mut self.capabilities, &mut self.table)
     }
 }

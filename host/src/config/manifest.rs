@@ -19,6 +19,9 @@ use strata_cache::FamilyPolicy;
 use strata_data::SqlGrant;
 use strata_runtime::{ComponentPlan, Grants};
 use strata_upstream::AllowedHost;
+
+pub use crate::routes::RouteSpec;
+use crate::routes::Router;
 use thiserror::Error;
 
 /// The manifest compiled into the binary: the three market-data components
@@ -55,7 +58,7 @@ pub enum ManifestError {
     #[error("manifest: component {component:?}: {message}")]
     BadComponent { component: String, message: String },
     #[error("manifest: {0}")]
-    Route(#[from] crate::http::router::RouteError),
+    Route(#[from] crate::routes::RouteError),
 }
 
 /// Where a component's wasm comes from.
@@ -107,23 +110,6 @@ impl ComponentSpec {
     }
 }
 
-/// One route: a path pattern, optional method filter, and its component.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteSpec {
-    /// `/exact`, `/with/{param}`, or `/prefix/*` (trailing wildcard).
-    pub path: String,
-    pub component: String,
-    /// Allowed methods; empty allows all.
-    #[serde(default)]
-    pub methods: Vec<String>,
-    /// Only admin callers may use the route (the admin listener, or the
-    /// admin token on the public one); the host's own scheduler may too.
-    /// For routes that cost upstream calls on demand, such as a refresh.
-    #[serde(default)]
-    pub admin: bool,
-}
-
 /// Cache settings that belong with the components rather than the process.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,6 +134,9 @@ pub struct Manifest {
     /// Each component's grants and settings, parsed once by validation.
     #[serde(skip)]
     plans: BTreeMap<String, ComponentPlan>,
+    /// The routing table `routes` compiles to, built once by validation.
+    #[serde(skip)]
+    router: Router,
 }
 
 impl Manifest {
@@ -198,7 +187,7 @@ impl Manifest {
         let mut manifest = Manifest::deserialize(table)
             .map_err(|e| ManifestError::Parse(e.message().trim().replace('\n', " ")))?;
         manifest.base_dir = base_dir;
-        manifest.plans = manifest.validate()?;
+        (manifest.plans, manifest.router) = manifest.validate()?;
         Ok(manifest)
     }
 
@@ -216,8 +205,14 @@ impl Manifest {
         self.plans.get(name)
     }
 
-    /// Checks the whole manifest; returns each component's plan.
-    fn validate(&self) -> Result<BTreeMap<String, ComponentPlan>, ManifestError> {
+    /// The routing table of [`Manifest::routes`].
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Checks the whole manifest; returns each component's plan and the
+    /// routing table, which the host then uses as they are.
+    fn validate(&self) -> Result<(BTreeMap<String, ComponentPlan>, Router), ManifestError> {
         let mut plans = BTreeMap::new();
         for (name, spec) in &self.components {
             if name.is_empty()
@@ -246,15 +241,14 @@ impl Manifest {
                     component: route.component.clone(),
                 });
             }
-            if let Some(endpoint) = crate::http::endpoints::shadows(&route.path) {
+            if let Some(endpoint) = crate::routes::endpoints::shadows(&route.path) {
                 return Err(ManifestError::ShadowedRoute {
                     path: route.path.clone(),
                     endpoint,
                 });
             }
         }
-        crate::http::router::Router::new(&self.routes)?;
-        Ok(plans)
+        Ok((plans, Router::new(&self.routes)?))
     }
 }
 

@@ -2,10 +2,10 @@
 
 use http_body_util::{BodyExt, Limited};
 use hyper::StatusCode;
-use hyper::body::Incoming;
 use serde_json::json;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use super::ClientBody;
 use super::error::{ApiError, json_response};
 use crate::app::App;
 
@@ -110,8 +110,8 @@ pub async fn list_components(app: &App) -> Result<hyper::Response<HyperOutgoingB
 /// essence, parameters such as `charset` aside). A browser form cannot send
 /// these types cross-site without a preflight, and a mislabelled upload is
 /// caught before it is read.
-fn require_content_type(
-    req: &hyper::Request<Incoming>,
+fn require_content_type<B>(
+    req: &hyper::Request<B>,
     accepted: &[&str],
     expected: &'static str,
 ) -> Result<(), ApiError> {
@@ -129,10 +129,10 @@ fn require_content_type(
 }
 
 /// `POST /admin/components/{name}` with the component binary as the body.
-pub async fn deploy(
+pub async fn deploy<B: ClientBody>(
     app: &App,
     name: &str,
-    req: hyper::Request<Incoming>,
+    req: hyper::Request<B>,
 ) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
     require_content_type(
         &req,
@@ -184,9 +184,9 @@ pub async fn remove(app: &App, name: &str) -> Result<hyper::Response<HyperOutgoi
 /// `POST /admin/reports`: publishes a report. It becomes `/reports/latest`
 /// at once on every instance: the cached latest id is deleted (and the
 /// deletion broadcast), so the next request looks it up again.
-pub async fn create_report(
+pub async fn create_report<B: ClientBody>(
     app: &App,
-    req: hyper::Request<Incoming>,
+    req: hyper::Request<B>,
 ) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
     require_content_type(&req, &["application/json"], "application/json")?;
     let bytes = Limited::new(req.into_body(), 256 * 1024)

@@ -16,7 +16,10 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::origin;
+use std::net::SocketAddr;
+
+use super::error::ApiError;
+use super::{ListenerRole, origin};
 
 /// How a listener treats admin requests.
 #[derive(Clone)]
@@ -102,6 +105,31 @@ pub fn check<B>(access: &AdminAccess, req: &hyper::Request<B>) -> Verdict {
         return Verdict::Forbidden("admin requests from another site's page are refused");
     }
     Verdict::Allowed
+}
+
+/// Refuses a request for an admin endpoint (or admin-only route) that this
+/// listener does not serve or this caller may not use.
+pub(super) fn require<B>(
+    role: &ListenerRole,
+    req: &hyper::Request<B>,
+    peer: SocketAddr,
+) -> Result<(), ApiError> {
+    match check(&role.admin, req) {
+        Verdict::Allowed => Ok(()),
+        Verdict::NotHere => Err(ApiError::NotFound {
+            method: req.method().to_string(),
+            path: req.uri().path().to_string(),
+        }),
+        Verdict::Unauthorized => {
+            let presented = req.headers().contains_key(hyper::header::AUTHORIZATION);
+            tracing::warn!(%peer, path = %req.uri().path(), presented, "admin request refused: bad or missing token");
+            Err(ApiError::Unauthorized)
+        }
+        Verdict::Forbidden(reason) => {
+            tracing::warn!(%peer, path = %req.uri().path(), reason, "admin request refused");
+            Err(ApiError::Forbidden(reason.into()))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use serde_json::json;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::deploy::DeployError;
+use crate::dispatch::DispatchError;
 use strata_runtime::InvokeError;
 
 /// A response the host produces itself (not the component).
@@ -177,12 +178,26 @@ impl ApiError {
     }
 }
 
+impl From<DispatchError> for ApiError {
+    fn from(error: DispatchError) -> Self {
+        match error {
+            DispatchError::NotFound { method, path } => ApiError::NotFound { method, path },
+            DispatchError::MethodNotAllowed { method, allowed } => {
+                ApiError::MethodNotAllowed { method, allowed }
+            }
+            DispatchError::ComponentMissing(name) => ApiError::ComponentMissing(name),
+            DispatchError::Overloaded(component) => ApiError::Overloaded(component),
+            DispatchError::Invoke(e) => ApiError::Invoke(e),
+        }
+    }
+}
+
 /// A JSON response with the host's own body type.
 pub fn json_response(
     status: StatusCode,
     value: &serde_json::Value,
 ) -> hyper::Response<HyperOutgoingBody> {
-    let mut response = hyper::Response::new(super::full_body(value.to_string()));
+    let mut response = hyper::Response::new(crate::body::full(value.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

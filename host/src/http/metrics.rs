@@ -31,6 +31,13 @@ struct Latency {
     sum: f64,
 }
 
+/// Metrics labels of one request; bounded sets only (route patterns, not
+/// paths), so random URLs cannot blow up the series count.
+pub(super) struct Labels {
+    pub(super) route: String,
+    pub(super) component: String,
+}
+
 /// The `method` label of a request: the standard methods by name, anything
 /// else a client invents as `other`, so clients cannot mint series.
 pub fn method_label(method: &hyper::Method) -> &'static str {
@@ -259,7 +266,7 @@ pub struct Scrapes {
 
 impl Scrapes {
     /// The exposition for a request arriving now.
-    pub async fn document(&self, app: &crate::app::App) -> bytes::Bytes {
+    pub async fn document(&self, app: &crate::app::App, requests: &RequestMetrics) -> bytes::Bytes {
         let asked = std::time::Instant::now();
         let mut last = self.last.lock().await;
         if let Some((began, text)) = &*last
@@ -268,16 +275,16 @@ impl Scrapes {
             return text.clone();
         }
         let began = std::time::Instant::now();
-        let text = bytes::Bytes::from(render(app).await);
+        let text = bytes::Bytes::from(render(app, requests).await);
         *last = Some((began, text.clone()));
         text
     }
 }
 
 /// Renders every metric of the application.
-pub async fn render(app: &crate::app::App) -> String {
+pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String {
     let mut out = Exposition::default();
-    app.requests.render(&mut out);
+    requests.render(&mut out);
 
     let stats = app.cache.stats().await;
     out.per_tier(

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-use super::endpoints::ENDPOINTS;
+use crate::routes::endpoints::ENDPOINTS;
 
 const SOURCE: &str = include_str!("openapi.json");
 

@@ -10,8 +10,6 @@
 //! exponentially (2, 4, 8, ... minutes by default, capped at 30) and clients
 //! keep the last good snapshot meanwhile.
 
-mod ws;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,11 +18,9 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
 
-use crate::app::App;
-use crate::http::router::Routed;
+use crate::dispatch::Dispatcher;
+use crate::routes::Routed;
 use strata_backplane::Backplane;
-
-pub use ws::{is_upgrade, upgrade};
 
 /// The component route the scheduler calls.
 pub const REFRESH_PATH: &str = "/api/crypto/dashboard-summary/refresh";
@@ -101,8 +97,13 @@ impl Live {
         self.updates.receiver_count()
     }
 
+    /// Origins besides the host's own whose pages may open the feed.
+    pub fn allowed_origins(&self) -> &[String] {
+        &self.settings.allowed_origins
+    }
+
     /// A slot for one more WebSocket client, if the cap allows.
-    fn admit_client(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    pub fn admit_client(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         self.client_slots.clone().try_acquire_owned().ok()
     }
 
@@ -174,32 +175,36 @@ impl Live {
     }
 }
 
-/// Starts the scheduler and (with Redis) the update subscriber.
-pub fn start(app: Arc<App>) {
-    let settings = &app.live.settings;
-    if let Some(backplane) = &app.live.redis {
-        tokio::spawn(subscribe(app.clone(), backplane.clone()));
+/// Starts the scheduler, which refreshes through `dispatcher`, and (with
+/// Redis) the update subscriber.
+pub fn start(live: Arc<Live>, dispatcher: Arc<Dispatcher>) {
+    let settings = &live.settings;
+    if let Some(backplane) = &live.redis {
+        tokio::spawn(subscribe(live.clone(), backplane.clone()));
     }
     if settings.interval.is_zero() {
         tracing::info!("live dashboard refresh disabled");
         return;
     }
-    if !matches!(app.router.route("GET", REFRESH_PATH), Routed::Found(_)) {
+    if !matches!(
+        dispatcher.router().route("GET", REFRESH_PATH),
+        Routed::Found(_)
+    ) {
         tracing::info!(
             path = REFRESH_PATH,
             "live dashboard refresh disabled: no route serves it"
         );
         return;
     }
-    tokio::spawn(schedule(app));
+    tokio::spawn(schedule(live, dispatcher));
 }
 
-async fn schedule(app: Arc<App>) {
-    let settings = app.live.settings.clone();
+async fn schedule(live: Arc<Live>, dispatcher: Arc<Dispatcher>) {
+    let settings = live.settings.clone();
     let mut failures = 0u32;
     loop {
-        if app.live.acquire_turn().await {
-            match refresh(&app).await {
+        if live.acquire_turn().await {
+            match refresh(&dispatcher, settings.timeout).await {
                 Ok(data) => {
                     failures = 0;
                     let message = json!({
@@ -207,7 +212,7 @@ async fn schedule(app: Arc<App>) {
                         "data": data,
                         "timestamp": chrono::Utc::now().to_rfc3339(),
                     });
-                    app.live.publish(message.to_string()).await;
+                    live.publish(message.to_string()).await;
                     tracing::debug!("dashboard refreshed and broadcast");
                 }
                 Err(e) => {
@@ -231,15 +236,16 @@ async fn schedule(app: Arc<App>) {
 }
 
 /// Runs the dashboard component's refresh route and returns its JSON.
-async fn refresh(app: &App) -> Result<serde_json::Value, String> {
+async fn refresh(dispatcher: &Dispatcher, timeout: Duration) -> Result<serde_json::Value, String> {
     let request = hyper::Request::builder()
         .method(hyper::Method::GET)
         .uri(REFRESH_PATH)
         .header(hyper::header::HOST, "localhost")
-        .body(crate::http::empty_body())
+        .body(crate::body::empty())
         .map_err(|e| e.to_string())?;
     let work = async {
-        let response = crate::http::dispatch(app, request)
+        let response = dispatcher
+            .dispatch(request)
             .await
             .map_err(|e| e.to_string())?;
         let status = response.status();
@@ -258,13 +264,13 @@ async fn refresh(app: &App) -> Result<serde_json::Value, String> {
         }
         serde_json::from_slice(&body).map_err(|e| format!("refresh body is not JSON: {e}"))
     };
-    tokio::time::timeout(app.live.settings.timeout, work)
+    tokio::time::timeout(timeout, work)
         .await
-        .map_err(|_| format!("refresh took longer than {:?}", app.live.settings.timeout))?
+        .map_err(|_| format!("refresh took longer than {timeout:?}"))?
 }
 
 /// Forwards updates published by any instance to this instance's clients.
-async fn subscribe(app: Arc<App>, backplane: Arc<Backplane>) {
+async fn subscribe(live: Arc<Live>, backplane: Arc<Backplane>) {
     loop {
         match backplane
             .subscribe(&[&backplane.namespace().channel(CHANNEL)])
@@ -274,7 +280,7 @@ async fn subscribe(app: Arc<App>, backplane: Arc<Backplane>) {
                 let mut messages = pubsub.into_on_message();
                 while let Some(message) = messages.next().await {
                     if let Ok(payload) = message.get_payload::<String>() {
-                        app.live.deliver(payload.into());
+                        live.deliver(payload.into());
                     }
                 }
                 tracing::warn!("dashboard update subscription lost; reconnecting");

@@ -9,7 +9,6 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceTabl
 use strata_cache::{CacheError, Hit, Lease, Lookup, Tier, TieredCache};
 
 use super::{Grants, Instance, Services};
-use crate::state::HostState;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -87,11 +86,11 @@ impl HasData for HasCache {
     type Data<'a> = CacheView<'a>;
 }
 
-pub(super) fn link(
-    linker: &mut Linker<HostState>,
-    get: fn(&mut HostState) -> CacheView<'_>,
+pub(super) fn link<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> CacheView<'_>,
 ) -> wasmtime::Result<()> {
-    wit::add_to_linker::<_, HasCache>(linker, get)
+    wit::add_to_linker::<T, HasCache>(linker, get)
 }
 
 /// The host side of a `lease` resource. `fill` is called on a borrowed

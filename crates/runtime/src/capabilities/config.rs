@@ -5,7 +5,6 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::{Grants, Instance};
-use crate::state::HostState;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -30,11 +29,11 @@ impl ConfigContext {
     }
 }
 
-pub(super) fn link(
-    linker: &mut Linker<HostState>,
-    get: fn(&mut HostState) -> &mut ConfigContext,
+pub(super) fn link<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut ConfigContext,
 ) -> wasmtime::Result<()> {
-    wit::add_to_linker::<_, HasSelf<ConfigContext>>(linker, get)
+    wit::add_to_linker::<T, HasSelf<ConfigContext>>(linker, get)
 }
 
 impl wit::Host for ConfigContext {

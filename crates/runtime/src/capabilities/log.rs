@@ -6,7 +6,6 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::Instance;
-use crate::state::HostState;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -44,11 +43,11 @@ impl LogContext {
     }
 }
 
-pub(super) fn link(
-    linker: &mut Linker<HostState>,
-    get: fn(&mut HostState) -> &mut LogContext,
+pub(super) fn link<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut LogContext,
 ) -> wasmtime::Result<()> {
-    wit::add_to_linker::<_, HasSelf<LogContext>>(linker, get)
+    wit::add_to_linker::<T, HasSelf<LogContext>>(linker, get)
 }
 
 impl wit::Host for LogContext {

@@ -19,13 +19,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, ResourceTable};
 
 use strata_cache::TieredCache;
 use strata_data::{Database, SqlGrant};
 use strata_upstream::{AllowedHost, Outbound};
-
-use crate::state::HostState;
 
 /// What a component is allowed to touch, from its manifest entry; deny by
 /// default (the empty value grants nothing).
@@ -82,16 +80,25 @@ pub(crate) struct Contexts {
     log: log::LogContext,
 }
 
+/// Store data holding one instance's capability contexts, and the
+/// resource table where capability resources (cache leases) live.
+pub(crate) trait HasCapabilities: Send + 'static {
+    fn capabilities(&mut self) -> (&mut Contexts, &mut ResourceTable);
+}
+
 /// Links every capability's imports, each to its own context.
-pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    cache::link(linker, |state| cache::CacheView {
-        context: &mut state.capabilities.cache,
-        table: &mut state.table,
+pub(crate) fn link<T: HasCapabilities>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    cache::link(linker, |state: &mut T| {
+        let (contexts, table) = state.capabilities();
+        cache::CacheView {
+            context: &mut contexts.cache,
+            table,
+        }
     })?;
-    sql::link(linker, |state| &mut state.capabilities.sql)?;
-    outbound::link(linker, |state| &mut state.capabilities.outbound)?;
-    config::link(linker, |state| &mut state.capabilities.config)?;
-    log::link(linker, |state| &mut state.capabilities.log)
+    sql::link(linker, |state: &mut T| &mut state.capabilities().0.sql)?;
+    outbound::link(linker, |state: &mut T| &mut state.capabilities().0.outbound)?;
+    config::link(linker, |state: &mut T| &mut state.capabilities().0.config)?;
+    log::link(linker, |state: &mut T| &mut state.capabilities().0.log)
 }
 
 /// Builds the contexts of one new instance.

@@ -8,7 +8,6 @@ use wasmtime::component::{HasSelf, Linker};
 use strata_upstream::{FetchError, Outbound, OutboundRequest};
 
 use super::{Grants, Instance, Services};
-use crate::state::HostState;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -41,11 +40,11 @@ impl OutboundContext {
     }
 }
 
-pub(super) fn link(
-    linker: &mut Linker<HostState>,
-    get: fn(&mut HostState) -> &mut OutboundContext,
+pub(super) fn link<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut OutboundContext,
 ) -> wasmtime::Result<()> {
-    wit::add_to_linker::<_, HasSelf<OutboundContext>>(linker, get)
+    wit::add_to_linker::<T, HasSelf<OutboundContext>>(linker, get)
 }
 
 impl wit::Host for OutboundContext {

@@ -10,7 +10,6 @@ use wasmtime::component::{HasSelf, Linker};
 use strata_data::{Caller, Database, RowSet, SqlError, SqlValue};
 
 use super::{Grants, Instance, Services};
-use crate::state::HostState;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -89,11 +88,11 @@ impl SqlContext {
     }
 }
 
-pub(super) fn link(
-    linker: &mut Linker<HostState>,
-    get: fn(&mut HostState) -> &mut SqlContext,
+pub(super) fn link<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut SqlContext,
 ) -> wasmtime::Result<()> {
-    wit::add_to_linker::<_, HasSelf<SqlContext>>(linker, get)
+    wit::add_to_linker::<T, HasSelf<SqlContext>>(linker, get)
 }
 
 impl wit::Host for SqlContext {

@@ -10,7 +10,24 @@ use std::collections::BTreeSet;
 
 use thiserror::Error;
 
-use crate::config::RouteSpec;
+use serde::Deserialize;
+
+/// One route: a path pattern, optional method filter, and its component.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// `/exact`, `/with/{param}`, or `/prefix/*` (trailing wildcard).
+    pub path: String,
+    pub component: String,
+    /// Allowed methods; empty allows all.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Only admin callers may use the route (the admin listener, or the
+    /// admin token on the public one); the host's own scheduler may too.
+    /// For routes that cost upstream calls on demand, such as a refresh.
+    #[serde(default)]
+    pub admin: bool,
+}
 
 /// Why a set of routes cannot be served.
 #[derive(Debug, Error, PartialEq, Eq)]

@@ -7,14 +7,14 @@
 //! instance lives until then) and released when it finishes, not when the
 //! client has taken the whole response: a client that reads slowly, or an
 //! HTTP/2 client that never opens its flow-control window, holds only its
-//! own connection's resources (see [`super::conn`]), never admission.
+//! own connection's resources (see `http::conn`), never admission.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::error::ApiError;
+use super::DispatchError;
 use crate::config::Manifest;
 
 /// The concurrency limits of one host.
@@ -30,6 +30,8 @@ pub struct Permits {
 }
 
 impl Limits {
+    /// `global` requests at once in all, and each component's manifest
+    /// `max_concurrency`.
     pub fn new(global: usize, manifest: &Manifest) -> Self {
         Self {
             global: Arc::new(Semaphore::new(global.max(1))),
@@ -45,18 +47,18 @@ impl Limits {
     }
 
     /// Admits a request for `component`, or refuses it as overloaded.
-    pub fn admit(&self, component: &str) -> Result<Permits, ApiError> {
+    pub fn admit(&self, component: &str) -> Result<Permits, DispatchError> {
         let global = self
             .global
             .clone()
             .try_acquire_owned()
-            .map_err(|_| ApiError::Overloaded(None))?;
+            .map_err(|_| DispatchError::Overloaded(None))?;
         let component_permit = match self.per_component.get(component) {
             Some(limit) => Some(
                 limit
                     .clone()
                     .try_acquire_owned()
-                    .map_err(|_| ApiError::Overloaded(Some(component.to_string())))?,
+                    .map_err(|_| DispatchError::Overloaded(Some(component.to_string())))?,
             ),
             None => None,
         };

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use hyper::StatusCode;
-use hyper::body::Incoming;
 use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use hyper_util::rt::TokioIo;
 use tokio::sync::broadcast::error::RecvError;
@@ -31,8 +30,8 @@ use tokio_tungstenite::tungstenite::protocol::{
 };
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use super::Live;
-use crate::http::error::ApiError;
+use super::error::ApiError;
+use crate::live::Live;
 
 const PING_EVERY: Duration = Duration::from_secs(20);
 const SEND_DEADLINE: Duration = Duration::from_secs(5);
@@ -54,7 +53,7 @@ fn socket_config() -> WebSocketConfig {
 }
 
 /// Whether `req` asks for a WebSocket upgrade.
-pub fn is_upgrade(req: &hyper::Request<Incoming>) -> bool {
+fn is_upgrade<B>(req: &hyper::Request<B>) -> bool {
     let has = |name, token: &str| {
         req.headers()
             .get_all(name)
@@ -66,18 +65,18 @@ pub fn is_upgrade(req: &hyper::Request<Incoming>) -> bool {
 }
 
 /// Answers the handshake and serves the connection in the background.
-pub fn upgrade(
+pub(super) fn upgrade<B>(
     live: Arc<Live>,
-    mut req: hyper::Request<Incoming>,
+    mut req: hyper::Request<B>,
 ) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
     if !is_upgrade(&req) {
         return Err(ApiError::UpgradeRequired);
     }
-    if let Some(origin) = crate::http::origin::origin(&req)
-        && !crate::http::origin::origin_allowed(
+    if let Some(origin) = super::origin::origin(&req)
+        && !super::origin::origin_allowed(
             origin,
-            crate::http::origin::authority(&req),
-            &live.settings.allowed_origins,
+            super::origin::authority(&req),
+            live.allowed_origins(),
         )
     {
         tracing::warn!(origin, "WebSocket refused: foreign origin");
@@ -120,7 +119,7 @@ pub fn upgrade(
             Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
         }
     });
-    let mut response = hyper::Response::new(crate::http::empty_body());
+    let mut response = hyper::Response::new(crate::body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
