@@ -15,17 +15,19 @@
 //! instance does not recompile.
 
 pub mod client;
+mod restore;
 pub mod store;
+mod sync;
 mod watch;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::config::{ComponentSource, Manifest};
+use crate::config::Manifest;
 use strata_data::{Database, SqlError};
 use strata_digest::content_hash;
 use strata_runtime::{LoadedComponent, Registry, Runtime, RuntimeError};
@@ -148,86 +150,6 @@ impl Deployer {
             .map_err(|e| DeployError::Internal(e.to_string()))??;
         self.runtime.check_instantiates(&loaded).await?;
         Ok(Arc::new(loaded))
-    }
-
-    /// The bytes a manifest entry names (built in, or a file).
-    fn manifest_bytes(&self, name: &str) -> Result<Vec<u8>, String> {
-        let spec = self
-            .manifest
-            .components
-            .get(name)
-            .ok_or_else(|| format!("component '{name}' is not declared"))?;
-        match spec.source() {
-            ComponentSource::Builtin(builtin) => crate::builtin::builtin_component(&builtin)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| format!("this binary has no built-in component '{builtin}'")),
-            ComponentSource::File(path) => {
-                let path = self.manifest.resolve(&path);
-                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-            }
-        }
-    }
-
-    /// Fills every slot at start: the version the deployment log says is
-    /// active, else the manifest's source. Returns the newest log id seen.
-    pub async fn restore(&self) -> Result<i64, (String, String)> {
-        let latest = store::latest_id(&self.database).await.unwrap_or(0);
-        for name in self
-            .registry
-            .names()
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-        {
-            let logged = store::history(&self.database, &name, 1)
-                .await
-                .ok()
-                .and_then(|h| h.into_iter().next());
-            if let Some(row) = &logged {
-                match &row.hash {
-                    None => {
-                        tracing::info!(component = name, "component was removed; not serving it");
-                        continue;
-                    }
-                    Some(hash) => match self.load_stored(&name, hash).await {
-                        Ok(loaded) => {
-                            tracing::info!(
-                                component = name,
-                                version = &*loaded.version,
-                                "restored deployed version"
-                            );
-                            self.registry.swap(&name, Some(loaded));
-                            continue;
-                        }
-                        Err(e) => {
-                            tracing::error!(component = name, error = %e, "cannot restore the deployed version; using the manifest's")
-                        }
-                    },
-                }
-            }
-            let bytes = self.manifest_bytes(&name).map_err(|e| (name.clone(), e))?;
-            let loaded = self
-                .compile(&name, bytes)
-                .await
-                .map_err(|e| (name.clone(), e.to_string()))?;
-            tracing::info!(
-                component = name,
-                version = &*loaded.version,
-                "component loaded"
-            );
-            self.registry.swap(&name, Some(loaded));
-        }
-        Ok(latest)
-    }
-
-    async fn load_stored(
-        &self,
-        name: &str,
-        hash: &str,
-    ) -> Result<Arc<LoadedComponent>, DeployError> {
-        let bytes = store::blob(&self.database, hash)
-            .await?
-            .ok_or_else(|| DeployError::MissingBlob(hash.to_string()))?;
-        self.compile(name, bytes).await
     }
 
     /// Records the manifest version as the first log entry of a component,
@@ -359,62 +281,6 @@ impl Deployer {
             });
         }
         Ok(out)
-    }
-
-    /// Follows the deployment log for changes made by other instances.
-    pub fn spawn_sync(self: &Arc<Self>, mut last_seen: i64) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(SYNC_INTERVAL).await;
-                let rows = match store::since(&this.database, last_seen).await {
-                    Ok(rows) => rows,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "cannot read the deployment log");
-                        continue;
-                    }
-                };
-                let Some(newest) = rows.last().map(|row| row.id) else {
-                    continue;
-                };
-                last_seen = newest;
-                let latest: HashMap<String, Option<String>> = rows
-                    .into_iter()
-                    .map(|row| (row.component, row.hash))
-                    .collect();
-                for (name, hash) in latest {
-                    this.follow(&name, hash).await;
-                }
-            }
-        });
-    }
-
-    /// Makes `name`'s slot hold `hash` (or nothing), if it does not already.
-    async fn follow(&self, name: &str, hash: Option<String>) {
-        let _guard = self.lock.lock().await;
-        let current = self.registry.get(name).map(|c| c.hash.clone());
-        if current == hash || !self.registry.declares(name) {
-            return;
-        }
-        match hash {
-            None => {
-                self.registry.swap(name, None);
-                tracing::info!(component = name, "component removed by another instance");
-            }
-            Some(hash) => match self.load_stored(name, &hash).await {
-                Ok(loaded) => {
-                    tracing::info!(
-                        component = name,
-                        version = &*loaded.version,
-                        "following another instance's deploy"
-                    );
-                    self.registry.swap(name, Some(loaded));
-                }
-                Err(e) => {
-                    tracing::error!(component = name, error = %e, "cannot follow another instance's deploy")
-                }
-            },
-        }
     }
 
     /// The current hash of every slot, for the directory watcher.

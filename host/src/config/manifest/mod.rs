@@ -9,6 +9,8 @@
 //! rejected: a typo must fail loudly at start, not silently grant or deny
 //! something.
 
+mod expand;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,9 +26,11 @@ pub use crate::routes::RouteSpec;
 use crate::routes::Router;
 use thiserror::Error;
 
+use expand::expand_strings;
+
 /// The manifest compiled into the binary: the three market-data components
 /// with their routes, built from `components/` by `host/build.rs`.
-pub const DEFAULT_MANIFEST: &str = include_str!("default-manifest.toml");
+pub const DEFAULT_MANIFEST: &str = include_str!("../default-manifest.toml");
 
 /// Why a manifest could not be loaded.
 #[derive(Debug, Error)]
@@ -318,178 +322,5 @@ fn one_line(error: &toml::de::Error, text: &str) -> String {
     }
 }
 
-/// Expands references in every string value inside `value` (not in keys).
-fn expand_strings(
-    value: &mut toml::Value,
-    lookup: &impl Fn(&str) -> Option<String>,
-) -> Result<(), ManifestError> {
-    match value {
-        toml::Value::String(text) => *text = expand_env(text, lookup)?,
-        toml::Value::Array(items) => {
-            for item in items {
-                expand_strings(item, lookup)?;
-            }
-        }
-        toml::Value::Table(table) => {
-            for (_, item) in table.iter_mut() {
-                expand_strings(item, lookup)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Replaces `${VAR}` and `${VAR:-default}` in one string with values from
-/// `lookup`.
-fn expand_env(
-    text: &str,
-    lookup: &impl Fn(&str) -> Option<String>,
-) -> Result<String, ManifestError> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find(['}', '\n'])
-            .filter(|&end| after[end..].starts_with('}'))
-            .ok_or_else(|| ManifestError::UnterminatedVar(text.to_string()))?;
-        let inner = &after[..end];
-        let (name, default) = match inner.split_once(":-") {
-            Some((name, default)) => (name, Some(default)),
-            None => (inner, None),
-        };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(ManifestError::UnterminatedVar(text.to_string()));
-        }
-        match (lookup(name).filter(|v| !v.is_empty()), default) {
-            (Some(value), _) => out.push_str(&value),
-            (None, Some(default)) => out.push_str(default),
-            (None, None) => return Err(ManifestError::MissingVar(name.to_string())),
-        }
-        rest = &rest[start + 2 + end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        Manifest::parse(text, PathBuf::from("."))
-    }
-
-    #[test]
-    fn the_embedded_default_manifest_is_valid() {
-        let manifest = parse(DEFAULT_MANIFEST).expect("default manifest parses");
-        assert!(manifest.components.contains_key("dashboard"));
-        assert!(manifest.components.contains_key("market"));
-        assert!(manifest.components.contains_key("report"));
-    }
-
-    #[test]
-    fn env_references_expand_with_defaults() {
-        let got = expand_env("a=${X:-fallback} b=${Y}", &|name: &str| {
-            (name == "Y").then(|| "set".to_string())
-        })
-        .expect("expands");
-        assert_eq!(got, "a=fallback b=set");
-    }
-
-    #[test]
-    fn a_value_cannot_inject_toml_through_a_reference() {
-        let text = "[components.a]\nsource = \"a.wasm\"\nconfig = { url = \"${URL}\" }\n";
-        let hostile = "x\"\nsql = \"read-write\"\noutbound = [\"evil.example\"]\n#";
-        let manifest = Manifest::parse_with(text, PathBuf::from("."), |name| {
-            (name == "URL").then(|| hostile.to_string())
-        })
-        .expect("parses");
-        let spec = &manifest.components["a"];
-        assert_eq!(spec.sql, SqlGrant::None, "no grant was injected");
-        assert!(spec.outbound.is_empty());
-        assert_eq!(spec.config["url"], hostile, "the value stays one string");
-    }
-
-    #[test]
-    fn references_expand_inside_arrays_and_nested_tables() {
-        let text = "[components.a]\nsource = \"${DIR}/a.wasm\"\noutbound = [\"${HOST}\"]\n";
-        let manifest = Manifest::parse_with(text, PathBuf::from("."), |name| match name {
-            "DIR" => Some("/srv".into()),
-            "HOST" => Some("api.example.com".into()),
-            _ => None,
-        })
-        .expect("parses");
-        assert_eq!(manifest.components["a"].source, "/srv/a.wasm");
-        assert_eq!(manifest.components["a"].outbound, ["api.example.com"]);
-    }
-
-    #[test]
-    fn a_missing_env_reference_without_default_is_an_error() {
-        let err = expand_env("${NOPE}", &|_: &str| None).expect_err("must fail");
-        assert!(err.to_string().contains("NOPE"));
-    }
-
-    #[test]
-    fn unknown_fields_are_rejected() {
-        let err = parse("[components.a]\nsource = \"x.wasm\"\ncache_prefix = [\"a:\"]\n")
-            .expect_err("typo must fail");
-        let text = err.to_string();
-        assert!(text.contains("cache_prefix"), "{text}");
-        assert!(text.contains("line 3"), "{text}");
-        assert!(!text.contains('\n'), "one line: {text}");
-    }
-
-    #[test]
-    fn a_route_to_an_unknown_component_is_rejected() {
-        let err = parse("[[routes]]\npath = \"/x\"\ncomponent = \"ghost\"\n").expect_err("fails");
-        assert!(err.to_string().contains("ghost"));
-    }
-
-    #[test]
-    fn an_empty_cache_prefix_is_rejected() {
-        let err = parse("[components.a]\nsource = \"a.wasm\"\ncache_prefixes = [\"\"]\n")
-            .expect_err("fails");
-        assert!(err.to_string().contains("empty cache prefix"));
-    }
-
-    #[test]
-    fn conflicting_routes_are_rejected_at_load() {
-        let text = r#"
-            [components.a]
-            source = "a.wasm"
-            [[routes]]
-            path = "/api/market/{symbol}"
-            component = "a"
-            [[routes]]
-            path = "/api/market/{id}"
-            component = "a"
-        "#;
-        let err = parse(text).expect_err("conflict");
-        assert!(err.to_string().contains("conflict"), "{err}");
-    }
-
-    #[test]
-    fn builtin_and_file_sources_are_distinguished() {
-        let spec = |source: &str| ComponentSpec {
-            source: source.into(),
-            cache_prefixes: vec![],
-            sql: SqlGrant::None,
-            outbound: vec![],
-            config: BTreeMap::new(),
-            timeout_ms: None,
-            max_concurrency: None,
-            warmup: vec![],
-        };
-        assert_eq!(
-            spec("builtin:market").source(),
-            ComponentSource::Builtin("market".into())
-        );
-        assert_eq!(
-            spec("c/market.wasm").source(),
-            ComponentSource::File(PathBuf::from("c/market.wasm"))
-        );
-    }
-}
+mod tests;

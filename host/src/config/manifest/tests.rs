@@ -1,0 +1,119 @@
+//! What a manifest may say, and the one-line errors for what it may not.
+
+use super::expand::expand_env;
+use super::*;
+
+fn parse(text: &str) -> Result<Manifest, ManifestError> {
+    Manifest::parse(text, PathBuf::from("."))
+}
+
+#[test]
+fn the_embedded_default_manifest_is_valid() {
+    let manifest = parse(DEFAULT_MANIFEST).expect("default manifest parses");
+    assert!(manifest.components.contains_key("dashboard"));
+    assert!(manifest.components.contains_key("market"));
+    assert!(manifest.components.contains_key("report"));
+}
+
+#[test]
+fn env_references_expand_with_defaults() {
+    let got = expand_env("a=${X:-fallback} b=${Y}", &|name: &str| {
+        (name == "Y").then(|| "set".to_string())
+    })
+    .expect("expands");
+    assert_eq!(got, "a=fallback b=set");
+}
+
+#[test]
+fn a_value_cannot_inject_toml_through_a_reference() {
+    let text = "[components.a]\nsource = \"a.wasm\"\nconfig = { url = \"${URL}\" }\n";
+    let hostile = "x\"\nsql = \"read-write\"\noutbound = [\"evil.example\"]\n#";
+    let manifest = Manifest::parse_with(text, PathBuf::from("."), |name| {
+        (name == "URL").then(|| hostile.to_string())
+    })
+    .expect("parses");
+    let spec = &manifest.components["a"];
+    assert_eq!(spec.sql, SqlGrant::None, "no grant was injected");
+    assert!(spec.outbound.is_empty());
+    assert_eq!(spec.config["url"], hostile, "the value stays one string");
+}
+
+#[test]
+fn references_expand_inside_arrays_and_nested_tables() {
+    let text = "[components.a]\nsource = \"${DIR}/a.wasm\"\noutbound = [\"${HOST}\"]\n";
+    let manifest = Manifest::parse_with(text, PathBuf::from("."), |name| match name {
+        "DIR" => Some("/srv".into()),
+        "HOST" => Some("api.example.com".into()),
+        _ => None,
+    })
+    .expect("parses");
+    assert_eq!(manifest.components["a"].source, "/srv/a.wasm");
+    assert_eq!(manifest.components["a"].outbound, ["api.example.com"]);
+}
+
+#[test]
+fn a_missing_env_reference_without_default_is_an_error() {
+    let err = expand_env("${NOPE}", &|_: &str| None).expect_err("must fail");
+    assert!(err.to_string().contains("NOPE"));
+}
+
+#[test]
+fn unknown_fields_are_rejected() {
+    let err = parse("[components.a]\nsource = \"x.wasm\"\ncache_prefix = [\"a:\"]\n")
+        .expect_err("typo must fail");
+    let text = err.to_string();
+    assert!(text.contains("cache_prefix"), "{text}");
+    assert!(text.contains("line 3"), "{text}");
+    assert!(!text.contains('\n'), "one line: {text}");
+}
+
+#[test]
+fn a_route_to_an_unknown_component_is_rejected() {
+    let err = parse("[[routes]]\npath = \"/x\"\ncomponent = \"ghost\"\n").expect_err("fails");
+    assert!(err.to_string().contains("ghost"));
+}
+
+#[test]
+fn an_empty_cache_prefix_is_rejected() {
+    let err =
+        parse("[components.a]\nsource = \"a.wasm\"\ncache_prefixes = [\"\"]\n").expect_err("fails");
+    assert!(err.to_string().contains("empty cache prefix"));
+}
+
+#[test]
+fn conflicting_routes_are_rejected_at_load() {
+    let text = r#"
+        [components.a]
+        source = "a.wasm"
+        [[routes]]
+        path = "/api/market/{symbol}"
+        component = "a"
+        [[routes]]
+        path = "/api/market/{id}"
+        component = "a"
+    "#;
+    let err = parse(text).expect_err("conflict");
+    assert!(err.to_string().contains("conflict"), "{err}");
+}
+
+#[test]
+fn builtin_and_file_sources_are_distinguished() {
+    let spec = |source: &str| ComponentSpec {
+        source: source.into(),
+        cache_prefixes: vec![],
+        sql: SqlGrant::None,
+        outbound: vec![],
+        config: BTreeMap::new(),
+        timeout_ms: None,
+        max_concurrency: None,
+        warmup: vec![],
+    };
+    assert_eq!(
+        spec("builtin:market").source(),
+        ComponentSource::Builtin("market".into())
+    );
+    assert_eq!(
+        spec("c/market.wasm").source(),
+        ComponentSource::File(PathBuf::from("c/market.wasm"))
+    );
+}

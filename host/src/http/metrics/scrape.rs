@@ -1,0 +1,214 @@
+//! One `/metrics` scrape: every subsystem's counters gathered at the
+//! moment of the request, each from where it is kept (the cache, the
+//! outbound client, the deployer, the runtime) rather than from a global
+//! registry.
+
+use std::time::Duration;
+
+use super::{Exposition, RequestMetrics};
+
+/// Scrapes in progress share one rendering: a client that opens many
+/// `/metrics` streams at once (and never reads them) holds one buffer, not
+/// one each. Every answer still reflects the state at or after its request
+/// arrived: a rendering is reused only by requests that came in before it
+/// began.
+#[derive(Default)]
+pub struct Scrapes {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, bytes::Bytes)>>,
+}
+
+impl Scrapes {
+    /// The exposition for a request arriving now.
+    pub async fn document(&self, app: &crate::app::App, requests: &RequestMetrics) -> bytes::Bytes {
+        let asked = std::time::Instant::now();
+        let mut last = self.last.lock().await;
+        if let Some((began, text)) = &*last
+            && *began >= asked
+        {
+            return text.clone();
+        }
+        let began = std::time::Instant::now();
+        let text = bytes::Bytes::from(render(app, requests).await);
+        *last = Some((began, text.clone()));
+        text
+    }
+}
+
+/// Renders every metric of the application.
+pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String {
+    let mut out = Exposition::default();
+    requests.render(&mut out);
+
+    let stats = app.cache.stats().await;
+    out.per_tier(
+        "strata_cache_hits_total",
+        "Cache reads answered, by tier.",
+        stats.l1.hits,
+        stats.l2.hits,
+    );
+    out.per_tier(
+        "strata_cache_misses_total",
+        "Cache reads a tier could not answer, by tier.",
+        stats.l1.misses,
+        stats.l2.misses,
+    );
+    out.single(
+        "strata_cache_promotions_total",
+        "counter",
+        "L2 hits copied into L1.",
+        stats.promotions as f64,
+    );
+    out.single(
+        "strata_cache_computes_total",
+        "counter",
+        "Cache-or-compute leases handed out (one per computation).",
+        stats.computes as f64,
+    );
+    out.single(
+        "strata_cache_coalesced_waits_total",
+        "counter",
+        "Requests that waited for another's computation instead of computing.",
+        stats.coalesced_waits as f64,
+    );
+    out.single(
+        "strata_cache_stale_serves_total",
+        "counter",
+        "Expired values served because recomputation failed.",
+        stats.stale_serves as f64,
+    );
+    out.single(
+        "strata_cache_l2_errors_total",
+        "counter",
+        "Redis commands that failed or were skipped by the breaker.",
+        stats.l2.errors as f64,
+    );
+    out.single(
+        "strata_cache_l1_entries",
+        "gauge",
+        "Entries in this instance's L1.",
+        stats.l1.entries as f64,
+    );
+    out.single(
+        "strata_cache_l1_weighted_bytes",
+        "gauge",
+        "Weighted size of this instance's L1.",
+        stats.l1.weighted_size_bytes as f64,
+    );
+    out.single(
+        "strata_cache_l2_up",
+        "gauge",
+        "1 when Redis is configured and its breaker is closed.",
+        f64::from(u8::from(stats.l2.healthy)),
+    );
+
+    let database_up = tokio::time::timeout(Duration::from_secs(1), app.database.ping())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    out.single(
+        "strata_database_up",
+        "gauge",
+        "1 when the database answered a ping.",
+        f64::from(u8::from(database_up)),
+    );
+
+    // Series per component and allow-list entry only: both are bounded by
+    // the manifest, whatever hosts a guest tries to call.
+    let outbound = app.runtime.outbound_stats();
+    out.header(
+        "strata_upstream_requests_total",
+        "counter",
+        "Outbound requests (each redirect hop counts) by component, allow-list entry and outcome.",
+    );
+    for upstream in &outbound.upstreams {
+        for (outcome, count) in [
+            ("ok", upstream.ok),
+            ("error", upstream.failed),
+            ("circuit_open", upstream.short_circuited),
+            ("guest_timeout", upstream.guest_timeouts),
+        ] {
+            out.sample(
+                "strata_upstream_requests_total",
+                &[
+                    ("component", upstream.component.as_str()),
+                    ("host", upstream.upstream.as_str()),
+                    ("outcome", outcome),
+                ],
+                count as f64,
+            );
+        }
+    }
+    out.header(
+        "strata_upstream_denied_total",
+        "counter",
+        "Outbound calls refused by policy (allow-list, address, redirect hop), by component.",
+    );
+    for (component, count) in &outbound.denied {
+        out.sample(
+            "strata_upstream_denied_total",
+            &[("component", component.as_str())],
+            *count as f64,
+        );
+    }
+    out.header(
+        "strata_upstream_retries_total",
+        "counter",
+        "Outbound retries by component and allow-list entry.",
+    );
+    for upstream in &outbound.upstreams {
+        out.sample(
+            "strata_upstream_retries_total",
+            &[
+                ("component", upstream.component.as_str()),
+                ("host", upstream.upstream.as_str()),
+            ],
+            upstream.retries as f64,
+        );
+    }
+    out.header(
+        "strata_upstream_breaker_open",
+        "gauge",
+        "1 while the breaker of a component's allow-list entry is not closed.",
+    );
+    for upstream in &outbound.upstreams {
+        out.sample(
+            "strata_upstream_breaker_open",
+            &[
+                ("component", upstream.component.as_str()),
+                ("host", upstream.upstream.as_str()),
+            ],
+            f64::from(u8::from(upstream.breaker != "closed")),
+        );
+    }
+
+    out.header(
+        "strata_deploys_total",
+        "counter",
+        "Deploys, rollbacks and removals made on this instance.",
+    );
+    for ((component, action), count) in app.deployer.counts() {
+        out.sample(
+            "strata_deploys_total",
+            &[("component", &component), ("action", &action)],
+            count as f64,
+        );
+    }
+    out.single(
+        "strata_components_deployed",
+        "gauge",
+        "Components with an active version.",
+        app.registry.deployed() as f64,
+    );
+    out.single(
+        "strata_instances_active",
+        "gauge",
+        "Component instances alive right now (pool slots in use).",
+        app.runtime.active_instances() as f64,
+    );
+    out.single(
+        "strata_instances_max",
+        "gauge",
+        "Size of the instance pool.",
+        f64::from(app.runtime.max_instances()),
+    );
+    out.finish()
+}
