@@ -37,7 +37,7 @@ fn ack_channel(namespace: &Namespace, origin: &str) -> String {
 /// What to drop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "lowercase")]
-pub enum Target {
+pub(crate) enum Target {
     Key(String),
     Pattern(String),
     /// `key` now holds a value with this SHA-256 digest. A receiver that
@@ -51,11 +51,11 @@ pub enum Target {
 
 /// One broadcast change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Invalidation {
+pub(crate) struct Invalidation {
     /// The publishing instance; acknowledgements go to its ack channel.
-    pub origin: String,
-    pub id: u64,
-    pub target: Target,
+    pub(crate) origin: String,
+    pub(crate) id: u64,
+    pub(crate) target: Target,
 }
 
 /// Applies one invalidation to `l1`; returns false when it is malformed.
@@ -87,7 +87,7 @@ async fn apply(l1: &L1, own_origin: &str, message: &Invalidation) {
 }
 
 /// See the module documentation.
-pub struct Coherence {
+pub(crate) struct Coherence {
     origin: String,
     l2: Arc<L2>,
     next_id: AtomicU64,
@@ -97,7 +97,7 @@ pub struct Coherence {
 
 impl Coherence {
     /// Starts the subscriber and returns the publishing side.
-    pub fn start(origin: String, l2: Arc<L2>, l1: L1) -> Arc<Self> {
+    pub(crate) fn start(origin: String, l2: Arc<L2>, l1: L1) -> Arc<Self> {
         let coherence = Arc::new(Self {
             origin,
             l2,
@@ -115,7 +115,7 @@ impl Coherence {
     /// Tells every instance to drop `target` from its L1. With `wait`, returns
     /// once all receivers acknowledged (or [`ACK_WAIT`] passed). A failure is
     /// logged: the other instances' copies then live until their TTL.
-    pub async fn broadcast(&self, target: Target, wait: bool) {
+    pub(crate) async fn broadcast(&self, target: Target, wait: bool) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let message = Invalidation {
             origin: self.origin.clone(),
