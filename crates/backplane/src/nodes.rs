@@ -11,7 +11,7 @@ use std::fmt;
 use std::ops::RangeInclusive;
 
 /// Hash slots in a Redis Cluster.
-pub const SLOTS: usize = 16_384;
+pub(crate) const SLOTS: usize = 16_384;
 
 /// A node's client address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -28,19 +28,19 @@ impl fmt::Display for NodeAddr {
 
 /// One cluster member.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub addr: NodeAddr,
+pub(crate) struct Member {
+    pub(crate) addr: NodeAddr,
     /// Primaries own slots; replicas only mirror them.
-    pub primary: bool,
+    pub(crate) primary: bool,
     /// False when the cluster has flagged the node as failed.
-    pub up: bool,
+    pub(crate) up: bool,
     /// Slots this node serves (primaries only).
-    pub slots: Vec<RangeInclusive<u16>>,
+    pub(crate) slots: Vec<RangeInclusive<u16>>,
 }
 
 /// Every member of a `CLUSTER NODES` reply that has an address. Lines
 /// that do not parse are skipped rather than failing the whole list.
-pub fn parse_cluster_nodes(reply: &str) -> Vec<Member> {
+pub(crate) fn parse_cluster_nodes(reply: &str) -> Vec<Member> {
     reply.lines().filter_map(parse_line).collect()
 }
 
@@ -89,7 +89,7 @@ fn parse_slot_range(field: &str) -> Option<RangeInclusive<u16>> {
 
 /// The hash slot Redis Cluster assigns to `key`: CRC16 (XMODEM) of the key,
 /// or of its `{hash tag}` when it has a non-empty one, modulo 16384.
-pub fn hash_slot(key: &[u8]) -> u16 {
+pub(crate) fn hash_slot(key: &[u8]) -> u16 {
     let hashed = key
         .iter()
         .position(|b| *b == b'{')
