@@ -37,7 +37,7 @@ fn ack_channel(namespace: &Namespace, origin: &str) -> String {
 /// What to drop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "lowercase")]
-pub enum Target {
+pub(crate) enum Target {
     Key(String),
     Pattern(String),
     /// `key` now holds a value with this SHA-256 digest. A receiver that
@@ -51,11 +51,11 @@ pub enum Target {
 
 /// One broadcast change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Invalidation {
+pub(crate) struct Invalidation {
     /// The publishing instance; acknowledgements go to its ack channel.
-    pub origin: String,
-    pub id: u64,
-    pub target: Target,
+    pub(crate) origin: String,
+    pub(crate) id: u64,
+    pub(crate) target: Target,
 }
 
 /// Applies one invalidation to `l1`; returns false when it is malformed.
@@ -87,7 +87,7 @@ async fn apply(l1: &L1, own_origin: &str, message: &Invalidation) {
 }
 
 /// See the module documentation.
-pub struct Coherence {
+pub(crate) struct Coherence {
     origin: String,
     l2: Arc<L2>,
     next_id: AtomicU64,
@@ -97,7 +97,7 @@ pub struct Coherence {
 
 impl Coherence {
     /// Starts the subscriber and returns the publishing side.
-    pub fn start(origin: String, l2: Arc<L2>, l1: L1) -> Arc<Self> {
+    pub(crate) fn start(origin: String, l2: Arc<L2>, l1: L1) -> Arc<Self> {
         let coherence = Arc::new(Self {
             origin,
             l2,
@@ -115,7 +115,7 @@ impl Coherence {
     /// Tells every instance to drop `target` from its L1. With `wait`, returns
     /// once all receivers acknowledged (or [`ACK_WAIT`] passed). A failure is
     /// logged: the other instances' copies then live until their TTL.
-    pub async fn broadcast(&self, target: Target, wait: bool) {
+    pub(crate) async fn broadcast(&self, target: Target, wait: bool) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let message = Invalidation {
             origin: self.origin.clone(),
@@ -220,101 +220,4 @@ async fn listen(coherence: Arc<Coherence>, l1: L1) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::l1::{L1Entry, L1Limits};
-    use bytes::Bytes;
-    use std::time::Instant;
-
-    async fn l1_with(keys: &[&str]) -> L1 {
-        let l1 = L1::new(L1Limits {
-            max_entries: 100,
-            max_bytes: 1 << 20,
-        });
-        for key in keys {
-            l1.insert(
-                key.to_string(),
-                L1Entry {
-                    value: Bytes::from_static(b"v"),
-                    fresh_until: Instant::now() + Duration::from_secs(60),
-                    grace: Duration::ZERO,
-                },
-            )
-            .await;
-        }
-        l1
-    }
-
-    fn message(origin: &str, target: Target) -> Invalidation {
-        Invalidation {
-            origin: origin.into(),
-            id: 7,
-            target,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_remote_key_invalidation_drops_the_key() {
-        let l1 = l1_with(&["market:btc", "market:eth"]).await;
-        apply(
-            &l1,
-            "me",
-            &message("other", Target::Key("market:btc".into())),
-        )
-        .await;
-        assert!(l1.get("market:btc").await.is_none());
-        assert!(l1.get("market:eth").await.is_some());
-    }
-
-    #[tokio::test]
-    async fn a_remote_pattern_invalidation_drops_matching_keys() {
-        let l1 = l1_with(&["market:btc", "market:eth", "report:1"]).await;
-        apply(
-            &l1,
-            "me",
-            &message("other", Target::Pattern("market:*".into())),
-        )
-        .await;
-        assert!(l1.get("market:btc").await.is_none());
-        assert!(l1.get("report:1").await.is_some());
-    }
-
-    #[tokio::test]
-    async fn a_stored_value_replaces_a_different_copy() {
-        let l1 = l1_with(&["market:btc"]).await;
-        let digest = content_hash(b"newer");
-        let target = Target::Stored {
-            key: "market:btc".into(),
-            digest,
-        };
-        apply(&l1, "me", &message("other", target)).await;
-        assert!(l1.get("market:btc").await.is_none());
-    }
-
-    #[tokio::test]
-    async fn a_stored_value_already_held_is_kept() {
-        let l1 = l1_with(&["market:btc"]).await;
-        let target = Target::Stored {
-            key: "market:btc".into(),
-            digest: content_hash(b"v"),
-        };
-        apply(&l1, "me", &message("other", target)).await;
-        assert!(l1.get("market:btc").await.is_some());
-    }
-
-    #[tokio::test]
-    async fn an_instance_ignores_its_own_invalidations() {
-        let l1 = l1_with(&["market:btc"]).await;
-        apply(&l1, "me", &message("me", Target::Key("market:btc".into()))).await;
-        assert!(l1.get("market:btc").await.is_some());
-    }
-
-    #[test]
-    fn the_wire_format_is_tagged_json() {
-        let text = serde_json::to_string(&message("a", Target::Key("k:1".into()))).expect("json");
-        assert_eq!(
-            text,
-            r#"{"origin":"a","id":7,"target":{"kind":"key","value":"k:1"}}"#
-        );
-    }
-}
+mod tests;

@@ -16,12 +16,12 @@ type Flights = Arc<Mutex<HashMap<String, watch::Receiver<()>>>>;
 
 /// The set of keys currently being computed.
 #[derive(Default, Clone)]
-pub struct FlightTable {
+pub(crate) struct FlightTable {
     flights: Flights,
 }
 
 /// Outcome of joining a flight.
-pub enum Joined {
+pub(crate) enum Joined {
     /// This caller computes; others wait on it until the guard drops.
     Leader(FlightGuard),
     /// Someone else computes; wait, then look again.
@@ -36,7 +36,7 @@ impl FlightTable {
     }
 
     /// Becomes the computing leader for `key`, or a follower of the current one.
-    pub fn join(&self, key: &str) -> Joined {
+    pub(crate) fn join(&self, key: &str) -> Joined {
         let mut flights = self.lock();
         if let Some(rx) = flights.get(key) {
             return Joined::Follower(Waiter { rx: rx.clone() });
@@ -51,13 +51,13 @@ impl FlightTable {
     }
 
     /// How many keys are being computed right now.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.lock().len()
     }
 }
 
 /// Held by the one computing request. Dropping it releases the key.
-pub struct FlightGuard {
+pub(crate) struct FlightGuard {
     key: String,
     flights: Flights,
     /// Dropped with the guard; that closes the channel and wakes waiters.
@@ -72,13 +72,13 @@ impl Drop for FlightGuard {
 }
 
 /// Held by a request waiting for another's computation.
-pub struct Waiter {
+pub(crate) struct Waiter {
     rx: watch::Receiver<()>,
 }
 
 impl Waiter {
     /// Resolves once the leader's guard is dropped.
-    pub async fn finished(mut self) {
+    pub(crate) async fn finished(mut self) {
         while self.rx.changed().await.is_ok() {}
     }
 }

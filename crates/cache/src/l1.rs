@@ -16,15 +16,15 @@ use moka::future::Cache;
 
 /// One cached value with its freshness deadline.
 #[derive(Debug, Clone)]
-pub struct L1Entry {
-    pub value: Bytes,
-    pub fresh_until: Instant,
+pub(crate) struct L1Entry {
+    pub(crate) value: Bytes,
+    pub(crate) fresh_until: Instant,
     /// How long past `fresh_until` the entry is kept for stale serving.
-    pub grace: Duration,
+    pub(crate) grace: Duration,
 }
 
 impl L1Entry {
-    pub fn is_fresh(&self) -> bool {
+    pub(crate) fn is_fresh(&self) -> bool {
         Instant::now() < self.fresh_until
     }
 }
@@ -67,13 +67,13 @@ pub struct L1Limits {
 
 /// The L1 tier.
 #[derive(Clone)]
-pub struct L1 {
+pub(crate) struct L1 {
     cache: Cache<String, Arc<L1Entry>>,
     limits: L1Limits,
 }
 
 impl L1 {
-    pub fn new(limits: L1Limits) -> Self {
+    pub(crate) fn new(limits: L1Limits) -> Self {
         let max_entries = limits.max_entries.max(1);
         let max_bytes = limits.max_bytes.max(max_entries);
         let floor = u32::try_from(max_bytes / max_entries).unwrap_or(u32::MAX);
@@ -88,20 +88,20 @@ impl L1 {
         Self { cache, limits }
     }
 
-    pub async fn get(&self, key: &str) -> Option<Arc<L1Entry>> {
+    pub(crate) async fn get(&self, key: &str) -> Option<Arc<L1Entry>> {
         self.cache.get(key).await
     }
 
-    pub async fn insert(&self, key: String, entry: L1Entry) {
+    pub(crate) async fn insert(&self, key: String, entry: L1Entry) {
         self.cache.insert(key, Arc::new(entry)).await;
     }
 
-    pub async fn remove(&self, key: &str) -> bool {
+    pub(crate) async fn remove(&self, key: &str) -> bool {
         self.cache.remove(key).await.is_some()
     }
 
     /// Removes every key `matches` accepts; returns how many.
-    pub async fn remove_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
+    pub(crate) async fn remove_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
         let keys: Vec<Arc<String>> = self
             .cache
             .iter()
@@ -118,85 +118,21 @@ impl L1 {
     }
 
     /// How many entries `matches` accepts (a scan: for stats, not hot paths).
-    pub fn count_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
+    pub(crate) fn count_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
         self.cache.iter().filter(|(key, _)| matches(key)).count() as u64
     }
 
     /// Entry count and weighted size, after applying pending maintenance so
     /// the figures are current.
-    pub async fn usage(&self) -> (u64, u64) {
+    pub(crate) async fn usage(&self) -> (u64, u64) {
         self.cache.run_pending_tasks().await;
         (self.cache.entry_count(), self.cache.weighted_size())
     }
 
-    pub fn limits(&self) -> L1Limits {
+    pub(crate) fn limits(&self) -> L1Limits {
         self.limits
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(bytes: usize, ttl: Duration) -> L1Entry {
-        L1Entry {
-            value: Bytes::from(vec![0u8; bytes]),
-            fresh_until: Instant::now() + ttl,
-            grace: Duration::from_secs(60),
-        }
-    }
-
-    #[tokio::test]
-    async fn entry_count_limit_holds_for_small_values() {
-        let l1 = L1::new(L1Limits {
-            max_entries: 10,
-            max_bytes: 1_000_000,
-        });
-        for i in 0..100 {
-            l1.insert(format!("k:{i}"), entry(1, Duration::from_secs(60)))
-                .await;
-        }
-        let (entries, _) = l1.usage().await;
-        assert!(entries <= 10, "{entries} entries kept");
-    }
-
-    #[tokio::test]
-    async fn byte_limit_holds_for_large_values() {
-        let l1 = L1::new(L1Limits {
-            max_entries: 1000,
-            max_bytes: 100_000,
-        });
-        for i in 0..50 {
-            l1.insert(format!("k:{i}"), entry(10_000, Duration::from_secs(60)))
-                .await;
-        }
-        let (_, bytes) = l1.usage().await;
-        assert!(bytes <= 100_000, "{bytes} bytes kept");
-    }
-
-    #[tokio::test]
-    async fn an_expired_entry_is_kept_for_its_grace_period_but_not_fresh() {
-        let l1 = L1::new(L1Limits {
-            max_entries: 10,
-            max_bytes: 10_000,
-        });
-        l1.insert("k:stale".into(), entry(3, Duration::ZERO)).await;
-        let got = l1.get("k:stale").await.expect("kept during grace");
-        assert!(!got.is_fresh());
-    }
-
-    #[tokio::test]
-    async fn remove_matching_counts_what_it_removed() {
-        let l1 = L1::new(L1Limits {
-            max_entries: 10,
-            max_bytes: 10_000,
-        });
-        for key in ["market:btc", "market:eth", "report:1"] {
-            l1.insert(key.into(), entry(1, Duration::from_secs(60)))
-                .await;
-        }
-        let removed = l1.remove_matching(|k| k.starts_with("market:")).await;
-        assert_eq!(removed, 2);
-        assert!(l1.get("report:1").await.is_some());
-    }
-}
+mod tests;

@@ -19,7 +19,7 @@ const THRESHOLD: u32 = 3;
 const COOL_DOWN: Duration = Duration::from_secs(2);
 
 /// See the module documentation.
-pub struct ShardBreakers {
+pub(crate) struct ShardBreakers {
     shared: Arc<CircuitBreaker>,
     per_node: RwLock<HashMap<NodeAddr, Arc<CircuitBreaker>>>,
 }
@@ -36,7 +36,7 @@ impl Default for ShardBreakers {
 impl ShardBreakers {
     /// The breaker of `node`, or the deployment-wide one when the node is
     /// unknown (a single server, or a slot map not read yet).
-    pub fn for_node(&self, node: Option<&NodeAddr>) -> Arc<CircuitBreaker> {
+    pub(crate) fn for_node(&self, node: Option<&NodeAddr>) -> Arc<CircuitBreaker> {
         let Some(node) = node else {
             return self.shared.clone();
         };
@@ -58,7 +58,7 @@ impl ShardBreakers {
 
     /// The worst state of any breaker: one lost primary makes L2 as a whole
     /// not fully healthy.
-    pub fn worst_state(&self) -> BreakerState {
+    pub(crate) fn worst_state(&self) -> BreakerState {
         let per_node = self.per_node.read().unwrap_or_else(|e| e.into_inner());
         std::iter::once(&self.shared)
             .chain(per_node.values())

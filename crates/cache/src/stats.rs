@@ -1,36 +1,20 @@
-//! Counters for `/health`, `/cache-stats` and metrics. Relaxed atomics: they
-//! are statistics, not synchronization.
+//! The figures `/cache-stats` and the metrics endpoint report.
+//!
+//! Operators size the cache and judge Redis from these: how full L1 is
+//! against its limits, hit rates per tier, how often single-flight and
+//! stale-on-error saved a computation, and what the L2 breaker thinks. The
+//! report is assembled on demand from the counters and both tiers, so
+//! serving requests never pays for it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Serialize;
 
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub l1_hits: AtomicU64,
-    pub l1_misses: AtomicU64,
-    pub l2_hits: AtomicU64,
-    pub l2_misses: AtomicU64,
-    pub promotions: AtomicU64,
-    pub computes: AtomicU64,
-    pub stale_serves: AtomicU64,
-    pub coalesced_waits: AtomicU64,
-    pub l2_errors: AtomicU64,
-    pub l2_writes: AtomicU64,
-}
-
-impl Counters {
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn read(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-}
+use crate::TieredCache;
 
 /// Hit rate in percent with one decimal, 0 when nothing was asked yet.
-pub fn hit_rate(hits: u64, misses: u64) -> f64 {
+fn hit_rate(hits: u64, misses: u64) -> f64 {
     let total = hits + misses;
     if total == 0 {
         0.0
@@ -82,27 +66,70 @@ pub struct CacheStats {
     pub in_flight: usize,
 }
 
-impl Counters {
-    pub fn snapshot_l1(&self) -> (u64, u64) {
-        (Self::read(&self.l1_hits), Self::read(&self.l1_misses))
+impl TieredCache {
+    /// Figures for every tier.
+    pub async fn stats(&self) -> CacheStats {
+        let (entries, weighted) = self.l1.usage().await;
+        let limits = self.l1.limits();
+        let (l1_hits, l1_misses) = self.counters.snapshot_l1();
+        let (l2_hits, l2_misses, l2_errors, l2_writes) = self.counters.snapshot_l2();
+        let (promotions, computes, stale_serves, coalesced_waits) = self.counters.snapshot_flow();
+        let (l2_healthy, breaker, latency) = match &self.l2 {
+            Some(l2) => {
+                let state = l2.breaker_state();
+                (
+                    state == strata_breaker::BreakerState::Closed,
+                    state.as_str(),
+                    l2.last_latency(),
+                )
+            }
+            None => (false, "none", Duration::ZERO),
+        };
+        CacheStats {
+            l1: L1Stats {
+                entries,
+                weighted_size_bytes: weighted,
+                max_entries: limits.max_entries,
+                max_bytes: limits.max_bytes,
+                hits: l1_hits,
+                misses: l1_misses,
+                hit_rate_percent: hit_rate(l1_hits, l1_misses),
+                default_ttl_seconds: self.settings.l1_ttl.as_secs(),
+            },
+            l2: L2Stats {
+                configured: self.l2.is_some(),
+                mode: self
+                    .l2
+                    .as_ref()
+                    .map_or("none", |l2| l2.backplane().topology().mode()),
+                healthy: l2_healthy,
+                breaker,
+                hits: l2_hits,
+                misses: l2_misses,
+                hit_rate_percent: hit_rate(l2_hits, l2_misses),
+                errors: l2_errors,
+                writes: l2_writes,
+                last_latency_ms: latency.as_secs_f64() * 1000.0,
+                default_ttl_seconds: self.settings.l2_ttl.as_secs(),
+            },
+            promotions,
+            computes,
+            stale_serves,
+            coalesced_waits,
+            in_flight: self.flights.in_flight(),
+        }
     }
 
-    pub fn snapshot_l2(&self) -> (u64, u64, u64, u64) {
-        (
-            Self::read(&self.l2_hits),
-            Self::read(&self.l2_misses),
-            Self::read(&self.l2_errors),
-            Self::read(&self.l2_writes),
-        )
+    /// Entries of one key family in this instance's L1.
+    pub fn family_entries(&self, family: &str) -> u64 {
+        self.l1
+            .count_matching(|key| strata_keys::family(key) == family)
     }
 
-    pub fn snapshot_flow(&self) -> (u64, u64, u64, u64) {
-        (
-            Self::read(&self.promotions),
-            Self::read(&self.computes),
-            Self::read(&self.stale_serves),
-            Self::read(&self.coalesced_waits),
-        )
+    /// This instance's L1 value for `key`, fresh or not, without touching
+    /// statistics (for reporting, not serving).
+    pub async fn peek_l1(&self, key: &str) -> Option<Bytes> {
+        self.l1.get(key).await.map(|entry| entry.value.clone())
     }
 }
 

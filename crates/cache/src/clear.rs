@@ -1,0 +1,75 @@
+//! Pattern clears: removing every key that matches a glob, in every tier and
+//! on every instance.
+//!
+//! Operators and components clear whole families (`market:*`) when the data
+//! behind them changes. A clear must say what it could not do: when Redis
+//! is partly or wholly out of reach, the count covers what was removed and
+//! the error names the rest, which will expire by TTL instead.
+
+use crate::coherence::Target;
+use crate::{L2Error, TieredCache};
+
+/// Counts of keys removed by a clear, per tier.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Cleared {
+    pub l1: u64,
+    pub l2: u64,
+    /// Set when Redis could not be cleared (its keys will expire by TTL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub l2_error: Option<String>,
+}
+
+impl TieredCache {
+    /// Removes every key matching a glob pattern from both tiers.
+    pub async fn clear_pattern(&self, pattern: &str) -> Cleared {
+        let l1 = self
+            .l1
+            .remove_matching(|key| strata_keys::glob_match(pattern, key))
+            .await;
+        let mut cleared = Cleared {
+            l1,
+            ..Cleared::default()
+        };
+        if let Some(l2) = &self.l2 {
+            match l2.clear_pattern(pattern).await {
+                Ok(n) => cleared.l2 = n,
+                Err(e) => {
+                    if let L2Error::IncompleteClear { removed, .. } = &e {
+                        cleared.l2 = *removed;
+                    }
+                    self.note_l2_error("clear", pattern, &e);
+                    cleared.l2_error = Some(e.to_string());
+                }
+            }
+        }
+        if let Some(coherence) = &self.coherence {
+            coherence
+                .broadcast(Target::Pattern(pattern.to_string()), true)
+                .await;
+        }
+        tracing::info!(pattern, l1 = cleared.l1, l2 = cleared.l2, "cache cleared");
+        cleared
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::settings;
+    use bytes::Bytes;
+
+    #[tokio::test]
+    async fn clear_pattern_removes_only_matching_l1_keys() {
+        let cache = TieredCache::new(settings(), None);
+        for key in ["market:btc", "market:eth", "report:1"] {
+            cache
+                .set(key, Bytes::from_static(b"v"), None)
+                .await
+                .expect("set");
+        }
+        let cleared = cache.clear_pattern("market:*").await;
+        assert_eq!(cleared.l1, 2);
+        assert_eq!(cleared.l2, 0);
+        assert!(cache.get("report:1").await.is_some());
+    }
+}

@@ -1,0 +1,105 @@
+//! The read path: L1, then L2, then a miss.
+//!
+//! Reads are the hot path and must stay cheap: a fresh L1 entry answers
+//! without touching Redis, and an L2 hit is copied into L1 (never for longer
+//! than Redis would keep it) so the next read of that key stays local. An
+//! expired L1 entry is not served, but it is handed on as the stale copy a
+//! failed recomputation may fall back on.
+
+use bytes::Bytes;
+
+use crate::TieredCache;
+use crate::counters::Counters;
+
+/// Which tier answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    L1,
+    L2,
+}
+
+/// A value found in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub value: Bytes,
+    pub tier: Tier,
+}
+
+/// What one look through the tiers found.
+pub(crate) enum Probe {
+    Fresh(Hit),
+    Miss { stale: Option<Bytes> },
+}
+
+impl TieredCache {
+    /// Looks through both tiers, promoting an L2 hit into L1.
+    pub(crate) async fn probe(&self, key: &str) -> Probe {
+        let mut stale = None;
+        if let Some(entry) = self.l1.get(key).await {
+            if entry.is_fresh() {
+                Counters::bump(&self.counters.l1_hits);
+                tracing::debug!(key, "cache hit L1");
+                return Probe::Fresh(Hit {
+                    value: entry.value.clone(),
+                    tier: Tier::L1,
+                });
+            }
+            stale = Some(entry.value.clone());
+        }
+        Counters::bump(&self.counters.l1_misses);
+        let Some(l2) = self.l2_for(key) else {
+            return Probe::Miss { stale };
+        };
+        match l2.get(key).await {
+            Ok(Some((value, remaining))) => {
+                Counters::bump(&self.counters.l2_hits);
+                Counters::bump(&self.counters.promotions);
+                tracing::debug!(key, "cache hit L2, promoting to L1");
+                let (l1_ttl, _, _) = self.policy(key, None);
+                let ttl = remaining.map_or(l1_ttl, |r| r.min(l1_ttl));
+                self.insert_l1(key, value.clone(), ttl).await;
+                Probe::Fresh(Hit {
+                    value,
+                    tier: Tier::L2,
+                })
+            }
+            Ok(None) => {
+                Counters::bump(&self.counters.l2_misses);
+                Probe::Miss { stale }
+            }
+            Err(e) => {
+                self.note_l2_error("get", key, &e);
+                Probe::Miss { stale }
+            }
+        }
+    }
+
+    /// A fresh value, from L1 or (promoted) from L2.
+    pub async fn get(&self, key: &str) -> Option<Hit> {
+        match self.probe(key).await {
+            Probe::Fresh(hit) => Some(hit),
+            Probe::Miss { .. } => {
+                tracing::debug!(key, "cache miss");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::settings;
+
+    #[tokio::test]
+    async fn a_set_value_is_an_l1_hit() {
+        let cache = TieredCache::new(settings(), None);
+        cache
+            .set("market:btc", Bytes::from_static(b"1"), None)
+            .await
+            .expect("set");
+        let hit = cache.get("market:btc").await.expect("hit");
+        assert_eq!(hit.tier, Tier::L1);
+        assert_eq!(hit.value, Bytes::from_static(b"1"));
+    }
+}

@@ -1,0 +1,89 @@
+//! How long a key stays fresh and which tiers hold it.
+//!
+//! The operator tunes the cache globally (CLI) and per key family (the
+//! manifest's `[cache.families]`), and a component may ask for its own TTL
+//! on one write. Every path needs the same answer to "what applies to this
+//! key", so the resolution order lives here once: per-call TTL, else the
+//! family's policy, else the global default.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::TieredCache;
+use crate::l1::L1Limits;
+use crate::l2::L2;
+use crate::policy::FamilyPolicy;
+
+/// Tunables, from the CLI and the manifest's `[cache.families]`.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub l1: L1Limits,
+    pub l1_ttl: Duration,
+    pub l2_ttl: Duration,
+    pub stale_grace: Duration,
+    pub max_value_bytes: usize,
+    /// Longest per-call TTL for families that set no `max_ttl_seconds`.
+    pub max_ttl: Duration,
+    pub families: BTreeMap<String, FamilyPolicy>,
+    /// Longest a request waits for another's computation of the same key.
+    pub flight_wait: Duration,
+}
+
+impl TieredCache {
+    /// `(l1 ttl, l2 ttl, l1 only)` for a key: the per-call TTL if given,
+    /// else the family's policy, else the global defaults.
+    pub(crate) fn policy(&self, key: &str, ttl: Option<Duration>) -> (Duration, Duration, bool) {
+        let family = self.settings.families.get(strata_keys::family(key));
+        let l1_only = family.is_some_and(|f| f.l1_only);
+        match (ttl, family) {
+            (Some(ttl), _) => (ttl, ttl, l1_only),
+            (None, Some(f)) => {
+                let ttl = Duration::from_secs(f.ttl_seconds);
+                (ttl, ttl, l1_only)
+            }
+            (None, None) => (self.settings.l1_ttl, self.settings.l2_ttl, l1_only),
+        }
+    }
+
+    /// The longest TTL a caller may ask for on `key`: the family's cap, else
+    /// the host's (never below the family's own default).
+    pub(crate) fn max_ttl(&self, key: &str) -> Duration {
+        let family = self.settings.families.get(strata_keys::family(key));
+        match family {
+            Some(FamilyPolicy {
+                max_ttl_seconds: Some(max),
+                ..
+            }) => Duration::from_secs(*max),
+            Some(f) => self
+                .settings
+                .max_ttl
+                .max(Duration::from_secs(f.ttl_seconds)),
+            None => self.settings.max_ttl,
+        }
+    }
+
+    /// The L2 tier for `key`, unless there is none or the key's family is
+    /// kept in this process only.
+    pub(crate) fn l2_for(&self, key: &str) -> Option<&Arc<L2>> {
+        let (_, _, l1_only) = self.policy(key, None);
+        self.l2.as_ref().filter(|_| !l1_only)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::settings;
+
+    #[tokio::test]
+    async fn family_ttl_applies_unless_the_call_overrides_it() {
+        let cache = TieredCache::new(settings(), None);
+        assert_eq!(cache.policy("market:btc", None).0, Duration::from_secs(60));
+        assert_eq!(cache.policy("other:x", None).0, Duration::from_secs(300));
+        assert_eq!(
+            cache.policy("market:btc", Some(Duration::from_secs(5))).0,
+            Duration::from_secs(5)
+        );
+    }
+}
