@@ -22,6 +22,8 @@ mod origin;
 mod request_id;
 mod serve;
 mod settings;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
