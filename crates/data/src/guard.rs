@@ -36,13 +36,13 @@ pub enum Access {
 
 /// Which component pool, with its engine-enforced rights, runs a statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     ReadOnly,
     ReadWrite,
 }
 
 /// The pool `grant` sends an `access` to, or why it may not run at all.
-pub fn check(grant: SqlGrant, access: Access) -> Result<Mode, SqlError> {
+pub(crate) fn check(grant: SqlGrant, access: Access) -> Result<Mode, SqlError> {
     match (grant, access) {
         (SqlGrant::None, _) => Err(SqlError::Denied(
             "this component has no SQL grant (manifest: sql = \"read-only\" or \"read-write\")"

@@ -76,7 +76,7 @@ impl AllowedHost {
     }
 
     /// Whether `url` is covered by this entry.
-    pub fn permits(&self, url: &Url) -> bool {
+    pub(crate) fn permits(&self, url: &Url) -> bool {
         let host_matches = match (url.host(), &self.host) {
             (Some(Host::Domain(name)), Host::Domain(allowed)) => name.eq_ignore_ascii_case(allowed),
             (Some(Host::Ipv4(ip)), Host::Ipv4(allowed)) => ip == *allowed,
@@ -90,23 +90,23 @@ impl AllowedHost {
     }
 
     /// The host as parsed (a name or an address).
-    pub fn host(&self) -> &Host<String> {
+    pub(crate) fn host(&self) -> &Host<String> {
         &self.host
     }
 
     /// Whether the entry pins `port` (rather than allowing every port).
-    pub fn pins_port(&self, port: u16) -> bool {
+    pub(crate) fn pins_port(&self, port: u16) -> bool {
         self.port == Some(port)
     }
 
     /// Whether the entry is the name `localhost`, which names loopback.
-    pub fn is_localhost(&self) -> bool {
+    pub(crate) fn is_localhost(&self) -> bool {
         matches!(&self.host, Host::Domain(name) if is_localhost(name))
     }
 }
 
 /// `localhost`, the one name that means loopback (RFC 6761 section 6.3).
-pub fn is_localhost(name: &str) -> bool {
+pub(crate) fn is_localhost(name: &str) -> bool {
     name.eq_ignore_ascii_case("localhost")
 }
 

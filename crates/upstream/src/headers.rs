@@ -34,7 +34,7 @@ const CONNECTION_HEADERS: &[&str] = &[
 /// The guest's headers as a `HeaderMap`, without the ones the client owns.
 /// A name or value that is not valid HTTP (a CR or LF in a value, say) is
 /// refused rather than dropped: the guest asked for something unsendable.
-pub fn from_guest(pairs: &[(String, String)]) -> Result<HeaderMap, String> {
+pub(crate) fn from_guest(pairs: &[(String, String)]) -> Result<HeaderMap, String> {
     let named_by_connection: Vec<String> = pairs
         .iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
@@ -60,7 +60,7 @@ pub fn from_guest(pairs: &[(String, String)]) -> Result<HeaderMap, String> {
 }
 
 /// Drops credentials before a hop to another origin.
-pub fn strip_credentials(headers: &mut HeaderMap) {
+pub(crate) fn strip_credentials(headers: &mut HeaderMap) {
     for name in [
         header::AUTHORIZATION,
         header::COOKIE,
@@ -72,7 +72,7 @@ pub fn strip_credentials(headers: &mut HeaderMap) {
 }
 
 /// Drops the headers that describe a request body once it is gone.
-pub fn strip_body_headers(headers: &mut HeaderMap) {
+pub(crate) fn strip_body_headers(headers: &mut HeaderMap) {
     for name in [
         header::CONTENT_TYPE,
         header::CONTENT_ENCODING,

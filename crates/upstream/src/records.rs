@@ -14,23 +14,23 @@ use std::time::Duration;
 
 use strata_breaker::CircuitBreaker;
 
-use super::AllowedHost;
+use crate::allow::AllowedHost;
 
 /// One component's use of one allow-list entry.
-pub struct Upstream {
+pub(crate) struct Upstream {
     /// The entry, as its metrics label and in error messages.
-    pub label: String,
-    pub breaker: CircuitBreaker,
-    pub ok: AtomicU64,
-    pub failed: AtomicU64,
-    pub short_circuited: AtomicU64,
-    pub guest_timeouts: AtomicU64,
-    pub retries: AtomicU64,
+    pub(crate) label: String,
+    pub(crate) breaker: CircuitBreaker,
+    pub(crate) ok: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) short_circuited: AtomicU64,
+    pub(crate) guest_timeouts: AtomicU64,
+    pub(crate) retries: AtomicU64,
 }
 
 /// How one request to an upstream went, as far as its breaker is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The upstream answered (a status below 500, other than 429).
     Answered,
     /// The upstream failed: 5xx, 429, a transport error, a timeout.
@@ -49,7 +49,7 @@ pub enum Verdict {
 impl Upstream {
     /// Asks the breaker whether a request may go now; `None` (counted) when
     /// it is open.
-    pub fn admit(self: &Arc<Self>) -> Option<Permit> {
+    pub(crate) fn admit(self: &Arc<Self>) -> Option<Permit> {
         if self.breaker.allow() {
             Some(Permit {
                 upstream: self.clone(),
@@ -67,14 +67,14 @@ impl Upstream {
 /// cancelled, say by its deadline) it records nothing but frees the
 /// breaker's half-open probe slot, which would otherwise stay taken and
 /// keep the breaker from ever letting a call through again.
-pub struct Permit {
+pub(crate) struct Permit {
     upstream: Arc<Upstream>,
     settled: bool,
 }
 
 impl Permit {
     /// Records how the request went.
-    pub fn settle(mut self, verdict: Verdict) {
+    pub(crate) fn settle(mut self, verdict: Verdict) {
         self.settled = true;
         let upstream = &self.upstream;
         match verdict {
@@ -107,7 +107,7 @@ impl Drop for Permit {
     }
 }
 
-pub fn bump(counter: &AtomicU64) {
+pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -137,7 +137,7 @@ pub struct OutboundStats {
 type Key = (Arc<str>, String);
 
 /// See the module documentation.
-pub struct Records {
+pub(crate) struct Records {
     breaker_threshold: u32,
     breaker_cool_down: Duration,
     upstreams: Mutex<HashMap<Key, Arc<Upstream>>>,
@@ -145,7 +145,7 @@ pub struct Records {
 }
 
 impl Records {
-    pub fn new(breaker_threshold: u32, breaker_cool_down: Duration) -> Self {
+    pub(crate) fn new(breaker_threshold: u32, breaker_cool_down: Duration) -> Self {
         Self {
             breaker_threshold,
             breaker_cool_down,
@@ -155,7 +155,7 @@ impl Records {
     }
 
     /// The record of `component` calling through `entry` (created on first use).
-    pub fn upstream(&self, component: &Arc<str>, entry: &AllowedHost) -> Arc<Upstream> {
+    pub(crate) fn upstream(&self, component: &Arc<str>, entry: &AllowedHost) -> Arc<Upstream> {
         let label = entry.to_string();
         let mut upstreams = self.upstreams.lock().unwrap_or_else(|e| e.into_inner());
         upstreams
@@ -175,7 +175,7 @@ impl Records {
     }
 
     /// Counts one call of `component` refused by policy.
-    pub fn deny(&self, component: &Arc<str>) {
+    pub(crate) fn deny(&self, component: &Arc<str>) {
         let mut denied = self.denied.lock().unwrap_or_else(|e| e.into_inner());
         *denied.entry(component.clone()).or_default() += 1;
     }

@@ -18,21 +18,21 @@ use super::headers;
 
 /// One request on the way to a final response.
 #[derive(Debug, Clone)]
-pub struct Hop {
-    pub method: Method,
-    pub url: Url,
-    pub headers: HeaderMap,
-    pub body: Option<Bytes>,
+pub(crate) struct Hop {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Bytes>,
 }
 
 /// Whether `status` is a redirect this host follows.
-pub fn is_redirect(status: u16) -> bool {
+pub(crate) fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
 /// The request to send after `hop` was answered `status` with `location`
 /// (relative to the hop's URL). `Err` when the location is not a URL.
-pub fn next_hop(hop: &Hop, status: u16, location: &str) -> Result<Hop, String> {
+pub(crate) fn next_hop(hop: &Hop, status: u16, location: &str) -> Result<Hop, String> {
     let url = hop
         .url
         .join(location)

@@ -21,7 +21,7 @@ use super::allow::is_localhost;
 use super::policy::{AddressPolicy, Refusal};
 
 /// The addresses `localhost` stands for.
-pub const LOCALHOST: [IpAddr; 2] = [
+pub(crate) const LOCALHOST: [IpAddr; 2] = [
     IpAddr::V4(Ipv4Addr::LOCALHOST),
     IpAddr::V6(Ipv6Addr::LOCALHOST),
 ];
@@ -29,18 +29,18 @@ pub const LOCALHOST: [IpAddr; 2] = [
 /// A name that resolved only to refused addresses.
 #[derive(Debug, thiserror::Error)]
 #[error("{name} resolves only to refused addresses ({reason})")]
-pub struct BlockedName {
-    pub name: String,
-    pub reason: Refusal,
+pub(crate) struct BlockedName {
+    pub(crate) name: String,
+    pub(crate) reason: Refusal,
 }
 
 /// See the module documentation.
-pub struct GuardedResolver {
+pub(crate) struct GuardedResolver {
     policy: Arc<AddressPolicy>,
 }
 
 impl GuardedResolver {
-    pub fn new(policy: Arc<AddressPolicy>) -> Self {
+    pub(crate) fn new(policy: Arc<AddressPolicy>) -> Self {
         Self { policy }
     }
 }

@@ -1,0 +1,108 @@
+//! Running a component's statement: its grant, then its time limit.
+//!
+//! A component statement is untrusted and bounded by its request, so before
+//! any engine sees it the grant picks the pool it may run on and the
+//! request's deadline caps how long it may take; both engines then receive
+//! the same checked [`Statement`].
+
+use std::time::{Duration, Instant};
+
+use crate::database::{Backend, Database};
+use crate::error::SqlError;
+use crate::guard::{self, Access, SqlGrant};
+use crate::value::{RowSet, SqlValue};
+
+/// Who runs a component statement: the grant, and when its request must be
+/// done (the statement stops then, or at the host-wide timeout if sooner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub grant: SqlGrant,
+    pub deadline: Option<Instant>,
+}
+
+impl From<SqlGrant> for Caller {
+    fn from(grant: SqlGrant) -> Self {
+        Self {
+            grant,
+            deadline: None,
+        }
+    }
+}
+
+impl Database {
+    /// Runs a component's statement and returns at most the row limit.
+    /// A read-write grant may use it for `INSERT ... RETURNING`.
+    pub async fn query(
+        &self,
+        caller: impl Into<Caller>,
+        statement: &str,
+        params: &[SqlValue],
+    ) -> Result<RowSet, SqlError> {
+        let caller = caller.into();
+        let mode = guard::check(caller.grant, Access::Read)?;
+        let statement = Statement {
+            text: statement,
+            params,
+            mode,
+            timeout: self.timeout(caller.deadline)?,
+        };
+        match &self.backend {
+            Backend::Postgres(pools) => pools.query(&statement, self.row_limit).await,
+            Backend::Sqlite(pools) => pools.query(&statement, self.row_limit).await,
+        }
+    }
+
+    /// Runs a component's write; returns the rows affected.
+    pub async fn execute(
+        &self,
+        caller: impl Into<Caller>,
+        statement: &str,
+        params: &[SqlValue],
+    ) -> Result<u64, SqlError> {
+        let caller = caller.into();
+        let mode = guard::check(caller.grant, Access::Write)?;
+        let statement = Statement {
+            text: statement,
+            params,
+            mode,
+            timeout: self.timeout(caller.deadline)?,
+        };
+        match &self.backend {
+            Backend::Postgres(pools) => pools.execute(&statement).await,
+            Backend::Sqlite(pools) => pools.execute(&statement).await,
+        }
+    }
+
+    /// How long a statement may run: until its request's deadline, and no
+    /// longer than the host-wide statement timeout.
+    fn timeout(&self, deadline: Option<Instant>) -> Result<Duration, SqlError> {
+        let left = deadline.map_or(self.statement_timeout, |deadline| {
+            deadline.saturating_duration_since(Instant::now())
+        });
+        let timeout = left.min(self.statement_timeout);
+        if timeout < Duration::from_millis(1) {
+            return Err(SqlError::Timeout(
+                "the statement timed out: its request's deadline has passed".into(),
+            ));
+        }
+        Ok(timeout)
+    }
+}
+
+/// A component statement, checked against its grant, ready for a pool.
+pub(crate) struct Statement<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) params: &'a [SqlValue],
+    pub(crate) mode: guard::Mode,
+    pub(crate) timeout: Duration,
+}
+
+impl Statement<'_> {
+    /// The error for a statement stopped at its timeout.
+    pub(crate) fn timed_out(&self) -> SqlError {
+        SqlError::Timeout(format!(
+            "the statement timed out after {} ms (its request's deadline or STRATA_SQL_STATEMENT_TIMEOUT_MS)",
+            self.timeout.as_millis()
+        ))
+    }
+}

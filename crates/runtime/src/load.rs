@@ -1,0 +1,96 @@
+//! Loading a component: refusing, at deploy, what could never serve.
+//!
+//! A binary that is not a component, imports what the host does not offer,
+//! exports no HTTP handler, imports a capability its manifest does not
+//! grant, or traps while starting would only fail on every request; all of
+//! that is checked once, before it is put in the registry.
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::capabilities::Grants;
+use crate::error::RuntimeError;
+use crate::registry::LoadedComponent;
+use crate::{ComponentPlan, Runtime, describe};
+
+/// First eight bytes of a component binary: magic, then version 0x0d and
+/// layer 1. A core module has version 1 and layer 0.
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+const CORE_MODULE_LAYER: [u8; 2] = [0, 0];
+
+impl Runtime {
+    /// Compiles and pre-instantiates `bytes` as component `name`, refusing
+    /// anything that is not a `wasi:http` handler this host can satisfy.
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        plan: &ComponentPlan,
+    ) -> Result<LoadedComponent, RuntimeError> {
+        if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+            return Err(RuntimeError::NotWasm);
+        }
+        if bytes[6..8] == CORE_MODULE_LAYER {
+            return Err(RuntimeError::CoreModule);
+        }
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| RuntimeError::Compile(describe(&e)))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| RuntimeError::UnsupportedImport(describe(&e)))?;
+        let pre = ProxyPre::new(pre).map_err(|e| RuntimeError::WrongWorld(describe(&e)))?;
+        check_imports_are_granted(&self.engine, &component, &plan.grants)?;
+        let hash = strata_digest::content_hash(bytes);
+        Ok(LoadedComponent {
+            name: name.into(),
+            version: hash[..12].into(),
+            hash,
+            pre,
+            grants: plan.grants.clone(),
+            timeout: plan.timeout.unwrap_or(self.settings.default_timeout),
+            warmup: plan.warmup.clone(),
+        })
+    }
+
+    /// Instantiates `component` once and throws the instance away, so a
+    /// component that traps while starting is refused before it serves.
+    pub async fn check_instantiates(
+        &self,
+        component: &LoadedComponent,
+    ) -> Result<(), RuntimeError> {
+        let mut store = self.new_store(component);
+        component
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map(drop)
+            .map_err(|e| RuntimeError::TrapsAtStart(describe(&e)))
+    }
+}
+
+/// Refuses a component that imports a `strata:host` capability its
+/// manifest entry does not grant at all: such a component could only ever
+/// fail, so it is better refused at deploy than at its first request.
+fn check_imports_are_granted(
+    engine: &Engine,
+    component: &Component,
+    grants: &Grants,
+) -> Result<(), RuntimeError> {
+    for (import, _) in component.component_type().imports(engine) {
+        let Some(interface) = import
+            .strip_prefix("strata:host/")
+            .map(|rest| rest.split('@').next().unwrap_or(rest))
+        else {
+            continue;
+        };
+        if let Some(capability) = grants.missing_for(interface) {
+            return Err(RuntimeError::NotGranted {
+                import: import.to_string(),
+                capability,
+            });
+        }
+    }
+    Ok(())
+}
