@@ -31,6 +31,7 @@
 //! messages through `pubsub`.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod conn;
 mod connect;

@@ -8,6 +8,7 @@
 //! noticing quickly when it comes back.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -13,6 +13,7 @@
 //! gets), `health` and `stats` (what operators see).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod clear;
 mod coherence;

@@ -34,6 +34,8 @@
 //! are capped, and every statement stops at the earlier of its request's
 //! deadline and the host-wide statement timeout.
 
+#![warn(missing_docs)]
+
 #[macro_use]
 mod macros;
 

@@ -3,6 +3,7 @@
 //! instances tell each other which cache value an invalidation is about.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use sha2::{Digest, Sha256};
 

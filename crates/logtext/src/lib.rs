@@ -8,6 +8,7 @@
 //! operator's terminal; JSON logs escape the result again, harmlessly.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod redact;
 

@@ -8,6 +8,7 @@
 //! in its own store, and [`capabilities`] hands out only what was granted.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod capabilities;
 mod engine;

@@ -18,6 +18,7 @@
 //! sent by [`send`], and its final response judged by [`response`].
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod allow;
 mod check;
