@@ -18,6 +18,19 @@ pub enum Tier {
     L2,
 }
 
+impl Tier {
+    /// The `x-strata-cache` value of a hit on this tier, as components
+    /// report it through the SDK (`Outcome::header_value`), so a host
+    /// endpoint's hit reads like a component's in responses, logs and
+    /// metrics.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            Tier::L1 => "hit-l1",
+            Tier::L2 => "hit-l2",
+        }
+    }
+}
+
 /// A value found in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {

@@ -38,6 +38,13 @@ impl AdminAccess {
         AdminAccess::Token(Sha256::digest(token.as_bytes()).into())
     }
 
+    /// Whether a caller admitted here (by [`check`]) presented the bearer
+    /// token: only then may a state-changing `GET` be honoured, since a
+    /// browser never sends the token by itself.
+    pub fn checks_token(&self) -> bool {
+        matches!(self, AdminAccess::Token(_))
+    }
+
     /// The loopback listener's access, also accepting `Host` names in
     /// `extra_hosts` (for a tunnel or a local proxy that rewrites it).
     pub fn loopback(extra_hosts: &[String]) -> Self {
@@ -210,6 +217,13 @@ mod tests {
             ("origin", "http://127.0.0.1:8081"),
         ]);
         assert_eq!(check(&access, &same), Verdict::Allowed);
+    }
+
+    #[test]
+    fn only_the_token_listener_admits_by_token() {
+        assert!(AdminAccess::token("s3cret").checks_token());
+        assert!(!AdminAccess::loopback(&[]).checks_token());
+        assert!(!AdminAccess::Closed.checks_token());
     }
 
     #[test]

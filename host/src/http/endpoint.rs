@@ -8,7 +8,7 @@ use hyper::header::HeaderValue;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::error::ApiError;
-use super::{ClientBody, ListenerRole, Server, admin, auth, feed, health, openapi};
+use super::{ClientBody, ListenerRole, Server, admin, auth, cached, feed, health, openapi};
 use crate::routes::endpoints::{self, Kind};
 
 pub(super) async fn answer<B: ClientBody>(
@@ -23,16 +23,29 @@ pub(super) async fn answer<B: ClientBody>(
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
     };
-    if endpoint.is_admin() {
+    // Past the admin check on a token listener, the caller presented the
+    // token; nowhere else does anything show who sent the request.
+    let by_token = if endpoint.is_admin() {
         auth::require(role, &req, peer)?;
-    }
+        role.admin.checks_token()
+    } else {
+        false
+    };
     if endpoint.public_listener_only && !role.components {
         return Err(not_found());
     }
     if !endpoint.allows(req.method()) {
         return Err(ApiError::MethodNotAllowed {
             method: req.method().to_string(),
-            allowed: endpoint.allowed(),
+            allowed: endpoint.allowed(by_token),
+        });
+    }
+    if endpoint.needs_token(req.method()) && !by_token {
+        tracing::warn!(%peer, path = %req.uri().path(), method = %req.method(), "state-changing request refused: no bearer token");
+        return Err(ApiError::NeedsToken {
+            method: req.method().to_string(),
+            path: endpoint.path,
+            allowed: endpoint.allowed(false),
         });
     }
     let name = name.unwrap_or_default();
@@ -59,6 +72,7 @@ pub(super) async fn answer<B: ClientBody>(
         Kind::OpenApi => Ok(text_response("application/json", openapi::document())),
         Kind::CacheStats => Ok(admin::cache_stats(app).await),
         Kind::ClearCache => admin::clear_cache(app, req.uri().query()).await,
+        Kind::CachedSummary => cached::dashboard_summary(app).await,
         Kind::ListComponents => admin::list_components(app).await,
         Kind::Component if req.method() == hyper::Method::DELETE => admin::remove(app, &name).await,
         Kind::Component => admin::deploy(app, &name, req).await,

@@ -18,6 +18,21 @@ pub enum ApiError {
         method: String,
         allowed: Vec<String>,
     },
+    /// A state-changing method answered only to a bearer-token caller (see
+    /// `Endpoint::token_methods`), sent without one.
+    #[error("{method} {path} changes state, so it is answered only with the admin bearer token (STRATA_ADMIN_TOKEN, on the public listener); without one use {}", allowed.join(" or "))]
+    NeedsToken {
+        method: String,
+        path: &'static str,
+        allowed: Vec<String>,
+    },
+    /// A cache-only read found nothing; it never computes, so the client
+    /// is told when to look again.
+    #[error("{what} is not cached yet and this route never computes it; retry in {retry_after} s")]
+    NotCached {
+        what: &'static str,
+        retry_after: u64,
+    },
     #[error("request body is over the {limit}-byte limit")]
     PayloadTooLarge { limit: u64 },
     #[error("request line and headers are over the {limit}-byte limit")]
@@ -58,7 +73,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyClients => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } | ApiError::NeedsToken { .. } => {
+                StatusCode::METHOD_NOT_ALLOWED
+            }
+            ApiError::NotCached { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -95,6 +113,8 @@ impl ApiError {
             ApiError::TooManyClients => "too_many_clients",
             ApiError::UpgradeRequired => "upgrade_required",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::NeedsToken { .. } => "method_needs_token",
+            ApiError::NotCached { .. } => "not_cached",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::HeadTooLarge { .. } => "head_too_large",
             ApiError::RequestTimeout(_) => "request_timeout",
@@ -145,6 +165,16 @@ impl ApiError {
         }
     }
 
+    /// What the client can do instead, when the host knows.
+    fn hint(&self) -> Option<String> {
+        match self {
+            ApiError::NeedsToken { path, allowed, .. } => allowed
+                .first()
+                .map(|method| format!("send {method} {path}")),
+            _ => None,
+        }
+    }
+
     pub fn into_response(self) -> hyper::Response<HyperOutgoingBody> {
         let status = self.status();
         if status.is_server_error() {
@@ -153,6 +183,9 @@ impl ApiError {
             tracing::warn!(code = self.code(), error = ?self.to_string(), "request failed");
         }
         let mut body = json!({ "error": self.client_message(), "code": self.code() });
+        if let Some(hint) = self.hint() {
+            body["hint"] = json!(hint);
+        }
         if let Some(id) = super::request_id() {
             body["request_id"] = json!(&*id);
         }
@@ -163,13 +196,19 @@ impl ApiError {
                 hyper::header::HeaderValue::from_static("1"),
             );
         }
+        if let ApiError::NotCached { retry_after, .. } = &self {
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, (*retry_after).into());
+        }
         if matches!(self, ApiError::Unauthorized) {
             response.headers_mut().insert(
                 hyper::header::WWW_AUTHENTICATE,
                 hyper::header::HeaderValue::from_static("Bearer"),
             );
         }
-        if let ApiError::MethodNotAllowed { allowed, .. } = &self
+        if let ApiError::MethodNotAllowed { allowed, .. } | ApiError::NeedsToken { allowed, .. } =
+            &self
             && let Ok(value) = hyper::header::HeaderValue::from_str(&allowed.join(", "))
         {
             response.headers_mut().insert(hyper::header::ALLOW, value);
@@ -204,4 +243,50 @@ pub fn json_response(
         hyper::header::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn body_of(response: hyper::Response<HyperOutgoingBody>) -> serde_json::Value {
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("in-memory body")
+            .to_bytes();
+        serde_json::from_slice(&bytes).expect("JSON body")
+    }
+
+    #[tokio::test]
+    async fn a_method_needing_the_token_is_a_405_naming_the_safe_request() {
+        let response = ApiError::NeedsToken {
+            method: "GET".into(),
+            path: "/admin/cache/clear",
+            allowed: vec!["POST".into()],
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[hyper::header::ALLOW], "POST");
+        let body = body_of(response).await;
+        assert_eq!(body["code"], "method_needs_token");
+        assert_eq!(body["hint"], "send POST /admin/cache/clear");
+    }
+
+    #[tokio::test]
+    async fn a_cold_cache_only_read_is_a_503_with_retry_after() {
+        let response = ApiError::NotCached {
+            what: "the dashboard summary",
+            retry_after: 30,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[hyper::header::RETRY_AFTER], "30");
+        let body = body_of(response).await;
+        assert_eq!(body["code"], "not_cached");
+        assert!(body.get("hint").is_none(), "{body}");
+    }
 }

@@ -9,6 +9,7 @@
 
 mod admin;
 pub mod auth;
+mod cached;
 mod component;
 mod conn;
 mod endpoint;

@@ -1,7 +1,9 @@
 //! `GET /openapi.json`: the hand-written description in `openapi.json`,
 //! with each host endpoint's access requirement taken from the endpoint
 //! table, so the document cannot promise a public endpoint that the host
-//! guards or the reverse.
+//! guards or the reverse. Methods answered only to a bearer-token caller
+//! (the seed's `GET` clear) are marked deprecated from the table too, so
+//! client generators steer callers to the safe method.
 
 use std::sync::OnceLock;
 
@@ -26,7 +28,8 @@ pub fn document() -> &'static str {
 }
 
 /// Sets or removes the bearer-token requirement on every host endpoint's
-/// operations according to the table.
+/// operations, and marks token-only methods deprecated, according to the
+/// table.
 fn apply_access(document: &mut Value) {
     for endpoint in ENDPOINTS {
         for method in endpoint.methods {
@@ -44,6 +47,9 @@ fn apply_access(document: &mut Value) {
                 operation.insert("security".into(), json!([{ "bearerAuth": [] }]));
             } else {
                 operation.remove("security");
+            }
+            if endpoint.needs_token(method) {
+                operation.insert("deprecated".into(), json!(true));
             }
         }
     }
@@ -66,6 +72,23 @@ mod tests {
                 assert!(
                     document["paths"][endpoint.path][&method].is_object(),
                     "openapi.json lacks {method} {}",
+                    endpoint.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn token_only_methods_are_deprecated_in_the_source_and_others_are_not() {
+        let document = source();
+        for endpoint in ENDPOINTS {
+            for method in endpoint.methods {
+                let operation =
+                    &document["paths"][endpoint.path][method.as_str().to_ascii_lowercase()];
+                assert_eq!(
+                    operation["deprecated"] == json!(true),
+                    endpoint.needs_token(method),
+                    "{method} {}",
                     endpoint.path
                 );
             }

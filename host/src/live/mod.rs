@@ -82,6 +82,11 @@ impl Live {
         }
     }
 
+    /// Time between scheduled refreshes; zero when the scheduler is off.
+    pub fn interval(&self) -> Duration {
+        self.settings.interval
+    }
+
     /// The newest update, if any arrived yet.
     pub fn latest(&self) -> Option<Arc<str>> {
         self.latest.borrow().clone()

@@ -7,6 +7,10 @@
 //! same), so `/clear-cache`, `/clear-cache/` and `//clear-cache` are one
 //! endpoint and get one verdict, instead of a string comparison on the raw
 //! path that another spelling walks around.
+//!
+//! Some entries are the seed's names for the same things (`/admin/cache/..`,
+//! `/api/crypto/dashboard-summary/cached`), kept because clients of the
+//! system Strata replaces still call them (issue #21).
 
 use hyper::Method;
 
@@ -22,6 +26,8 @@ pub enum Kind {
     OpenApi,
     CacheStats,
     ClearCache,
+    /// The cached dashboard summary, read from the cache only.
+    CachedSummary,
     ListComponents,
     /// `POST` deploys, `DELETE` removes.
     Component,
@@ -46,8 +52,17 @@ pub struct Endpoint {
     pub methods: &'static [Method],
     pub kind: Kind,
     pub access: Access,
-    /// Browser-facing endpoints that belong on the public listener only.
+    /// Endpoints that belong on the public listener only: the browser-facing
+    /// ones, and data the admin listener does not serve (it serves no
+    /// public component routes, so neither their host-side stand-ins).
     pub public_listener_only: bool,
+    /// Methods answered only to a caller that presented the bearer token.
+    /// A state-changing `GET` can be fired by a link prefetcher or another
+    /// site's page without a preflight, and the loopback listener checks no
+    /// token; a browser never attaches a bearer token by itself, so only the
+    /// token shows that the caller meant it. Elsewhere these methods get a
+    /// 405 naming the safe ones.
+    pub token_methods: &'static [Method],
 }
 
 impl Endpoint {
@@ -56,10 +71,17 @@ impl Endpoint {
         self.methods.contains(method)
     }
 
-    /// The methods, for an `Allow` header.
-    pub fn allowed(&self) -> Vec<String> {
+    /// Whether `method` is answered only to a bearer-token caller.
+    pub fn needs_token(&self, method: &Method) -> bool {
+        self.token_methods.contains(method)
+    }
+
+    /// The methods a caller may use, for an `Allow` header: without a
+    /// presented token, those needing one are left out.
+    pub fn allowed(&self, by_token: bool) -> Vec<String> {
         self.methods
             .iter()
+            .filter(|m| by_token || !self.needs_token(m))
             .map(|m| m.as_str().to_string())
             .collect()
     }
@@ -76,6 +98,7 @@ const fn public(path: &'static str, methods: &'static [Method], kind: Kind) -> E
         kind,
         access: Access::Public,
         public_listener_only: false,
+        token_methods: &[],
     }
 }
 
@@ -86,7 +109,14 @@ const fn browser(path: &'static str, kind: Kind) -> Endpoint {
         kind,
         access: Access::Public,
         public_listener_only: true,
+        token_methods: &[],
     }
+}
+
+/// A public `GET` of data that stands in for a component route, so it is
+/// served where component routes are: on the public listener only.
+const fn data(path: &'static str, kind: Kind) -> Endpoint {
+    browser(path, kind)
 }
 
 const fn admin(path: &'static str, methods: &'static [Method], kind: Kind) -> Endpoint {
@@ -96,6 +126,15 @@ const fn admin(path: &'static str, methods: &'static [Method], kind: Kind) -> En
         kind,
         access: Access::Admin,
         public_listener_only: false,
+        token_methods: &[],
+    }
+}
+
+impl Endpoint {
+    /// The same endpoint with `methods` answered to bearer-token callers only.
+    const fn needing_token_for(mut self, methods: &'static [Method]) -> Self {
+        self.token_methods = methods;
+        self
     }
 }
 
@@ -122,6 +161,16 @@ pub const ENDPOINTS: &[Endpoint] = &[
         Kind::Rollback,
     ),
     admin("/admin/reports", &[Method::POST], Kind::PublishReport),
+    // The seed's names (issue #21). Its clear was a GET: kept for callers
+    // with the token, deprecated in openapi.json.
+    admin("/admin/cache/stats", &[Method::GET], Kind::CacheStats),
+    admin(
+        "/admin/cache/clear",
+        &[Method::POST, Method::GET],
+        Kind::ClearCache,
+    )
+    .needing_token_for(&[Method::GET]),
+    data("/api/crypto/dashboard-summary/cached", Kind::CachedSummary),
 ];
 
 /// A request path matched to an endpoint.
@@ -211,6 +260,64 @@ mod tests {
     fn the_root_page_is_the_empty_path() {
         assert_eq!(find("/").expect("root").endpoint.kind, Kind::Page);
         assert_eq!(find("//").expect("root").endpoint.kind, Kind::Page);
+    }
+
+    #[test]
+    fn every_spelling_of_a_compat_path_matches_its_endpoint() {
+        for (path, kind) in [
+            ("/admin/cache/stats/", Kind::CacheStats),
+            ("//admin//cache/stats", Kind::CacheStats),
+            ("/admin/cache/clear//", Kind::ClearCache),
+            ("///admin/cache/clear", Kind::ClearCache),
+            ("/api/crypto/dashboard-summary/cached/", Kind::CachedSummary),
+            (
+                "//api//crypto/dashboard-summary/cached",
+                Kind::CachedSummary,
+            ),
+        ] {
+            assert_eq!(find(path).expect(path).endpoint.kind, kind, "{path}");
+        }
+        for path in [
+            "/admin/cache",
+            "/admin/cache/clear/x",
+            "/admin/cache/clearx",
+        ] {
+            assert!(find(path).is_none(), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_get_clear_needs_the_token_and_the_post_does_not() {
+        let clear = find("/admin/cache/clear").expect("clear").endpoint;
+        assert!(clear.is_admin());
+        assert!(clear.needs_token(&Method::GET));
+        assert!(!clear.needs_token(&Method::POST));
+        assert_eq!(clear.allowed(false), ["POST"]);
+        assert_eq!(clear.allowed(true), ["POST", "GET"]);
+    }
+
+    #[test]
+    fn only_admin_endpoints_have_token_methods_and_they_are_among_their_methods() {
+        for endpoint in ENDPOINTS {
+            for method in endpoint.token_methods {
+                assert!(
+                    endpoint.is_admin(),
+                    "{}: public listeners check no token",
+                    endpoint.path
+                );
+                assert!(endpoint.allows(method), "{method} {}", endpoint.path);
+            }
+        }
+    }
+
+    #[test]
+    fn the_cached_summary_is_public_and_on_the_public_listener_only() {
+        let cached = find("/api/crypto/dashboard-summary/cached")
+            .expect("cached")
+            .endpoint;
+        assert!(!cached.is_admin());
+        assert!(cached.public_listener_only);
+        assert_eq!(cached.allowed(false), ["GET"]);
     }
 
     #[test]
