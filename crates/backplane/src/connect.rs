@@ -22,7 +22,9 @@ use crate::{Backplane, BackplaneError, Conn, Namespace, NodeAddr, SlotMap, Topol
 /// How long connecting and answering may take.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
+    /// Longest wait for a new connection to Redis.
     pub connect: Duration,
+    /// Longest wait for the answer to one command.
     pub response: Duration,
 }
 

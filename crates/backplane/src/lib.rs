@@ -59,12 +59,23 @@ pub use topology::Topology;
 /// Why the Redis settings cannot be used.
 #[derive(Debug, Error)]
 pub enum BackplaneError {
+    /// Both `REDIS_URL` and `REDIS_CLUSTER_URLS` are set; which one is meant
+    /// is not guessed.
     #[error("set REDIS_URL or REDIS_CLUSTER_URLS, not both")]
     BothConfigured,
+    /// `REDIS_CLUSTER_URLS` is set but holds only commas and blanks.
     #[error("REDIS_CLUSTER_URLS lists no node")]
     NoClusterNodes,
+    /// A configured URL does not parse as a Redis URL, or the client refuses it.
     #[error("{url:?} is not a valid Redis URL: {reason}")]
-    BadUrl { url: String, reason: String },
+    BadUrl {
+        /// The URL (or the cluster list), credentials redacted.
+        url: String,
+        /// The parser's or client's complaint, redacted the same way.
+        reason: String,
+    },
+    /// `STRATA_REDIS_NAMESPACE` is empty, over 64 characters, or holds one
+    /// that is not an ASCII letter, digit, `_`, `-` or `.`.
     #[error(
         "Redis namespace {0:?} must be 1 to 64 letters, digits, '_', '-' or '.' (STRATA_REDIS_NAMESPACE)"
     )]
@@ -95,6 +106,7 @@ impl Backplane {
         self.conn.clone()
     }
 
+    /// The deployment this backplane was built for, as configured.
     pub fn topology(&self) -> &Topology {
         &self.topology
     }

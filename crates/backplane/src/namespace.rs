@@ -19,6 +19,8 @@ use crate::BackplaneError;
 pub struct Namespace(Arc<str>);
 
 impl Namespace {
+    /// Accepts 1 to 64 ASCII letters, digits, `_`, `-` or `.`; anything else
+    /// is refused with [`BackplaneError::BadNamespace`].
     pub fn new(name: &str) -> Result<Self, BackplaneError> {
         let valid = !name.is_empty()
             && name.len() <= 64

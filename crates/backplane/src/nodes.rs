@@ -16,7 +16,9 @@ pub(crate) const SLOTS: usize = 16_384;
 /// A node's client address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NodeAddr {
+    /// Host name or IP address, as the seed URL or `CLUSTER NODES` gives it.
     pub host: String,
+    /// The node's client port (not its cluster bus port).
     pub port: u16,
 }
 

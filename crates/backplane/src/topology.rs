@@ -13,6 +13,8 @@ use crate::BackplaneError;
 /// The Redis deployment the operator configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Topology {
+    /// The `REDIS_URL`, as configured: it may carry credentials, so redact
+    /// it before logging.
     Standalone(String),
     /// Seed nodes; the rest of the cluster is discovered from them.
     Cluster(Vec<String>),

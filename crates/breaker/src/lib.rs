@@ -16,8 +16,12 @@ use std::time::{Duration, Instant};
 /// Observable breaker state, for health output and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
+    /// Calls pass; consecutive failures are being counted.
     Closed,
+    /// Calls are skipped until the cool-down has passed.
     Open,
+    /// The cool-down has passed: one probe call may go (or is under way);
+    /// every other caller is still skipped.
     HalfOpen,
 }
 
@@ -48,6 +52,8 @@ pub struct CircuitBreaker {
 }
 
 impl CircuitBreaker {
+    /// Opens after `threshold` consecutive failures (0 counts as 1) and stays
+    /// open for `cool_down` before letting a probe through.
     pub fn new(threshold: u32, cool_down: Duration) -> Self {
         Self {
             threshold: threshold.max(1),
@@ -84,6 +90,8 @@ impl CircuitBreaker {
         }
     }
 
+    /// Closes the breaker and resets the failure count; a successful probe
+    /// ends the half-open state this way.
     pub fn record_success(&self) {
         let mut inner = self.lock();
         inner.failures = 0;
@@ -91,6 +99,8 @@ impl CircuitBreaker {
         inner.probing = false;
     }
 
+    /// Counts one failure; the threshold-th in a row, or a failed probe,
+    /// (re)opens the breaker for another cool-down.
     pub fn record_failure(&self) {
         self.record_failure_at(Instant::now());
     }
@@ -112,6 +122,8 @@ impl CircuitBreaker {
         self.lock().probing = false;
     }
 
+    /// The state as of now: half-open once the cool-down has passed, even
+    /// before any caller has probed.
     pub fn state(&self) -> BreakerState {
         let inner = self.lock();
         match inner.opened_at {

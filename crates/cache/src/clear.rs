@@ -12,7 +12,10 @@ use crate::{L2Error, TieredCache};
 /// Counts of keys removed by a clear, per tier.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Cleared {
+    /// Keys removed from this instance's L1 (other instances clear theirs on
+    /// the broadcast and are not counted).
     pub l1: u64,
+    /// Keys removed from Redis; 0 without an L2, partial when `l2_error` is set.
     pub l2: u64,
     /// Set when Redis could not be cleared (its keys will expire by TTL).
     #[serde(skip_serializing_if = "Option::is_none")]

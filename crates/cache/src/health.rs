@@ -20,10 +20,14 @@ pub fn l2_state(configured: bool, healthy: bool) -> &'static str {
 /// State of the L2 tier for health checks.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct L2Health {
+    /// Whether an L2 is configured at all; false means L1 only.
     pub configured: bool,
     /// "standalone", "cluster" or "none".
     pub mode: &'static str,
+    /// Whether a PING just now reached Redis (every primary of a cluster).
     pub healthy: bool,
+    /// "connected", "not configured (L1 only)" or the Redis error. The error
+    /// may name hosts and users: log it, never show it on a public endpoint.
     pub status: String,
 }
 

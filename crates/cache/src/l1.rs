@@ -61,7 +61,11 @@ impl Expiry<String, Arc<L1Entry>> for FreshnessExpiry {
 /// Sizing of the L1 tier.
 #[derive(Debug, Clone, Copy)]
 pub struct L1Limits {
+    /// Most entries held; at least 1. Enforced through the byte weigher: every
+    /// entry weighs at least `max_bytes / max_entries`.
     pub max_entries: u64,
+    /// Most bytes of keys plus values held (raised to `max_entries` if lower);
+    /// the least recently useful entries are evicted past it.
     pub max_bytes: u64,
 }
 

@@ -25,16 +25,25 @@ use strata_breaker::{BreakerState, CircuitBreaker};
 /// cache error never fails a request.
 #[derive(Debug, Error)]
 pub enum L2Error {
+    /// The breaker is open (the key's primary's, or the deployment-wide one
+    /// for clears and publishes); nothing was sent.
     #[error("redis circuit breaker is open")]
     CircuitOpen,
+    /// No answer within the configured command timeout (carried).
     #[error("redis command timed out after {0:?}")]
     Timeout(Duration),
+    /// Redis or the connection to it failed the command.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
     /// A cluster clear that reached only some primaries: keys on the
     /// others (down at the time) were not removed.
     #[error("removed {removed} keys, but could not clear {unreachable}")]
-    IncompleteClear { removed: u64, unreachable: String },
+    IncompleteClear {
+        /// Keys removed on the primaries that could be reached.
+        removed: u64,
+        /// The primaries that could not be cleared, with why, comma-separated.
+        unreachable: String,
+    },
 }
 
 /// Keys scanned per SCAN round trip and removed per UNLINK.
@@ -127,6 +136,8 @@ impl L2 {
         Ok(value.map(|v| (Bytes::from(v), remaining)))
     }
 
+    /// Stores `value` under `key` for `ttl` (rounded to milliseconds, at
+    /// least 1 ms), replacing any previous value.
     pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), L2Error> {
         let key = self.backplane.namespace().cache_key(key);
         let breaker = self.breaker_for(&key);
@@ -143,6 +154,7 @@ impl L2 {
         .await
     }
 
+    /// Removes `key` from Redis; `true` when it was there.
     pub async fn delete(&self, key: &str) -> Result<bool, L2Error> {
         let key = self.backplane.namespace().cache_key(key);
         let breaker = self.breaker_for(&key);
@@ -251,6 +263,8 @@ impl L2 {
         self.breakers.worst_state()
     }
 
+    /// How long the latest Redis command took, failed or not (timeouts count
+    /// as the full timeout); zero before the first.
     pub fn last_latency(&self) -> Duration {
         Duration::from_micros(
             self.last_latency_us

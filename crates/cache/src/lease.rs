@@ -18,6 +18,7 @@ use crate::{CacheError, TieredCache};
 
 /// The result of cache-or-compute's first step.
 pub enum Lookup {
+    /// A fresh value from L1 or L2; nothing to compute.
     Hit(Hit),
     /// The caller must compute the value and [`Lease::fill`] it.
     Compute(Lease),
@@ -32,6 +33,7 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// The cache key this lease is for.
     pub fn key(&self) -> &str {
         &self.key
     }

@@ -55,12 +55,21 @@ pub use stats::{CacheStats, L1Stats, L2Stats};
 /// Why a cache call was refused. Redis trouble is not among them.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum CacheError {
+    /// The value is over `max_value_bytes`; carries its size in bytes.
     #[error("value is {0} bytes, over the per-entry limit")]
     TooLarge(u64),
+    /// Another request's computation of the key did not finish within
+    /// `flight_wait`.
     #[error("timed out waiting for a concurrent computation of this key")]
     Timeout,
+    /// The caller asked for a TTL over the key family's cap (or the host's).
     #[error("a TTL of {requested} s is over this key family's cap of {max} s")]
-    TtlTooLong { requested: u64, max: u64 },
+    TtlTooLong {
+        /// The TTL asked for, in whole seconds.
+        requested: u64,
+        /// The cap that applies to the key, in whole seconds.
+        max: u64,
+    },
 }
 
 /// See the module documentation.

@@ -14,7 +14,9 @@ use crate::counters::Counters;
 /// Which tier answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tier {
+    /// This process's memory.
     L1,
+    /// Redis (the value has been copied into L1 too).
     L2,
 }
 
@@ -34,7 +36,9 @@ impl Tier {
 /// A value found in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
+    /// The stored value, as written.
     pub value: Bytes,
+    /// Which tier answered; passed on to the guest with the value.
     pub tier: Tier,
 }
 

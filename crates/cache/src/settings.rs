@@ -18,13 +18,23 @@ use crate::policy::FamilyPolicy;
 /// Tunables, from the CLI and the manifest's `[cache.families]`.
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
+    /// Size limits of L1.
     pub l1: L1Limits,
+    /// How long an L1 entry is fresh when neither the call nor its family
+    /// sets a TTL.
     pub l1_ttl: Duration,
+    /// How long Redis keeps a value when neither the call nor its family sets
+    /// a TTL.
     pub l2_ttl: Duration,
+    /// How long an expired L1 entry is kept past its freshness, as the stale
+    /// copy a failed recomputation may serve. Never served as fresh.
     pub stale_grace: Duration,
+    /// Largest value accepted; a bigger one is refused with
+    /// [`CacheError::TooLarge`](crate::CacheError::TooLarge).
     pub max_value_bytes: usize,
     /// Longest per-call TTL for families that set no `max_ttl_seconds`.
     pub max_ttl: Duration,
+    /// Per-family policies, keyed by family (the key up to its first `:`).
     pub families: BTreeMap<String, FamilyPolicy>,
     /// Longest a request waits for another's computation of the same key.
     pub flight_wait: Duration,

@@ -26,43 +26,75 @@ fn hit_rate(hits: u64, misses: u64) -> f64 {
 /// L1 figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct L1Stats {
+    /// Entries in L1 right now.
     pub entries: u64,
+    /// Bytes L1 counts against `max_bytes` (keys plus values, each at least
+    /// the per-entry floor).
     pub weighted_size_bytes: u64,
+    /// Configured entry cap.
     pub max_entries: u64,
+    /// Configured byte cap.
     pub max_bytes: u64,
+    /// Fresh L1 hits since start.
     pub hits: u64,
+    /// Lookups L1 could not answer fresh since start (a stale entry counts
+    /// as a miss).
     pub misses: u64,
+    /// `hits` out of all lookups, in percent with one decimal; 0 before any.
     pub hit_rate_percent: f64,
+    /// The global L1 TTL, for keys without a family policy.
     pub default_ttl_seconds: u64,
 }
 
 /// L2 figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct L2Stats {
+    /// Whether an L2 is configured at all.
     pub configured: bool,
     /// "standalone", "cluster" or "none": operators reading stats from one
     /// instance should see which kind of Redis it shares.
     pub mode: &'static str,
+    /// Whether the breaker (every primary's, in a cluster) is closed; no
+    /// round trip is made for this.
     pub healthy: bool,
+    /// The worst breaker state: `closed`, `open`, `half-open`, or `none`
+    /// without an L2.
     pub breaker: &'static str,
+    /// Reads Redis answered with a value since start.
     pub hits: u64,
+    /// Reads Redis answered with no value since start (failed reads are
+    /// `errors`, not misses).
     pub misses: u64,
+    /// `hits` out of hits plus misses, in percent with one decimal; 0 before any.
     pub hit_rate_percent: f64,
+    /// Redis commands that failed or were skipped by an open breaker, since
+    /// start.
     pub errors: u64,
+    /// Background write-throughs that reached Redis since start.
     pub writes: u64,
+    /// Duration of the latest Redis command, in milliseconds; 0 before any.
     pub last_latency_ms: f64,
+    /// The global L2 TTL, for keys without a family policy.
     pub default_ttl_seconds: u64,
 }
 
 /// Whole-cache figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct CacheStats {
+    /// This instance's L1.
     pub l1: L1Stats,
+    /// The shared Redis tier, as this instance sees it.
     pub l2: L2Stats,
+    /// L2 hits copied into L1 since start.
     pub promotions: u64,
+    /// Leases handed out: misses a caller had to compute, since start.
     pub computes: u64,
+    /// Times a caller served the stale copy because recomputing failed.
     pub stale_serves: u64,
+    /// Times a caller waited for another's computation of the same key
+    /// instead of computing it too.
     pub coalesced_waits: u64,
+    /// Keys being computed under a lease right now.
     pub in_flight: usize,
 }
 

@@ -16,7 +16,10 @@ use crate::value::{RowSet, SqlValue};
 /// done (the statement stops then, or at the host-wide timeout if sooner).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
+    /// Picks the pool the statement runs on; [`SqlGrant::None`] refuses it.
     pub grant: SqlGrant,
+    /// When the caller's request must be done; `None` leaves only the
+    /// host-wide statement timeout.
     pub deadline: Option<Instant>,
 }
 

@@ -12,15 +12,23 @@ pub enum SqlError {
     /// The caller's grant does not allow it (refused by the engine).
     #[error("denied: {0}")]
     Denied(String),
+    /// The statement cannot run as written: a syntax error, an unknown name,
+    /// more than one statement, or a value or column type with no SQL value
+    /// mapping.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// A unique, foreign-key, check or NOT NULL constraint refused the write.
     #[error("constraint violated: {0}")]
     Constraint(String),
+    /// The database could not be reached or is busy: no free connection, I/O or
+    /// protocol trouble, a busy or locked SQLite file, or component roles that
+    /// are not set up. Worth retrying later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// The statement was stopped at its deadline.
     #[error("timeout: {0}")]
     Timeout(String),
+    /// Anything else the engine reported, with its message.
     #[error("database error: {0}")]
     Other(String),
 }
@@ -60,10 +68,16 @@ impl SqlError {
 /// Why the database could not be opened at start.
 #[derive(Debug, Error)]
 pub enum OpenError {
+    /// The database could not be connected to or opened (including a
+    /// malformed Postgres URL).
     #[error("cannot connect to the database: {0}")]
     Connect(#[source] sqlx::Error),
+    /// A schema migration failed, or the database holds migrations this
+    /// build does not know.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Preparing an SQLite installation failed: a path that is not UTF-8, or
+    /// moving host rows out of an older app file.
     #[error("cannot prepare the database: {0}")]
     Setup(#[source] sqlx::Error),
     /// The login roles component SQL runs as could not be provisioned.

@@ -29,7 +29,7 @@ pub enum SqlGrant {
 
 /// Whether the access is a read (`query`) or a write (`execute`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     Read,
     Write,
 }

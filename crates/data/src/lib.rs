@@ -52,7 +52,7 @@ mod value;
 pub use component::Caller;
 pub use database::Database;
 pub use error::{OpenError, SqlError};
-pub use guard::{Access, SqlGrant};
+pub use guard::SqlGrant;
 pub use postgres::component_role_names;
 pub use settings::PoolSettings;
 pub use value::{RowSet, SqlValue};

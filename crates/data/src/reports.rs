@@ -8,8 +8,11 @@ use super::{Database, SqlError, SqlValue};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewReport {
+    /// Ticker, 1 to 20 bytes of letters, digits and `-` (see [`validate`](Self::validate)).
     pub symbol: String,
+    /// Timeframe label, 1 to 10 bytes.
     pub timeframe: String,
+    /// Headline, 1 to 200 bytes.
     pub title: String,
     /// Trusted HTML fragment (analysts are authenticated operators).
     pub body: String,

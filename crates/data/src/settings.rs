@@ -10,6 +10,8 @@ use std::time::Duration;
 pub struct PoolSettings {
     /// Most connections of each pool (host, read-only, read-write).
     pub max_connections: u32,
+    /// Longest a statement waits for a free connection; on SQLite also how
+    /// long it waits for a locked file.
     pub acquire_timeout: Duration,
     /// Most rows a query returns to a guest.
     pub row_limit: usize,

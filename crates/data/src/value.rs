@@ -11,11 +11,17 @@ use super::SqlError;
 /// A value bound to or read from a statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlValue {
+    /// SQL `NULL`, of any column type.
     Null,
+    /// Postgres `BOOL`, or an SQLite column declared `BOOLEAN`.
     Bool(bool),
+    /// Any integer column, widened to 64 bits.
     Int(i64),
+    /// Any floating-point column, widened to 64 bits.
     Float(f64),
+    /// UTF-8 text.
     Text(String),
+    /// Raw bytes (`BYTEA`, `BLOB`).
     Bytes(Vec<u8>),
     /// Microseconds since the Unix epoch, UTC.
     Timestamp(i64),
@@ -24,8 +30,12 @@ pub enum SqlValue {
 /// Rows of a query, already converted.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RowSet {
+    /// Column names in result order; empty when no row came back.
     pub columns: Vec<String>,
+    /// Rows, each with one value per column, at most the row limit.
     pub rows: Vec<Vec<SqlValue>>,
+    /// True when the statement had more rows than the row limit and the rest
+    /// were dropped.
     pub truncated: bool,
 }
 

@@ -20,8 +20,13 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Engine sizing, from the CLI.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineSettings {
+    /// Instance slots in the pool: at most this many instances exist at
+    /// once, and each request in flight holds one.
     pub max_instances: u32,
+    /// Largest linear memory one instance may grow to, in bytes.
     pub instance_memory_bytes: u64,
+    /// Freed slots decommitted together (at least 1); larger batches mean
+    /// fewer system calls but memory held a little longer.
     pub decommit_batch_size: usize,
 }
 

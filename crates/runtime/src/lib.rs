@@ -46,7 +46,9 @@ pub struct ComponentPlan {
 /// Sizing and policy for every instance.
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
+    /// Sizing of the engine's instance pool.
     pub engine: EngineSettings,
+    /// Per-request budget of components whose manifest entry sets none.
     pub default_timeout: Duration,
     /// Compiled-code cache folder; `None` compiles at every start.
     pub compile_cache: Option<std::path::PathBuf>,
@@ -63,6 +65,9 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// Builds the engine and linker and starts the epoch ticker thread (it
+    /// stops when the engine is dropped). Fails only on settings wasmtime
+    /// refuses ([`RuntimeError::Engine`]).
     pub fn new(settings: RuntimeSettings, services: Services) -> Result<Self, RuntimeError> {
         let engine = engine::build_engine(settings.engine, settings.compile_cache.as_deref())?;
         engine::start_epoch_ticker(&engine);

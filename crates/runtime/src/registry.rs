@@ -18,15 +18,19 @@ use super::capabilities::Grants;
 
 /// One compiled, pre-instantiated component version.
 pub struct LoadedComponent {
+    /// The manifest's name for the component (its registry slot).
     pub name: Arc<str>,
     /// SHA-256 of the binary, hex: identical bytes are the same version on
     /// every instance.
     pub hash: String,
     /// Short form of `hash` for logs, headers and listings.
     pub version: Arc<str>,
-    pub pre: ProxyPre<HostState>,
+    pub(crate) pre: ProxyPre<HostState>,
+    /// What the manifest entry grants it.
     pub grants: Arc<Grants>,
+    /// Per-request budget: the manifest's, else the host default.
     pub timeout: Duration,
+    /// GET paths requested once after loading, to prime its caches.
     pub warmup: Vec<String>,
 }
 

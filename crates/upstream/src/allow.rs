@@ -25,6 +25,9 @@ pub struct AllowedHost {
 }
 
 impl AllowedHost {
+    /// Parses one manifest entry (see the type); the error says what is wrong
+    /// with it. Whitespace, credentials and schemes other than `http` and
+    /// `https` are refused, and so is a path unless the entry is a URL.
     pub fn parse(entry: &str) -> Result<Self, String> {
         let entry = entry.trim();
         if entry.is_empty() {

@@ -19,11 +19,22 @@ use crate::resolve::GuardedResolver;
 /// Client policy, from the CLI.
 #[derive(Debug, Clone)]
 pub struct OutboundSettings {
+    /// Longest one call may take, retries and redirects included; a guest may
+    /// ask for less, never more. Also caps the connect timeout (at most 5 s).
     pub default_timeout: Duration,
+    /// Further attempts after a failed one, for idempotent methods only and
+    /// only while the deadline leaves room.
     pub retries: u32,
+    /// Wait before the first retry; it doubles per retry, is four times as
+    /// long after a 429, and is never shorter than the upstream's `Retry-After`.
     pub backoff: Duration,
+    /// Largest response body accepted; a bigger one fails the call with
+    /// [`FetchError::TooLarge`].
     pub max_response_bytes: usize,
+    /// Consecutive failures that open the breaker of one (component,
+    /// allow-list entry) pair.
     pub breaker_threshold: u32,
+    /// How long an open breaker refuses calls before letting one probe through.
     pub breaker_cool_down: Duration,
     /// Redirects followed in one call before giving up.
     pub max_redirects: u32,
@@ -41,6 +52,9 @@ pub struct Outbound {
 }
 
 impl Outbound {
+    /// Builds the one client every component shares; fails (as
+    /// [`FetchError::Transport`]) only when the HTTP client cannot be built.
+    /// Call [`set_listeners`](Self::set_listeners) once the listeners are bound.
     pub fn new(settings: OutboundSettings) -> Result<Self, FetchError> {
         let policy = Arc::new(AddressPolicy::new(settings.allow_networks.clone()));
         let client = reqwest::Client::builder()

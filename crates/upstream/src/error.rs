@@ -13,14 +13,22 @@ pub enum FetchError {
     /// it stands for may not be reached.
     #[error("outbound call denied: {0}")]
     Denied(String),
+    /// The request cannot be sent as written: a bad URL, scheme, method or
+    /// header, or credentials in the URL.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The call's deadline (the guest's budget, capped at the host's
+    /// default) passed before a full response arrived.
     #[error("no response within the time budget")]
     Timeout,
+    /// The breaker for this component and allow-list entry (carried) is open;
+    /// nothing was sent.
     #[error("circuit breaker open for {0}")]
     CircuitOpen(String),
+    /// The response body is over `max_response_bytes` (carried).
     #[error("response body over {0} bytes")]
     TooLarge(u64),
+    /// Connecting or talking to the upstream failed (after any retries).
     #[error("transport error: {0}")]
     Transport(String),
 }

@@ -114,20 +114,30 @@ pub(crate) fn bump(counter: &AtomicU64) {
 /// One record's figures, for metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamStats {
+    /// The calling component.
     pub component: String,
     /// The allow-list entry (`host` or `host:port`).
     pub upstream: String,
+    /// Requests the upstream answered (a status below 500, other than 429).
     pub ok: u64,
+    /// Requests that failed: 5xx, 429, transport errors, timeouts of the
+    /// host's budget, or a body over the size cap.
     pub failed: u64,
+    /// Calls refused unsent because the breaker was open.
     pub short_circuited: u64,
+    /// Requests cut off by the guest's own shorter budget; not held against
+    /// the upstream.
     pub guest_timeouts: u64,
+    /// Retries of calls that started with this entry.
     pub retries: u64,
+    /// Breaker state: `closed`, `open` or `half-open`.
     pub breaker: &'static str,
 }
 
 /// Everything the outbound client counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboundStats {
+    /// One per (component, allow-list entry) pair called so far, sorted.
     pub upstreams: Vec<UpstreamStats>,
     /// Calls refused by policy, per component.
     pub denied: Vec<(String, u64)>,

@@ -12,14 +12,22 @@ use crate::describe;
 /// Why a request to a component produced no response of its own.
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
+    /// No instance could be made for this request (the instance pool is
+    /// full, or instantiation failed), or the request could not be handed to it.
     #[error("no instance available: {0}")]
     Instantiate(String),
+    /// The guest trapped before sending its response head, other than at
+    /// its deadline.
     #[error("the component trapped: {0}")]
     Trap(String),
+    /// The component's per-request timeout (carried, in milliseconds) ran
+    /// out before it sent a response head.
     #[error("the component ran past its {0} ms deadline")]
     Deadline(u128),
+    /// The guest finished without ever setting its response.
     #[error("the component finished without sending a response")]
     NoResponse,
+    /// The guest answered with an error code of its own, passed on as is.
     #[error("the component reported an error: {0:?}")]
     Guest(ErrorCode),
 }
