@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::hostile;
+use crate::security::hostile;
 use crate::support::{Backend, Host, Services, closed_within, http};
 
 async fn connect(host: &Host) -> TcpStream {

@@ -1,11 +1,9 @@
 //! What an operator sees: Prometheus metrics, structured logs, the OpenAPI
 //! document.
 
-mod support;
-
+use crate::support::{Backend, Services, http};
 use openmetrics_parser::prometheus::parse_prometheus;
 use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
-use support::{Backend, Services, http};
 
 type Exposition = MetricsExposition<PrometheusType, PrometheusValue>;
 

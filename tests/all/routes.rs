@@ -5,9 +5,7 @@
 //! "Served from cache" is proven twice: the component's `x-strata-cache`
 //! header, and the simulator's request counter standing still.
 
-mod support;
-
-use support::{Backend, Services};
+use crate::support::{Backend, Services};
 
 /// Defines each behaviour once and runs it against every backend.
 macro_rules! on_every_backend {

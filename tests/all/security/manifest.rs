@@ -2,7 +2,7 @@
 //! expanded inside string values only, so a value cannot add routes,
 //! components or grants.
 
-use crate::hostile::{self, probe};
+use crate::security::hostile::{self, probe};
 use crate::support::{Backend, Services};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,16 +1,14 @@
 //! The live dashboard: scheduled refreshes pushed over WebSocket, across
 //! instances, through failures, and rendered by a real browser.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use support::ws::{
+use crate::support::ws::{
     assert_every_client_saw_the_same_updates, assert_one_refresh_per_tick, connect, next_update,
     stamps,
 };
-use support::{Backend, Services};
+use crate::support::{Backend, Services};
+use serde_json::{Value, json};
 
 fn fast_refresh() -> Vec<(&'static str, &'static str)> {
     vec![("STRATA_DASHBOARD_REFRESH_SECONDS", "1")]

@@ -1,12 +1,10 @@
 //! The two cache tiers seen from outside: write-through into Redis, and an
 //! L2 value promoted into a fresh instance's L1.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{Backend, Services, l2_key};
 use redis::Commands;
-use support::{Backend, Services, l2_key};
 
 /// Background L2 writes land shortly after the response; poll for them.
 fn wait_for_key(conn: &mut redis::Connection, key: &str) -> i64 {
@@ -82,16 +80,16 @@ async fn reports_stay_in_l1_and_never_reach_redis() {
 async fn an_unreachable_redis_degrades_health_but_requests_still_succeed() {
     let mut services = Services::start(Backend::RedisPostgres).await;
     // Point the host at a port where nothing listens.
-    let dead = support::Redis::start();
+    let dead = crate::support::redis();
     let dead_url = dead.url();
     drop(dead);
     services.redis = None;
-    let mut command = support::Host::command();
+    let mut command = crate::support::Host::command();
     command
         .env("STRATA_UPSTREAM_URL", &services.simulator.url)
         .env("REDIS_URL", dead_url)
         .env("STRATA_SQLITE_PATH", services.dir.path().join("strata.db"));
-    let host = support::Host::spawn(command, services.dir.path());
+    let host = crate::support::Host::spawn(command, services.dir.path());
 
     let first = host.get("/api/market/btc").await;
     assert_eq!(first.status, 200, "{}", first.body);

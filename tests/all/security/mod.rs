@@ -3,9 +3,6 @@
 //! component probing its capabilities, and a hostile client probing the
 //! listeners.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod admin;
 mod cache;
 mod client;

@@ -1,13 +1,11 @@
 //! The SQL capability on both backends (the same suite over Postgres and the
 //! embedded SQLite), report publishing, and a database outage.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{Backend, PgDatabase, Proxy, Services, http};
 use strata::config::SqlGrant;
 use strata::data::{Database, PoolSettings, SqlError, SqlValue};
-use support::{Backend, PgDatabase, Proxy, Services, http};
 
 fn settings() -> PoolSettings {
     PoolSettings {
@@ -28,7 +26,7 @@ enum Guard {
 
 async fn open(postgres: bool) -> (Database, Guard) {
     if postgres {
-        let pg = PgDatabase::create();
+        let pg = crate::support::pg_database();
         (
             Database::postgres(&pg.url(), settings())
                 .await
@@ -257,7 +255,7 @@ async fn a_published_report_becomes_the_latest_without_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_database_goes_away_reports_answer_from_l1_or_503_and_recover() {
     let services = Services::start(Backend::Bare).await;
-    let pg = PgDatabase::create();
+    let pg = crate::support::pg_database();
     let proxy = Proxy::start("127.0.0.1:5432".parse().expect("address")).await;
     let url = pg
         .url()
@@ -339,7 +337,7 @@ const LEGACY_ROWS: [&str; 4] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_an_upgrade_keeps_the_deployment_log_and_reports_out_of_component_reach() {
-    let pg = PgDatabase::create();
+    let pg = crate::support::pg_database();
     {
         let pool = sqlx::PgPool::connect(&pg.url()).await.expect("connect");
         migrate_as_before("postgres", &pool).await;
@@ -467,16 +465,16 @@ async fn postgres_component_statements_log_in_as_their_own_roles() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_database_user_without_createrole_fails_start_with_one_clear_line() {
-    let pg = PgDatabase::create();
+    let pg = crate::support::pg_database();
     let user = format!("{}_owner", pg.name);
     // The database's owner (so it may migrate), but no CREATEROLE.
-    support::psql(&format!("CREATE ROLE \"{user}\" LOGIN"));
-    support::psql(&format!("ALTER DATABASE {} OWNER TO \"{user}\"", pg.name));
+    crate::support::psql(&format!("CREATE ROLE \"{user}\" LOGIN"));
+    crate::support::psql(&format!("ALTER DATABASE {} OWNER TO \"{user}\"", pg.name));
     let url = pg.url().replacen("postgres@", &format!("{user}@"), 1);
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = dir.path().join("unused.db");
     let output = tokio::task::spawn_blocking(move || {
-        support::Host::command()
+        crate::support::Host::command()
             .env("DATABASE_URL", &url)
             .env("STRATA_SQLITE_PATH", sqlite)
             .output()
@@ -485,8 +483,8 @@ async fn postgres_a_database_user_without_createrole_fails_start_with_one_clear_
     .await
     .expect("join");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    support::psql(&format!("DROP DATABASE {} WITH (FORCE)", pg.name));
-    support::psql(&format!("DROP ROLE \"{user}\""));
+    crate::support::psql(&format!("DROP DATABASE {} WITH (FORCE)", pg.name));
+    crate::support::psql(&format!("DROP ROLE \"{user}\""));
     assert!(
         !output.status.success(),
         "started without CREATEROLE: {stderr}"

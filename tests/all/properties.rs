@@ -33,7 +33,7 @@ const WASM_CASES: u32 = 64;
 const COMPILE_CASES: u32 = 16;
 
 /// `cases` per property, or `PROPTEST_CASES` when set (for longer runs:
-/// `PROPTEST_CASES=5000 cargo test --release -p strata --test properties`).
+/// `PROPTEST_CASES=5000 cargo test --release -p strata --test all properties::`).
 fn config(cases: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
@@ -969,7 +969,7 @@ struct Host {
     _dir: tempfile::TempDir,
 }
 
-/// One runtime for the whole test binary, sized small: building an engine
+/// One runtime for all the upload properties, sized small: building an engine
 /// and linker is far more expensive than a rejected upload.
 fn host() -> &'static Host {
     static HOST: OnceLock<Host> = OnceLock::new();

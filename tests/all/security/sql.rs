@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::hostile::{self, probe, refused};
+use crate::security::hostile::{self, probe, refused};
 use crate::support::{Backend, Host, Services, http};
 
 /// The hostile component's grants: the SQL level under test, plus the

@@ -2,20 +2,18 @@
 //! uploads, rollback, persistence across restarts and propagation between
 //! instances.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::echo::{echo_host, upload, version, wait_for_version_within_a_second, wasm};
-use support::{Backend, Host, Services, http, test_components};
+use crate::support::echo::{echo_host, upload, version, wait_for_version_within_a_second, wasm};
+use crate::support::{Backend, Host, Services, http};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_deploys_under_load_fail_no_request_and_serve_only_active_versions() {
     let services = Services::start(Backend::Bare).await;
     let host = echo_host(&services, &[]);
     let admin = host.admin_url.clone().expect("admin listener");
-    let (v1, v2) = (wasm("echo-v1.wasm"), wasm("echo-v2.wasm"));
+    let (v1, v2) = (wasm(test_programs::ECHO_V1), wasm(test_programs::ECHO_V2));
     let epoch = Instant::now();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
@@ -117,13 +115,17 @@ async fn bad_uploads_are_refused_and_the_running_version_keeps_serving() {
         ),
         (
             "wrong world",
-            wasm("wrongworld.wasm"),
+            wasm(test_programs::WRONGWORLD),
             "does not export wasi:http/incoming-handler",
         ),
-        ("ungranted import", wasm("hostile.wasm"), "grants no"),
+        (
+            "ungranted import",
+            wasm(test_programs::HOSTILE),
+            "grants no",
+        ),
         (
             "traps on start",
-            wasm("badinit.wasm"),
+            wasm(test_programs::BADINIT),
             "fails when instantiated",
         ),
     ];
@@ -135,7 +137,7 @@ async fn bad_uploads_are_refused_and_the_running_version_keeps_serving() {
         assert!(message.contains(reason), "{case}: {message}");
         assert_eq!(version(&host).await, "v1", "{case}: still serving");
     }
-    let (status, body) = upload(&admin, "ghost", wasm("echo-v2.wasm")).await;
+    let (status, body) = upload(&admin, "ghost", wasm(test_programs::ECHO_V2)).await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["code"], "unknown_component");
 }
@@ -149,7 +151,7 @@ async fn rollback_reactivates_the_previous_version_and_the_listing_shows_both() 
     let nothing = host.admin_post("/admin/components/echo/rollback").await;
     assert_eq!(nothing.status, 409, "nothing to roll back to yet");
 
-    let (status, deployed) = upload(&admin, "echo", wasm("echo-v2.wasm")).await;
+    let (status, deployed) = upload(&admin, "echo", wasm(test_programs::ECHO_V2)).await;
     assert_eq!(status, 201);
     assert_eq!(version(&host).await, "v2");
     let rolled = host.admin_post("/admin/components/echo/rollback").await;
@@ -186,7 +188,7 @@ async fn a_removed_component_answers_503_until_deployed_again() {
     let reply = host.get("/hello").await;
     assert_eq!(reply.status, 503);
     assert_eq!(reply.json()["code"], "component_missing");
-    let (status, _) = upload(&admin, "echo", wasm("echo-v2.wasm")).await;
+    let (status, _) = upload(&admin, "echo", wasm(test_programs::ECHO_V2)).await;
     assert_eq!(status, 201);
     assert_eq!(version(&host).await, "v2");
 }
@@ -196,7 +198,7 @@ async fn a_deployed_version_survives_a_restart() {
     let services = Services::start(Backend::Bare).await;
     let mut host = echo_host(&services, &[]);
     let admin = host.admin_url.clone().expect("admin listener");
-    let (status, _) = upload(&admin, "echo", wasm("echo-v2.wasm")).await;
+    let (status, _) = upload(&admin, "echo", wasm(test_programs::ECHO_V2)).await;
     assert_eq!(status, 201);
     host.kill();
 
@@ -213,7 +215,7 @@ async fn a_second_instance_on_the_same_database_follows_a_deploy_within_a_second
     let (status, _) = upload(
         a.admin_url.as_deref().expect("admin"),
         "echo",
-        wasm("echo-v2.wasm"),
+        wasm(test_programs::ECHO_V2),
     )
     .await;
     assert_eq!(status, 201);
@@ -237,7 +239,7 @@ async fn a_file_dropped_into_the_components_folder_is_deployed_once_complete() {
     assert_eq!(version(&host).await, "v1");
 
     // Written in pieces, as a slow copy would.
-    let bytes = wasm("echo-v2.wasm");
+    let bytes = wasm(test_programs::ECHO_V2);
     let path = folder.join("echo.wasm");
     for chunk in bytes.chunks(bytes.len() / 4 + 1) {
         use std::io::Write;
@@ -270,7 +272,7 @@ async fn the_deploy_command_uploads_and_reports_the_new_version() {
     let host = echo_host(&services, &[]);
     let output = Host::command()
         .args(["deploy", "echo"])
-        .arg(test_components().join("echo-v2.wasm"))
+        .arg(test_programs::ECHO_V2)
         .args(["--admin-url", host.admin_url.as_deref().expect("admin")])
         .output()
         .expect("run strata deploy");

@@ -5,8 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::hostile;
-use crate::support::{Backend, Host, PgDatabase, Proxy, Services};
+use crate::security::hostile;
+use crate::support::{Backend, Host, Proxy, Services};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_reaches_the_log_under_the_request_id_and_never_the_client() {
@@ -45,8 +45,7 @@ async fn a_trap_reaches_the_log_under_the_request_id_and_never_the_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_inside_a_component_cannot_forge_log_lines_through_a_trap() {
     let services = Services::start(Backend::Bare).await;
-    let mut wasm =
-        std::fs::read(crate::support::test_components().join("hostile.wasm")).expect("hostile");
+    let mut wasm = std::fs::read(test_programs::HOSTILE).expect("hostile");
     // The module name in the binary's name section shows up in every trap
     // backtrace; give it a newline and a log line of its own.
     let name = b"test_hostile.wasm";
@@ -113,7 +112,7 @@ async fn a_guest_cannot_forge_a_line_in_the_host_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_says_what_is_down_but_not_the_database_error() {
     let services = Services::start(Backend::Bare).await;
-    let pg = PgDatabase::create();
+    let pg = crate::support::pg_database();
     let proxy = Proxy::start("127.0.0.1:5432".parse().expect("address")).await;
     let url = format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, pg.name);
     let host = services.host_with(&[

@@ -1,8 +1,6 @@
 //! Start-up contract: documented options, and one clear error line with a
 //! non-zero exit for every way configuration can be wrong.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,7 +46,7 @@ fn error_line(stderr: &str) -> String {
 fn start_with_manifest(dir: &Path, manifest: &str) -> (bool, String, String) {
     let path = dir.join("strata.toml");
     std::fs::write(&path, manifest).expect("write manifest");
-    let mut command = support::Host::command();
+    let mut command = crate::support::Host::command();
     command
         .env("STRATA_MANIFEST", &path)
         .env("STRATA_SQLITE_PATH", dir.join("strata.db"));
@@ -57,7 +55,7 @@ fn start_with_manifest(dir: &Path, manifest: &str) -> (bool, String, String) {
 
 #[test]
 fn help_documents_every_option_and_its_environment_variable() {
-    let mut command = support::Host::command();
+    let mut command = crate::support::Host::command();
     command.arg("--help");
     let (ok, stdout, _) = run(command);
     assert!(ok);
@@ -148,8 +146,8 @@ fn a_file_that_is_not_a_component_is_refused_with_the_reason() {
 
 #[test]
 fn an_unreachable_database_fails_with_one_clear_line() {
-    let port = support::free_port();
-    let mut command = support::Host::command();
+    let port = crate::support::free_port();
+    let mut command = crate::support::Host::command();
     command.env(
         "DATABASE_URL",
         format!("postgres://postgres@127.0.0.1:{port}/none"),
@@ -162,7 +160,7 @@ fn an_unreachable_database_fails_with_one_clear_line() {
 #[test]
 fn an_invalid_redis_url_fails_with_one_clear_line() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut command = support::Host::command();
+    let mut command = crate::support::Host::command();
     command
         .env("REDIS_URL", "http://not-redis")
         .env("STRATA_SQLITE_PATH", dir.path().join("strata.db"));
@@ -174,7 +172,7 @@ fn an_invalid_redis_url_fails_with_one_clear_line() {
 #[test]
 fn redis_url_and_cluster_urls_together_fail_with_one_clear_line() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut command = support::Host::command();
+    let mut command = crate::support::Host::command();
     command
         .env("REDIS_URL", "redis://127.0.0.1:6379/")
         .env("REDIS_CLUSTER_URLS", "redis://127.0.0.1:7000")
@@ -187,7 +185,7 @@ fn redis_url_and_cluster_urls_together_fail_with_one_clear_line() {
 #[test]
 fn an_invalid_cluster_url_fails_naming_it() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut command = support::Host::command();
+    let mut command = crate::support::Host::command();
     command
         .env(
             "REDIS_CLUSTER_URLS",

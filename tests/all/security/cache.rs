@@ -6,7 +6,7 @@
 use redis::Commands;
 use serde_json::json;
 
-use crate::hostile::{self, probe, refused};
+use crate::security::hostile::{self, probe, refused};
 use crate::support::{Backend, Services, l2_key};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

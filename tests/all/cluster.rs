@@ -1,17 +1,15 @@
 //! Scale-out (SPEC section 9): three `strata` instances sharing a Redis
 //! Cluster of three primaries and one Postgres, on loopback.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use support::echo::{echo_host, upload, version, wait_for_version_within_a_second, wasm};
-use support::ws::{
+use crate::support::echo::{echo_host, upload, version, wait_for_version_within_a_second, wasm};
+use crate::support::ws::{
     assert_every_client_saw_the_same_updates, assert_one_refresh_per_tick, connect, stamps,
 };
-use support::{Backend, Host, RedisCluster, Services};
+use crate::support::{Backend, Host, RedisCluster, Services};
 
 async fn three_hosts(services: &Services, env: &[(&str, &str)]) -> [Host; 3] {
     [
@@ -128,7 +126,7 @@ async fn a_deploy_on_one_instance_is_served_by_the_others_within_a_second() {
         assert_eq!(version(host).await, "v1");
     }
     let admin = c.admin_url.as_deref().expect("admin listener");
-    let (status, body) = upload(admin, "echo", wasm("echo-v2.wasm")).await;
+    let (status, body) = upload(admin, "echo", wasm(test_programs::ECHO_V2)).await;
     assert_eq!(status, 201, "{body}");
     let deployed = Instant::now();
     for host in [&a, &b] {

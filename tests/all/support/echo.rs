@@ -4,15 +4,15 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Host, Services, http, test_components};
+use super::{Host, Services, http};
 
 /// A manifest serving the echo test component at `/hello`.
 pub fn echo_manifest(dir: &Path) -> String {
     let path = dir.join("echo.toml");
-    let wasm = test_components().join("echo-v1.wasm");
+    let wasm = test_programs::ECHO_V1;
     let text = format!(
         "[components.echo]\nsource = {:?}\n\n[[routes]]\npath = \"/hello\"\ncomponent = \"echo\"\n\n[[routes]]\npath = \"/hello/*\"\ncomponent = \"echo\"\n",
-        wasm.display().to_string()
+        wasm
     );
     std::fs::write(&path, text).expect("write manifest");
     path.display().to_string()
@@ -25,8 +25,9 @@ pub fn echo_host(services: &Services, extra: &[(&str, &str)]) -> Host {
     services.host_with(&env)
 }
 
-pub fn wasm(name: &str) -> Vec<u8> {
-    std::fs::read(test_components().join(name)).expect("test component")
+/// The bytes of a test component (a `test_programs` path).
+pub fn wasm(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("test component {path}: {e}"))
 }
 
 pub async fn upload(admin: &str, name: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {

@@ -1,13 +1,11 @@
 //! The cache under stress and failure: single-flight, stale-on-error, and a
 //! Redis that dies and comes back while requests keep flowing.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{Backend, Redis, Services, http};
 use redis::Commands;
 use serde_json::json;
-use support::{Backend, Redis, Services, http};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_cold_requests_for_one_key_compute_once() {
@@ -52,7 +50,7 @@ async fn two_hundred_concurrent_cold_requests_for_one_key_compute_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_value_is_served_stale_when_recomputation_fails() {
     let services = Services::start(Backend::Bare).await;
-    let manifest = include_str!("../host/src/config/default-manifest.toml").replace(
+    let manifest = include_str!("../../host/src/config/default-manifest.toml").replace(
         "[cache.families.market]\nttl_seconds = 60",
         "[cache.families.market]\nttl_seconds = 1",
     );
@@ -130,7 +128,7 @@ async fn redis_dying_mid_load_fails_no_request_and_l2_resumes_after_restart() {
 
     // Redis returns (empty, as after a crash). L2 writes must resume by
     // themselves within 5 s.
-    let redis = Redis::start_on(port);
+    let redis = Redis::start_on(port).expect("redis back on its port");
     let mut conn = redis.connection();
     let restarted = Instant::now();
     let mut n = 0;
@@ -140,7 +138,7 @@ async fn redis_dying_mid_load_fails_no_request_and_l2_resumes_after_restart() {
         assert_eq!(host.get(&format!("/api/market/{symbol}")).await.status, 200);
         tokio::time::sleep(Duration::from_millis(100)).await;
         let stored: bool = conn
-            .exists(support::l2_key(&format!("market:{symbol}")))
+            .exists(crate::support::l2_key(&format!("market:{symbol}")))
             .expect("EXISTS");
         if stored {
             break restarted.elapsed();

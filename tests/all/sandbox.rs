@@ -1,20 +1,17 @@
 //! A bad component or a bad request hurts only itself: hostile guests,
 //! ungranted access, oversized and slow requests, and overload.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use support::{Backend, Host, Services, http, test_components};
+use crate::support::{Backend, Host, Services, http};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The hostile component at `/hostile/{mode}` beside a well-behaved echo at
 /// `/hello`. Hostile is granted enough to import every capability, but not
 /// the specific keys, hosts and statements it tries.
 fn sandbox_host(services: &Services, extra: &[(&str, &str)]) -> Host {
-    let out = test_components();
     let manifest = format!(
         r#"
 [components.echo]
@@ -40,8 +37,8 @@ component = "echo"
 path = "/hostile/{{mode}}"
 component = "hostile"
 "#,
-        echo = out.join("echo-v1.wasm").display().to_string(),
-        hostile = out.join("hostile.wasm").display().to_string(),
+        echo = test_programs::ECHO_V1,
+        hostile = test_programs::HOSTILE,
         upstream = services.simulator.url,
     );
     let path = services.dir.path().join("sandbox.toml");
@@ -167,13 +164,19 @@ async fn refusal(request: reqwest::RequestBuilder) -> (u16, String) {
     (status, body["code"].as_str().unwrap_or("").to_string())
 }
 
-fn oversized_body(client: &reqwest::Client, host: &support::Host) -> reqwest::RequestBuilder {
+fn oversized_body(
+    client: &reqwest::Client,
+    host: &crate::support::Host,
+) -> reqwest::RequestBuilder {
     client
         .post(format!("{}/hello", host.url))
         .body(vec![b'x'; 4096])
 }
 
-fn oversized_head(client: &reqwest::Client, host: &support::Host) -> reqwest::RequestBuilder {
+fn oversized_head(
+    client: &reqwest::Client,
+    host: &crate::support::Host,
+) -> reqwest::RequestBuilder {
     client
         .get(format!("{}/hello", host.url))
         .header("x-huge", "y".repeat(100 * 1024))

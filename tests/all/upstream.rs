@@ -1,12 +1,10 @@
 //! Outbound calls under upstream trouble: rate limits, a dead upstream, and
 //! one that never answers. Faults come from the simulator's injection API.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{Backend, Services};
 use serde_json::json;
-use support::{Backend, Services};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_with_retry_after_is_waited_out_and_retried() {

@@ -1,8 +1,6 @@
 //! Operator endpoints: cache statistics, clearing, and admin authentication.
 
-mod support;
-
-use support::{Backend, Host, Services, http};
+use crate::support::{Backend, Host, Services, http};
 
 fn host_with_token(services: &Services, token: &str) -> Host {
     let mut command = Host::command();

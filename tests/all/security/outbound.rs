@@ -24,8 +24,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-use crate::hostile::{host, probe, refused};
-use crate::support::{Backend, Host, Services, http, test_components};
+use crate::security::hostile::{host, probe, refused};
+use crate::support::{Backend, Host, Services, http};
 
 /// Bounds every call of these tests (a refused call fails fast anyway).
 const ENV: &[(&str, &str)] = &[("STRATA_OUTBOUND_TIMEOUT_MS", "3000")];
@@ -557,7 +557,7 @@ async fn smuggled_framing_and_hop_by_hop_headers_never_reach_the_upstream() {
 /// A host serving the hostile component twice, as `a` on `/hostile/{mode}`
 /// and as `b` on `/other/{mode}`, both allowed to call `upstream`.
 fn two_components(services: &Services, upstream: &Upstream) -> Host {
-    let hostile = test_components().join("hostile.wasm");
+    let hostile = std::path::Path::new(test_programs::HOSTILE);
     let source = format!("{:?}", hostile.display().to_string());
     let grant = upstream.grant();
     let manifest = format!(

@@ -1,9 +1,11 @@
 //! The hostile component (`tests/components/hostile`) mounted on
 //! `/hostile/{mode}` with chosen grants, and its probe modes as one call.
 
+use std::path::Path;
+
 use serde_json::Value;
 
-use crate::support::{Host, Services, http, test_components};
+use crate::support::{Host, Services, http};
 
 /// Grants that let the hostile component load (it imports every
 /// capability) while granting it only its own corner of each.
@@ -18,7 +20,7 @@ outbound = ["http://127.0.0.1:9"]
 pub fn host(services: &Services, grants: &str, env: &[(&str, &str)]) -> Host {
     host_of(
         services,
-        &test_components().join("hostile.wasm"),
+        Path::new(test_programs::HOSTILE),
         grants,
         env,
         None,
@@ -35,7 +37,7 @@ pub fn host_wrapped(
 ) -> Host {
     host_of(
         services,
-        &test_components().join("hostile.wasm"),
+        Path::new(test_programs::HOSTILE),
         grants,
         env,
         Some(wrapper),
