@@ -1,19 +1,15 @@
 //! One-off HTTP requests for steering the benchmark (warm-ups, sample
-//! checks, simulator faults, admin calls).
-//!
-//! These go over a fresh HTTP/1.1 connection each: they are rare, must not
-//! share state with the measured traffic, and a plain hyper client avoids
-//! pulling a TLS stack into a loopback-only tool.
+//! checks, admin calls), through testkit's client, the one the tests use.
+//! They are rare and come from the orchestrator process, so they share no
+//! connection with the measured traffic (the load generator is a process
+//! of its own, with its own hyper connections: see `load`).
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{CONTENT_TYPE, HOST, HeaderMap};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::Method;
+use hyper::header::{CONTENT_TYPE, HeaderMap};
 
 /// How long any control request may take (a cold dashboard computation or
 /// a component deploy included).
@@ -71,28 +67,14 @@ async fn request_inner(
     url: &str,
     body: Option<(&'static str, Bytes)>,
 ) -> Result<Reply> {
-    let (authority, path) = split_url(url)?;
-    let stream = TcpStream::connect(&authority).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(HOST, authority);
-    let payload = match body {
-        Some((content_type, bytes)) => {
-            builder = builder.header(CONTENT_TYPE, content_type);
-            bytes
-        }
-        None => Bytes::new(),
-    };
-    let response = sender
-        .send_request(builder.body(Full::new(payload))?)
-        .await?;
+    let mut builder = strata_testkit::http().request(method, url);
+    if let Some((content_type, bytes)) = body {
+        builder = builder.header(CONTENT_TYPE, content_type).body(bytes);
+    }
+    let response = builder.send().await?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await?.to_bytes();
+    let body = response.bytes().await?;
     Ok(Reply {
         status,
         headers,

@@ -349,7 +349,8 @@ async fn dashboard_l2(env: &Env, report: &mut Report, d: f64) -> Result<()> {
     // instance's manifest makes a promoted copy stale at once, so L1 never
     // answers. The value itself comes from Redis, written by the main
     // instance with the normal TTL.
-    let manifest = strata::write_l2_manifest(env.dir.path(), &env.components.join("echo-v1.wasm"))?;
+    let manifest =
+        strata::write_l2_manifest(env.dir.path(), std::path::Path::new(test_programs::ECHO_V1))?;
     let l2_only = env.start_strata(
         &manifest,
         vec![

@@ -5,21 +5,21 @@
 //! it, and the hot-deploy workload runs last because it replaces the echo
 //! component the `/hello` row measures.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use bytes::Bytes;
 use clap::Args;
 use hyper::Method;
 use serde_json::json;
+use strata_testkit::{Redis, Simulator};
 
 use crate::client;
 use crate::load::LoadArgs;
 use crate::report::{self, Report};
 use crate::rows;
 use crate::servers::{self, Server};
-use crate::strata::{self, Redis, Strata, StrataConfig};
+use crate::strata::{self, Strata, StrataConfig};
 use crate::workloads;
 
 /// Options of a benchmark run.
@@ -49,12 +49,11 @@ pub struct RunArgs {
 pub struct Env {
     pub args: RunArgs,
     strata_bin: PathBuf,
-    pub components: PathBuf,
     compile_cache: PathBuf,
     /// The instance most rows measure (default L1 sizing).
     pub strata: Strata,
     pub hello: Server,
-    pub simulator: Server,
+    pub simulator: Simulator,
     redis: Redis,
     /// Temp folder: manifest, SQLite files, logs, path lists. Declared
     /// last so it is removed after the processes using it are gone.
@@ -89,27 +88,14 @@ impl Env {
 
     /// Upstream API requests the simulator has answered so far.
     pub async fn upstream_requests(&self) -> Result<u64> {
-        let stats = client::get_ok(&format!("{}/__sim/stats", self.simulator.url))
-            .await?
-            .json()?;
-        stats["requests"]
-            .as_u64()
-            .context("simulator stats without a 'requests' counter")
+        self.simulator.requests().await
     }
 
     /// Sets the simulator's added latency for every upstream API request.
     pub async fn set_upstream_latency(&self, ms: u64) -> Result<()> {
-        let body = Bytes::from(json!({ "latency_ms": ms }).to_string());
-        let reply = client::request(
-            Method::PUT,
-            &format!("{}/__sim/faults", self.simulator.url),
-            Some(("application/json", body)),
-        )
-        .await?;
-        if reply.status != 200 {
-            bail!("simulator refused latency {ms} ms: status {}", reply.status);
-        }
-        Ok(())
+        self.simulator
+            .set_faults(&json!({ "latency_ms": ms }))
+            .await
     }
 
     /// Empties strata's L1 and L2 (admin `POST /clear-cache`), so a
@@ -134,9 +120,6 @@ pub async fn main(args: RunArgs) -> Result<()> {
     let root = strata::workspace_root();
     let strata_bin = strata::strata_binary(&root)?;
 
-    eprintln!("strata-bench: building test components (tests/components/build.sh)...");
-    let components = strata::build_test_components(&root)?;
-
     let dir = tempfile::Builder::new()
         .prefix("strata-bench-")
         .tempdir()
@@ -144,11 +127,11 @@ pub async fn main(args: RunArgs) -> Result<()> {
     let compile_cache = root.join("target/bench/compile-cache");
     std::fs::create_dir_all(&compile_cache)
         .with_context(|| format!("creating {}", compile_cache.display()))?;
-    let manifest = strata::write_manifest(dir.path(), &components.join("echo-v1.wasm"))?;
+    let manifest = strata::write_manifest(dir.path(), Path::new(test_programs::ECHO_V1))?;
 
     eprintln!("strata-bench: starting simulator, redis, hello server and strata...");
     let simulator = servers::start_simulator()?;
-    let redis = Redis::start(dir.path())?;
+    let redis = Redis::start()?;
     let hello = servers::start_hello()?;
     let strata = Strata::start(&StrataConfig {
         binary: &strata_bin,
@@ -162,7 +145,6 @@ pub async fn main(args: RunArgs) -> Result<()> {
     let env = Env {
         args: args.clone(),
         strata_bin,
-        components,
         compile_cache,
         strata,
         hello,

@@ -1,18 +1,17 @@
 //! The in-process servers: the market simulator, the hyper hello-world
 //! ceiling and the native moka baseline.
 //!
-//! Each runs on its own tokio runtime in its own OS thread, so none of them
-//! shares a scheduler with the orchestrator or with one another, and so the
-//! ceiling and the baseline are measured the way a dedicated native service
-//! would run. They stop when their [`Server`] handle is dropped.
+//! Each runs on its own tokio runtime in its own OS thread (testkit's
+//! [`start_dedicated`]), so none of them shares a scheduler with the
+//! orchestrator or with one another, and so the ceiling and the baseline
+//! are measured the way a dedicated native service would run. They stop
+//! when their handle is dropped.
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::Result;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -22,6 +21,9 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+pub use strata_testkit::DedicatedServer as Server;
+use strata_testkit::{Simulator, start_dedicated};
 
 /// Body of the hello-world ceiling: about the size of the echo
 /// component's answer.
@@ -38,80 +40,14 @@ pub const DASHBOARD_PATH: &str = "/api/crypto/dashboard-summary";
 /// as strata's multi-threaded runtime gets.
 const WORKER_THREADS: usize = 2;
 
-/// A server running on its own runtime thread.
-pub struct Server {
-    /// `http://127.0.0.1:PORT`
-    pub url: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Starts `serve` on a fresh runtime in a new thread, on a free loopback
-/// port, and returns once it is listening.
+/// Starts `serve` on a runtime of its own with [`WORKER_THREADS`]
+/// workers (see [`start_dedicated`]).
 fn start<F, Fut>(name: &str, serve: F) -> Result<Server>
 where
     F: FnOnce(TcpListener, oneshot::Receiver<()>) -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
 {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
-    let (shutdown_tx, shutdown_rx) = oneshot::channel();
-    let thread_name = format!("bench-{name}");
-    let thread = std::thread::Builder::new()
-        .name(thread_name.clone())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(WORKER_THREADS)
-                .thread_name(thread_name)
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(err) => {
-                    let _ = ready_tx.send(Err(format!("runtime: {err}")));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let listener = match TcpListener::bind("127.0.0.1:0").await {
-                    Ok(listener) => listener,
-                    Err(err) => {
-                        let _ = ready_tx.send(Err(format!("bind: {err}")));
-                        return;
-                    }
-                };
-                match listener.local_addr() {
-                    Ok(addr) => {
-                        let _ = ready_tx.send(Ok(addr));
-                    }
-                    Err(err) => {
-                        let _ = ready_tx.send(Err(format!("local address: {err}")));
-                        return;
-                    }
-                }
-                serve(listener, shutdown_rx).await;
-            });
-        })
-        .with_context(|| format!("starting the {name} thread"))?;
-    let addr = ready_rx
-        .recv()
-        .map_err(|_| anyhow!("{name} server thread exited before listening"))?
-        .map_err(|err| anyhow!("{name} server: {err}"))?;
-    Ok(Server {
-        url: format!("http://{addr}"),
-        shutdown: Some(shutdown_tx),
-        thread: Some(thread),
-    })
+    start_dedicated(&format!("bench-{name}"), WORKER_THREADS, serve)
 }
 
 /// Accepts HTTP/1.1 keep-alive connections and answers each request with
@@ -200,12 +136,6 @@ pub fn start_moka_baseline(dashboard_json: Bytes) -> Result<Server> {
 
 /// The market simulator (the upstream of the market and dashboard
 /// components), in-process with its default 1,000 coins.
-pub fn start_simulator() -> Result<Server> {
-    start("simulator", |listener, shutdown| async move {
-        let state = strata_market_sim::SimState::new(strata_market_sim::SimConfig::default());
-        let _ = strata_market_sim::serve_with_shutdown(listener, state, async {
-            let _ = shutdown.await;
-        })
-        .await;
-    })
+pub fn start_simulator() -> Result<Simulator> {
+    Simulator::start_dedicated(WORKER_THREADS)
 }

@@ -1,20 +1,20 @@
-//! External processes: the `strata` binary under test, a private
-//! `redis-server` for its L2, and the test-component build.
+//! The `strata` binary under test, as the benchmark configures it: the
+//! release build, the benchmark manifest (the default one plus the echo
+//! test component), and the environment of a run.
 //!
-//! Strata runs exactly as deployed (a release binary in its own process),
-//! configured only through its documented environment variables and a
-//! manifest file, so the benchmark measures the product and not a test
-//! double. Every child is killed when its handle drops, so an early error
-//! never leaves servers behind.
+//! Strata runs exactly as deployed (a release binary in its own process,
+//! started by testkit's [`StrataProcess`]), configured only through its
+//! documented environment variables and a manifest file, so the benchmark
+//! measures the product and not a test double. Every child is killed when
+//! its handle drops, so an early error never leaves servers behind.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
+use strata_testkit::StrataProcess;
 
 /// How long a server may take to come up (strata compiles the echo
 /// component on its first start).
@@ -40,32 +40,6 @@ pub fn strata_binary(root: &Path) -> Result<PathBuf> {
         );
     }
     Ok(path)
-}
-
-/// Builds the test components with `tests/components/build.sh` and returns
-/// the folder holding `echo-v1.wasm` and `echo-v2.wasm`.
-pub fn build_test_components(root: &Path) -> Result<PathBuf> {
-    let out = root.join("target/test-components/out");
-    let status = Command::new("bash")
-        .arg(root.join("tests/components/build.sh"))
-        .arg(&out)
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .context("running tests/components/build.sh")?;
-    if !status.success() {
-        bail!("tests/components/build.sh failed ({status})");
-    }
-    for name in ["echo-v1.wasm", "echo-v2.wasm"] {
-        if !out.join(name).is_file() {
-            bail!(
-                "{} missing after the component build",
-                out.join(name).display()
-            );
-        }
-    }
-    Ok(out)
 }
 
 /// The default manifest's dashboard cache policy, which
@@ -131,65 +105,6 @@ fn write_manifest_as(
     Ok(path)
 }
 
-/// A free loopback port (bound, read, released).
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// A private, non-persistent Redis server on a free loopback port.
-pub struct Redis {
-    child: Child,
-    pub port: u16,
-}
-
-impl Redis {
-    pub fn start(dir: &Path) -> Result<Self> {
-        let port = free_port()?;
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting redis-server (is it installed? scripts/setup.sh installs it)")?;
-        let redis = Self { child, port };
-        redis.wait_ready()?;
-        Ok(redis)
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Waits for `PING` to answer `+PONG` (raw RESP: no client needed).
-    fn wait_ready(&self) -> Result<()> {
-        let deadline = Instant::now() + STARTUP;
-        while Instant::now() < deadline {
-            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
-                let mut reply = [0u8; 7];
-                if stream.write_all(b"PING\r\n").is_ok()
-                    && stream.read_exact(&mut reply).is_ok()
-                    && &reply == b"+PONG\r\n"
-                {
-                    return Ok(());
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!("redis-server on port {} did not come up", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 static INSTANCE: AtomicU32 = AtomicU32::new(0);
 
 /// How to start one strata instance.
@@ -205,9 +120,9 @@ pub struct StrataConfig<'a> {
     pub env: Vec<(&'static str, String)>,
 }
 
-/// A running `strata` process.
+/// A running `strata` process with its admin listener.
 pub struct Strata {
-    child: Child,
+    process: StrataProcess,
     pub url: String,
     pub admin_url: String,
 }
@@ -217,8 +132,6 @@ impl Strata {
     pub fn start(config: &StrataConfig<'_>) -> Result<Self> {
         let n = INSTANCE.fetch_add(1, Ordering::SeqCst);
         let log = config.dir.join(format!("strata-{n}.log"));
-        let log_file =
-            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let mut command = Command::new(config.binary);
         // Only what is set here applies, not the caller's shell settings.
         for var in [
@@ -253,94 +166,29 @@ impl Strata {
         for (name, value) in &config.env {
             command.env(name, value);
         }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .with_context(|| format!("starting {}", config.binary.display()))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("strata stdout not captured"))?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads the start-up lines, then keeps draining stdout so strata
-        // never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut admin = None;
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("strata admin listening on ") {
-                    admin = Some(url.trim().to_string());
-                } else if let Some(url) = line.strip_prefix("strata listening on ") {
-                    let _ = tx.send((url.trim().to_string(), admin.take()));
-                }
-            }
-        });
-        match rx.recv_timeout(STARTUP) {
-            Ok((url, Some(admin_url))) => Ok(Self {
-                child,
-                url,
-                admin_url,
-            }),
-            Ok((_, None)) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "strata started without an admin listener; log: {}",
-                    log.display()
-                )
-            }
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                bail!("strata did not start; its log ({}):\n{text}", log.display())
-            }
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+        let process = StrataProcess::spawn(command, &log, STARTUP)?;
+        let Some(admin_url) = process.admin_url.clone() else {
+            bail!(
+                "strata started without an admin listener; log: {}",
+                log.display()
+            )
+        };
+        Ok(Self {
+            url: process.url.clone(),
+            admin_url,
+            process,
+        })
     }
 
     /// Resident memory in KiB (`VmRSS` from `/proc/PID/status`).
     pub fn rss_kib(&self) -> Result<u64> {
-        rss_kib(self.pid())
+        self.process.rss_kib()
     }
-}
-
-impl Drop for Strata {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `VmRSS` of a process, in KiB.
-pub fn rss_kib(pid: u32) -> Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    parse_vm_rss(&status).ok_or_else(|| anyhow!("no VmRSS line in {path}"))
-}
-
-fn parse_vm_rss(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn vm_rss_is_read_in_kib() {
-        let status = "Name:\tstrata\nVmPeak:\t  100 kB\nVmRSS:\t   52344 kB\nThreads: 9\n";
-        assert_eq!(parse_vm_rss(status), Some(52_344));
-        assert_eq!(parse_vm_rss("Name: x\n"), None);
-    }
 
     #[test]
     fn a_missing_binary_says_how_to_build_it() -> Result<()> {

@@ -193,13 +193,12 @@ async fn hot_deploys(env: &Env) -> Result<Workload> {
         "hot deploy every {} ms under load on /hello",
         DEPLOY_EVERY.as_millis()
     );
-    let read = |file: &str| -> Result<Bytes> {
-        let path = env.components.join(file);
-        std::fs::read(&path)
+    let read = |path: &str| -> Result<Bytes> {
+        std::fs::read(path)
             .map(Bytes::from)
-            .with_context(|| format!("reading {}", path.display()))
+            .with_context(|| format!("reading {path}"))
     };
-    let versions = [read("echo-v1.wasm")?, read("echo-v2.wasm")?];
+    let versions = [read(test_programs::ECHO_V1)?, read(test_programs::ECHO_V2)?];
 
     // The endpoint is new; without it the workload cannot run.
     let probe = deploy(env, &versions[0]).await?;

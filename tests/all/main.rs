@@ -1,0 +1,31 @@
+//! Strata's end-to-end tests, as one test binary with a module per area
+//! (as wasmtime's `tests/all`): the host library, wasmtime included, is
+//! linked once for all of them instead of once per area, and the harness
+//! (`support`) is compiled once.
+//!
+//! Each test starts what it needs and owns it: its own `strata` processes
+//! on port 0, a private Redis, a fresh Postgres database, an in-process
+//! simulator, a temp folder. Nothing here sets process environment
+//! variables, so tests of different areas can run side by side in this
+//! one process.
+//!
+//! Run one area with a filter: `cargo test --release -p strata --test all
+//! security::` (or `-- deploy::`).
+
+mod support;
+
+mod admin;
+mod cluster;
+mod compat;
+mod data;
+mod deploy;
+mod live;
+mod observability;
+mod properties;
+mod resilience;
+mod routes;
+mod sandbox;
+mod security;
+mod startup;
+mod tiers;
+mod upstream;
