@@ -301,7 +301,7 @@ where
     <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
 {
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
+        .join("../crates/data/migrations")
         .join(backend);
     let old = tempfile::tempdir().expect("temp dir");
     for entry in std::fs::read_dir(&source).expect("migrations") {
