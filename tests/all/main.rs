@@ -19,6 +19,7 @@ mod cluster;
 mod compat;
 mod data;
 mod deploy;
+mod layout;
 mod live;
 mod observability;
 mod properties;

@@ -3,13 +3,13 @@
 //! A component statement is untrusted and bounded by its request, so before
 //! any engine sees it the grant picks the pool it may run on and the
 //! request's deadline caps how long it may take; both engines then receive
-//! the same checked [`Statement`].
+//! the same checked [`Statement`](crate::guard::Statement).
 
 use std::time::{Duration, Instant};
 
 use crate::database::{Backend, Database};
 use crate::error::SqlError;
-use crate::guard::{self, Access, SqlGrant};
+use crate::guard::{self, Access, SqlGrant, Statement};
 use crate::value::{RowSet, SqlValue};
 
 /// Who runs a component statement: the grant, and when its request must be
@@ -89,23 +89,5 @@ impl Database {
             ));
         }
         Ok(timeout)
-    }
-}
-
-/// A component statement, checked against its grant, ready for a pool.
-pub(crate) struct Statement<'a> {
-    pub(crate) text: &'a str,
-    pub(crate) params: &'a [SqlValue],
-    pub(crate) mode: guard::Mode,
-    pub(crate) timeout: Duration,
-}
-
-impl Statement<'_> {
-    /// The error for a statement stopped at its timeout.
-    pub(crate) fn timed_out(&self) -> SqlError {
-        SqlError::Timeout(format!(
-            "the statement timed out after {} ms (its request's deadline or STRATA_SQL_STATEMENT_TIMEOUT_MS)",
-            self.timeout.as_millis()
-        ))
     }
 }

@@ -12,7 +12,10 @@
 
 use serde::Deserialize;
 
+use std::time::Duration;
+
 use super::SqlError;
+use crate::value::SqlValue;
 
 /// SQL access a component is granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -53,6 +56,24 @@ pub(crate) fn check(grant: SqlGrant, access: Access) -> Result<Mode, SqlError> {
         )),
         (SqlGrant::ReadOnly, Access::Read) => Ok(Mode::ReadOnly),
         (SqlGrant::ReadWrite, _) => Ok(Mode::ReadWrite),
+    }
+}
+
+/// A component statement, checked against its grant, ready for a pool.
+pub(crate) struct Statement<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) params: &'a [SqlValue],
+    pub(crate) mode: Mode,
+    pub(crate) timeout: Duration,
+}
+
+impl Statement<'_> {
+    /// The error for a statement stopped at its timeout.
+    pub(crate) fn timed_out(&self) -> SqlError {
+        SqlError::Timeout(format!(
+            "the statement timed out after {} ms (its request's deadline or STRATA_SQL_STATEMENT_TIMEOUT_MS)",
+            self.timeout.as_millis()
+        ))
     }
 }
 

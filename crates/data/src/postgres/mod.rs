@@ -33,8 +33,8 @@ use sqlx::postgres::PgPool;
 
 pub use roles::component_role_names;
 
-use crate::component::Statement;
 use crate::guard::Mode;
+use crate::guard::Statement;
 use crate::{RowSet, SqlError, SqlValue, value};
 use error::error;
 use transaction::{begin, finish, stopped};

@@ -8,8 +8,8 @@ use sqlx::postgres::PgPool;
 
 use super::error::error;
 use crate::SqlError;
-use crate::component::Statement;
 use crate::guard::Mode;
+use crate::guard::Statement;
 
 /// Says which deadline stopped a statement.
 pub(super) fn stopped(error: SqlError, statement: &Statement<'_>) -> SqlError {

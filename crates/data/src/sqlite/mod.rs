@@ -32,8 +32,8 @@ mod watch;
 use sqlx::Executor;
 use sqlx::sqlite::SqlitePool;
 
-use crate::component::Statement;
 use crate::guard::Mode;
+use crate::guard::Statement;
 use crate::{RowSet, SqlError, SqlValue, value};
 use error::error;
 use watch::Watch;

@@ -14,7 +14,7 @@ use sqlx::sqlite::SqliteConnection;
 use super::error::error;
 use super::policy;
 use crate::SqlError;
-use crate::component::Statement;
+use crate::guard::Statement;
 
 /// Virtual machine steps between two deadline checks: a check is a clock
 /// read, a few thousand steps are a few microseconds of work.
