@@ -41,14 +41,7 @@ impl Database {
         statement: &str,
         params: &[SqlValue],
     ) -> Result<RowSet, SqlError> {
-        let caller = caller.into();
-        let mode = guard::check(caller.grant, Access::Read)?;
-        let statement = Statement {
-            text: statement,
-            params,
-            mode,
-            timeout: self.timeout(caller.deadline)?,
-        };
+        let statement = self.checked(caller.into(), Access::Read, statement, params)?;
         match &self.backend {
             Backend::Postgres(pools) => pools.query(&statement, self.row_limit).await,
             Backend::Sqlite(pools) => pools.query(&statement, self.row_limit).await,
@@ -62,18 +55,28 @@ impl Database {
         statement: &str,
         params: &[SqlValue],
     ) -> Result<u64, SqlError> {
-        let caller = caller.into();
-        let mode = guard::check(caller.grant, Access::Write)?;
-        let statement = Statement {
-            text: statement,
-            params,
-            mode,
-            timeout: self.timeout(caller.deadline)?,
-        };
+        let statement = self.checked(caller.into(), Access::Write, statement, params)?;
         match &self.backend {
             Backend::Postgres(pools) => pools.execute(&statement).await,
             Backend::Sqlite(pools) => pools.execute(&statement).await,
         }
+    }
+
+    /// `text` checked against the caller's grant for `access`, with the
+    /// time it may run.
+    fn checked<'a>(
+        &self,
+        caller: Caller,
+        access: Access,
+        text: &'a str,
+        params: &'a [SqlValue],
+    ) -> Result<Statement<'a>, SqlError> {
+        Ok(Statement {
+            text,
+            params,
+            mode: guard::check(caller.grant, access)?,
+            timeout: self.timeout(caller.deadline)?,
+        })
     }
 
     /// How long a statement may run: until its request's deadline, and no
