@@ -3,16 +3,14 @@
 //! `OUT_DIR` under a stable name (the same crate is built more than once,
 //! with different settings, and cargo overwrites its artifact each time).
 //!
-//! As in `host/build.rs`, the nested cargo uses its own target directory
-//! (the outer build holds the lock on the main one) and none of the
-//! settings the outer, native build exports.
+//! The nested build itself is `strata-wasm-build`'s, as for the host's
+//! handler components.
 
 use std::env;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 
-const TARGET: &str = "wasm32-wasip2";
+use strata_wasm_build::{Build, TARGET};
 
 /// One artifact: constant name, file name, package, cargo arguments and
 /// environment of its build, and the artifact cargo writes.
@@ -101,7 +99,17 @@ fn main() {
     let mut generated = String::new();
     let mut all = Vec::new();
     for program in PROGRAMS {
-        build(&workspace, &target_dir, program);
+        Build {
+            workspace: &workspace,
+            target_dir: &target_dir,
+            packages: &[program.package],
+            features: program.features,
+            // An outer environment's echo version must not leak in either.
+            clear: &["ECHO_VERSION"],
+            env: program.env,
+        }
+        .run()
+        .unwrap_or_else(|e| fail(&format!("{} ({}): {e}", program.file, program.constant)));
         let artifact = built.join(format!("{}.wasm", program.package.replace('-', "_")));
         let shipped = out_dir.join(program.file);
         std::fs::copy(&artifact, &shipped).unwrap_or_else(|e| {
@@ -149,48 +157,4 @@ fn describe(program: &Program) -> String {
 fn fail(message: &str) -> ! {
     eprintln!("error: {message}");
     std::process::exit(1);
-}
-
-fn build(workspace: &Path, target_dir: &Path, program: &Program) {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(workspace)
-        .args(["build", "--release", "--target", TARGET])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .args(["-p", program.package]);
-    if !program.features.is_empty() {
-        command.args(["--features", &program.features.join(",")]);
-    }
-    // Settings meant for the outer (native) build must not leak into the
-    // wasm build: flags, wrappers such as clippy-driver, the target, and
-    // the echo version of an outer environment.
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_PRIMARY_PACKAGE",
-        "ECHO_VERSION",
-    ] {
-        command.env_remove(var);
-    }
-    command.envs(program.env.iter().copied());
-    // A build script's stdout is read by cargo as directives; keep the
-    // nested build's out of it (its progress goes to stderr anyway).
-    command.stdout(Stdio::null());
-    match command.status() {
-        Ok(status) if status.success() => {}
-        Ok(status) => fail(&format!(
-            "building {} for {TARGET} failed ({status}); see the cargo output above",
-            program.file
-        )),
-        Err(e) => fail(&format!(
-            "cannot run cargo to build the test components: {e}"
-        )),
-    }
 }
