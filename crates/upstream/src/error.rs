@@ -31,4 +31,10 @@ pub enum FetchError {
     /// Connecting or talking to the upstream failed (after any retries).
     #[error("transport error: {0}")]
     Transport(String),
+    /// The upstream's request budget (the manifest's `[[upstreams]]` rate,
+    /// shared by every component and instance) is spent, or the upstream
+    /// asked with a 429 and `Retry-After` to wait; nothing was sent. Carries
+    /// how long until a call may be admitted again.
+    #[error("request budget for this upstream is spent; retry after {} s", .0.as_secs().max(1))]
+    RateLimited(std::time::Duration),
 }

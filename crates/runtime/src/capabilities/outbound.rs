@@ -78,6 +78,9 @@ impl wit::Host for OutboundContext {
             FetchError::CircuitOpen(host) => wit::FetchError::CircuitOpen(host),
             FetchError::TooLarge(n) => wit::FetchError::TooLarge(n),
             FetchError::Transport(m) => wit::FetchError::Transport(m),
+            // `fetch` predates budgets; its callers know an open breaker as
+            // "nothing was sent, come back later", which is what this is.
+            spent @ FetchError::RateLimited(_) => wit::FetchError::CircuitOpen(spent.to_string()),
         })
     }
 }
