@@ -192,6 +192,7 @@ async fn build_cache(
         max_ttl: Duration::from_secs(cli.cache_max_ttl_seconds),
         families: manifest.cache.families.clone(),
         flight_wait: Duration::from_millis(cli.request_timeout_ms),
+        negative_ttl: Duration::from_secs(cli.cache_negative_ttl_seconds),
     };
     let l2 =
         backplane.map(|backplane| L2::new(backplane, Duration::from_millis(cli.redis_timeout_ms)));

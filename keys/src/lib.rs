@@ -35,6 +35,12 @@ impl CacheKeys {
         )
     }
 
+    /// Every symbol the upstream lists, so unknown ones are answered
+    /// without asking it about each.
+    pub fn known_symbols() -> String {
+        "symbols:known".to_string()
+    }
+
     /// One rendered report (L1-only family).
     pub fn report(id: i64) -> String {
         format!("report:{id}")

@@ -1,5 +1,5 @@
-//! The CoinGecko v3 subset: `/global`, `/coins/markets`, `/simple/price` and
-//! `/coins/{id}/market_chart`.
+//! The CoinGecko v3 subset: `/global`, `/coins/list`, `/coins/markets`,
+//! `/simple/price` and `/coins/{id}/market_chart`.
 //!
 //! Handlers are synchronous and pure (market + time + query in, response
 //! out); counting, latency and fault injection happen in [`crate::routes`]
@@ -28,6 +28,7 @@ const MAX_CHART_DAYS: u32 = 365;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Endpoint {
     Global,
+    CoinsList,
     Markets,
     SimplePrice,
     MarketChart(String),
@@ -40,6 +41,7 @@ impl Endpoint {
         let segments: Vec<&str> = rest.split('/').collect();
         match segments.as_slice() {
             ["global"] => Some(Self::Global),
+            ["coins", "list"] => Some(Self::CoinsList),
             ["coins", "markets"] => Some(Self::Markets),
             ["simple", "price"] => Some(Self::SimplePrice),
             ["coins", id, "market_chart"] if !id.is_empty() => {
@@ -52,6 +54,7 @@ impl Endpoint {
     fn route(&self) -> ApiRoute {
         match self {
             Self::Global => ApiRoute::Global,
+            Self::CoinsList => ApiRoute::CoinsList,
             Self::Markets => ApiRoute::Markets,
             Self::SimplePrice => ApiRoute::SimplePrice,
             Self::MarketChart(_) => ApiRoute::MarketChart,
@@ -79,6 +82,7 @@ pub fn respond(
     }
     match endpoint {
         Endpoint::Global => Ok(global(market, now)),
+        Endpoint::CoinsList => Ok(coins_list(market)),
         Endpoint::Markets => markets(market, now, query),
         Endpoint::SimplePrice => simple_price(market, now, query),
         Endpoint::MarketChart(id) => market_chart(market, now, &id, query),
@@ -230,6 +234,28 @@ impl CoinFilter {
             Self::Symbols(symbols) => symbols.contains(&coin.symbol),
         }
     }
+}
+
+/// One row of `/coins/list`.
+#[derive(Serialize)]
+struct ListedCoin<'a> {
+    id: &'a str,
+    symbol: &'a str,
+    name: &'a str,
+}
+
+/// `GET /api/v3/coins/list`: every coin's id, symbol and name.
+fn coins_list(market: &Market) -> HttpResponse {
+    let coins: Vec<ListedCoin<'_>> = market
+        .coins()
+        .iter()
+        .map(|coin| ListedCoin {
+            id: &coin.id,
+            symbol: &coin.symbol,
+            name: &coin.name,
+        })
+        .collect();
+    json(StatusCode::OK, &coins)
 }
 
 /// `GET /api/v3/coins/markets`
@@ -389,6 +415,7 @@ mod tests {
     #[test]
     fn paths_map_to_routes() {
         assert_eq!(classify("/api/v3/global"), ApiRoute::Global);
+        assert_eq!(classify("/api/v3/coins/list"), ApiRoute::CoinsList);
         assert_eq!(classify("/api/v3/coins/markets"), ApiRoute::Markets);
         assert_eq!(classify("/api/v3/simple/price"), ApiRoute::SimplePrice);
         assert_eq!(

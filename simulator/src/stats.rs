@@ -13,6 +13,8 @@ use serde::Serialize;
 pub enum ApiRoute {
     /// `/api/v3/global`
     Global,
+    /// `/api/v3/coins/list`
+    CoinsList,
     /// `/api/v3/coins/markets`
     Markets,
     /// `/api/v3/simple/price`
@@ -28,6 +30,7 @@ pub enum ApiRoute {
 pub struct Stats {
     requests: AtomicU64,
     global: AtomicU64,
+    coins_list: AtomicU64,
     markets: AtomicU64,
     simple_price: AtomicU64,
     market_chart: AtomicU64,
@@ -50,6 +53,8 @@ pub struct StatsSnapshot {
 pub struct RouteCounts {
     /// `/api/v3/global`
     pub global: u64,
+    /// `/api/v3/coins/list`
+    pub coins_list: u64,
     /// `/api/v3/coins/markets`
     pub markets: u64,
     /// `/api/v3/simple/price`
@@ -64,6 +69,7 @@ impl Stats {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let counter = match route {
             ApiRoute::Global => &self.global,
+            ApiRoute::CoinsList => &self.coins_list,
             ApiRoute::Markets => &self.markets,
             ApiRoute::SimplePrice => &self.simple_price,
             ApiRoute::MarketChart => &self.market_chart,
@@ -82,6 +88,7 @@ impl Stats {
         for counter in [
             &self.requests,
             &self.global,
+            &self.coins_list,
             &self.markets,
             &self.simple_price,
             &self.market_chart,
@@ -98,6 +105,7 @@ impl Stats {
             requests: get(&self.requests),
             by_route: RouteCounts {
                 global: get(&self.global),
+                coins_list: get(&self.coins_list),
                 markets: get(&self.markets),
                 simple_price: get(&self.simple_price),
                 market_chart: get(&self.market_chart),

@@ -23,6 +23,7 @@ async fn health_is_ok() {
 async fn stats_count_api_requests_but_not_control_calls() {
     let sim = start().await;
     sim.get("/api/v3/global").await;
+    sim.get("/api/v3/coins/list").await;
     sim.get("/api/v3/coins/markets?vs_currency=usd").await;
     sim.get("/api/v3/coins/markets").await; // a 400 still reached "upstream"
     sim.get("/api/v3/simple/price?ids=bitcoin&vs_currencies=usd")
@@ -35,8 +36,8 @@ async fn stats_count_api_requests_but_not_control_calls() {
     assert_eq!(
         sim.stats().await,
         json!({
-            "requests": 5,
-            "by_route": {"global": 1, "markets": 2, "simple_price": 1, "market_chart": 1},
+            "requests": 6,
+            "by_route": {"global": 1, "coins_list": 1, "markets": 2, "simple_price": 1, "market_chart": 1},
             "faults_injected": 0
         })
     );

@@ -21,6 +21,7 @@ mod data;
 mod deploy;
 mod layout;
 mod live;
+mod negative;
 mod observability;
 mod properties;
 mod resilience;

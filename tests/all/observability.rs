@@ -91,8 +91,8 @@ async fn metrics_count_a_known_sequence_of_requests() {
     let computes = |s: &Exposition| value(s, "strata_cache_computes_total", &[]);
     assert_eq!(
         computes(&scrape) - computes(&before),
-        1.0,
-        "one miss, two hits"
+        2.0,
+        "one miss (the quote, and the symbol list it is checked against), two hits"
     );
     assert_eq!(value(&scrape, "strata_cache_l2_up", &[]), 1.0);
     assert_eq!(value(&scrape, "strata_database_up", &[]), 1.0);
@@ -102,7 +102,8 @@ async fn metrics_count_a_known_sequence_of_requests() {
             "strata_upstream_requests_total",
             &[("outcome", "ok")]
         ),
-        1.0
+        2.0,
+        "the symbol list and the quote"
     );
     assert_eq!(value(&scrape, "strata_upstream_breaker_open", &[]), 0.0);
     assert_eq!(value(&scrape, "strata_components_deployed", &[]), 3.0);

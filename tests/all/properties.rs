@@ -1002,6 +1002,7 @@ fn host() -> &'static Host {
                 max_ttl: Duration::from_secs(86_400),
                 families: manifest.cache.families.clone(),
                 flight_wait: Duration::from_secs(1),
+                negative_ttl: Duration::from_secs(30),
             },
             None,
         ));

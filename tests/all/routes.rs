@@ -41,7 +41,7 @@ on_every_backend!(
     dashboard_summary_is_computed_once_then_served_from_cache,
     dashboard_refresh_bypasses_and_refills_the_cache,
     market_quote_is_cached_under_the_lowercased_symbol,
-    unknown_symbol_is_a_404_json_error_and_is_not_cached,
+    unknown_symbol_is_a_404_json_error_remembered_briefly,
     rsi_sma_and_ema_are_computed_and_cached_per_period,
     unsupported_indicator_or_bad_period_is_a_400_json_error,
     latest_report_is_primed_at_start,
@@ -119,10 +119,10 @@ async fn market_quote_is_cached_under_the_lowercased_symbol(backend: Backend) {
     assert_eq!(services.simulator.requests().await, upstream_calls);
 }
 
-async fn unknown_symbol_is_a_404_json_error_and_is_not_cached(backend: Backend) {
+async fn unknown_symbol_is_a_404_json_error_remembered_briefly(backend: Backend) {
     let services = Services::start(backend).await;
     let host = services.host();
-    for _ in 0..2 {
+    for expected in ["miss", "hit-negative"] {
         let reply = host.get("/api/market/notacoin").await;
         assert_eq!(reply.status, 404);
         assert!(
@@ -131,7 +131,7 @@ async fn unknown_symbol_is_a_404_json_error_and_is_not_cached(backend: Backend) 
                 .unwrap_or("")
                 .contains("notacoin")
         );
-        assert_eq!(reply.cache(), "miss", "a 404 is never cached");
+        assert_eq!(reply.cache(), expected, "the 404 is remembered");
     }
     let invalid = host.get("/api/market/b%20tc").await;
     assert_eq!(invalid.status, 400, "{}", invalid.body);

@@ -77,6 +77,8 @@ async fn an_upstream_that_hangs_costs_a_request_no_more_than_its_timeout() {
         ("STRATA_OUTBOUND_TIMEOUT_MS", "1000"),
         ("STRATA_OUTBOUND_RETRIES", "0"),
     ]);
+    // The symbol list first, so the hanging call is the quote's.
+    assert_eq!(host.get("/api/market/btc").await.status, 200);
     services
         .simulator
         .set_faults(json!({ "hang_next": 1 }))

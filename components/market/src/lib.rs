@@ -7,6 +7,7 @@
 //! - `GET /api/indicators/{symbol}/{indicator}/{period}`
 
 mod indicators;
+mod known;
 mod upstream;
 
 use serde::{Deserialize, Serialize};
@@ -148,8 +149,10 @@ fn cached_quote(base: &str, symbol: &str) -> Result<CachedJson<Quote>, HttpError
 }
 
 fn fetch_quote(base: &str, symbol: &str) -> Result<Quote, HttpError> {
-    let coin = upstream::coin_by_symbol(base, symbol)?
-        .ok_or_else(|| HttpError::not_found(format!("unknown symbol '{symbol}'")))?;
+    if known::is_listed(base, symbol) == Some(false) {
+        return Err(unknown_symbol(symbol));
+    }
+    let coin = upstream::coin_by_symbol(base, symbol)?.ok_or_else(|| unknown_symbol(symbol))?;
     Ok(Quote {
         symbol: coin.symbol.to_ascii_lowercase(),
         id: coin.id,
@@ -163,6 +166,12 @@ fn fetch_quote(base: &str, symbol: &str) -> Result<Quote, HttpError> {
         rank: coin.market_cap_rank,
         last_updated: coin.last_updated,
     })
+}
+
+/// The answer for a symbol the upstream does not know; a 404 is
+/// remembered by the cache, so asking again costs nothing for a while.
+fn unknown_symbol(symbol: &str) -> HttpError {
+    HttpError::not_found(format!("unknown symbol '{symbol}'")).definitive()
 }
 
 fn compute_indicator(

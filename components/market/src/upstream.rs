@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use strata_sdk::HttpError;
 use strata_sdk::config;
-use strata_sdk::http::{self, encode_component};
+use strata_sdk::http::{self, FetchError, encode_component};
 
 /// Base URL without a trailing slash, so paths can be appended directly.
 pub fn base_url() -> Result<String, HttpError> {
@@ -42,6 +42,43 @@ pub fn coin_by_symbol(base: &str, symbol: &str) -> Result<Option<MarketCoin>, Ht
     Ok(coins
         .into_iter()
         .find(|coin| coin.symbol.eq_ignore_ascii_case(symbol)))
+}
+
+/// One row of `/api/v3/coins/list`; only the symbol is kept.
+#[derive(Debug, Deserialize)]
+struct ListedCoin {
+    symbol: String,
+}
+
+/// Every symbol the upstream lists, lower case, sorted and without
+/// duplicates, one per line (a compact form to cache and search).
+///
+/// An upstream that answers the list with a client error does not offer
+/// it; that is definitive (a 404, which the cache remembers for a while),
+/// so the list is not asked for on every miss.
+pub fn listed_symbols(base: &str) -> Result<String, HttpError> {
+    let coins: Vec<ListedCoin> = match http::get_json(&format!("{base}/api/v3/coins/list")) {
+        Ok(coins) => coins,
+        Err(FetchError::Status(status)) if (400..500).contains(&status) && status != 429 => {
+            return Err(HttpError::not_found(format!(
+                "the upstream offers no symbol list (HTTP {status})"
+            ))
+            .definitive());
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let mut symbols: Vec<String> = coins
+        .into_iter()
+        .map(|coin| coin.symbol.to_ascii_lowercase())
+        .filter(|symbol| !symbol.is_empty() && !symbol.contains('\n'))
+        .collect();
+    if symbols.is_empty() {
+        // An empty list would make every symbol unknown for a whole TTL.
+        return Err(HttpError::bad_gateway("upstream listed no coins"));
+    }
+    symbols.sort_unstable();
+    symbols.dedup();
+    Ok(symbols.join("\n"))
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,6 +4,14 @@
 //! misses. The errors left are about the call itself (bad key, key outside
 //! the manifest grant, value too large, waiting too long on another
 //! request's computation).
+//!
+//! Cache-or-compute also remembers definitive failures: when a computation
+//! fails in a way that holds for whoever asks (an unknown symbol), the
+//! error is kept in place of a value for the key family's short negative
+//! TTL, so the next requests get the same answer without a computation
+//! (and without an upstream call). [`Remembered`] says which errors those
+//! are; an [`HttpError`](crate::HttpError) is remembered when the component
+//! marks it [`definitive`](crate::HttpError::definitive).
 
 use std::fmt;
 
@@ -135,6 +143,34 @@ impl<T> CachedJson<T> {
     }
 }
 
+/// [`crate::CACHE_HEADER`] value of an answer that is a remembered failure.
+pub const NEGATIVE_HIT: &str = "hit-negative";
+
+/// An error cache-or-compute may remember in place of a value.
+///
+/// Only definitive failures belong there, ones that say something about
+/// the key whoever asks (an unknown symbol, a malformed identifier); a
+/// timeout or an unreachable upstream says nothing about the key and must
+/// not be remembered, or an outage would outlive itself in the cache. The
+/// defaults remember nothing, so an error type opts in.
+pub trait Remembered: Sized {
+    /// The bytes that record this failure, when it is definitive.
+    fn remember(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// The failure back from what [`remember`](Self::remember) kept; `None`
+    /// when the bytes are not such a record (another component version
+    /// wrote them), and then the value is computed again.
+    fn recall(_bytes: &[u8]) -> Option<Self> {
+        None
+    }
+}
+
+impl Remembered for String {}
+
+impl Remembered for &'static str {}
+
 /// Why a cache-or-compute call produced no value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ComputeError<E> {
@@ -142,6 +178,9 @@ pub enum ComputeError<E> {
     Cache(CacheError),
     /// The computation failed and no stale value was available.
     Compute(E),
+    /// No computation ran: the key's last computation failed for good and
+    /// the cache remembered it ([`Remembered`]).
+    Remembered(E),
     /// A value could not be encoded or a stale value could not be decoded.
     Codec(String),
 }
@@ -150,7 +189,7 @@ impl<E: fmt::Display> fmt::Display for ComputeError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ComputeError::Cache(err) => write!(f, "{err}"),
-            ComputeError::Compute(err) => write!(f, "{err}"),
+            ComputeError::Compute(err) | ComputeError::Remembered(err) => write!(f, "{err}"),
             ComputeError::Codec(msg) => write!(f, "cached value encoding: {msg}"),
         }
     }
@@ -161,29 +200,46 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for ComputeError<E> {}
 /// Cache-or-compute with single flight and stale-on-error.
 ///
 /// Concurrent callers for the same key wait for one computation instead of
-/// all hitting the upstream. If `compute` fails, an expired copy is served
-/// (marked [`Outcome::Stale`]) when the host still has one; otherwise the
-/// error is returned and the lease is dropped, which hands the computation
-/// to a waiting request rather than leaving it hanging.
+/// all hitting the upstream. If `compute` fails for good (its error is
+/// [`Remembered`]), the failure is remembered for the family's negative TTL
+/// and returned; meanwhile callers get it back as
+/// [`ComputeError::Remembered`] without computing. If it fails otherwise,
+/// an expired copy is served (marked [`Outcome::Stale`]) when the host
+/// still has one; else the error is returned and the lease is dropped,
+/// which hands the computation to a waiting request rather than leaving it
+/// hanging.
 ///
 /// If the host gives up waiting for another request's computation
 /// ([`CacheError::Timeout`]), the value is computed here without the lease
 /// and stored best-effort: the caller asked for a value, and a slow peer is
 /// no reason to fail.
-pub fn get_or_compute<E>(
+pub fn get_or_compute<E: Remembered>(
     key: &str,
     ttl_seconds: Option<u32>,
     compute: impl FnOnce() -> Result<Vec<u8>, E>,
 ) -> Result<Cached, ComputeError<E>> {
-    let lease = match wit::get_or_lease(key).map_err(CacheError::from) {
-        Ok(wit::Lookup::Hit(entry)) => {
+    let lease = match wit::resolve(key).map_err(CacheError::from) {
+        Ok(wit::Resolution::Hit(entry)) => {
             let outcome = Outcome::of_entry(&entry);
             return Ok(Cached {
                 bytes: entry.value,
                 outcome,
             });
         }
-        Ok(wit::Lookup::Compute(lease)) => lease,
+        Ok(wit::Resolution::Negative(entry)) => match E::recall(&entry.value) {
+            Some(err) => return Err(ComputeError::Remembered(err)),
+            None => {
+                log::warn(&format!(
+                    "remembered failure of {key} is unreadable; computing without the lease"
+                ));
+                let bytes = compute().map_err(ComputeError::Compute)?;
+                return Ok(Cached {
+                    bytes,
+                    outcome: Outcome::Computed,
+                });
+            }
+        },
+        Ok(wit::Resolution::Compute(lease)) => lease,
         Err(CacheError::Timeout) => {
             log::warn(&format!(
                 "cache wait for {key} timed out; computing without the lease"
@@ -215,16 +271,29 @@ pub fn get_or_compute<E>(
                 outcome: Outcome::Computed,
             })
         }
-        Err(err) => match lease.stale() {
-            Some(bytes) => {
-                log::warn(&format!("serving stale {key}: computation failed"));
-                Ok(Cached {
-                    bytes,
-                    outcome: Outcome::Stale,
-                })
+        Err(err) => {
+            // A definitive failure outranks a stale value: the key no longer
+            // has one, whatever it had before.
+            if let Some(record) = err.remember() {
+                if let Err(fill) = lease.fill_negative(&record) {
+                    log::warn(&format!(
+                        "remembering the failure of {key} failed: {}",
+                        CacheError::from(fill)
+                    ));
+                }
+                return Err(ComputeError::Compute(err));
             }
-            None => Err(ComputeError::Compute(err)),
-        },
+            match lease.stale() {
+                Some(bytes) => {
+                    log::warn(&format!("serving stale {key}: computation failed"));
+                    Ok(Cached {
+                        bytes,
+                        outcome: Outcome::Stale,
+                    })
+                }
+                None => Err(ComputeError::Compute(err)),
+            }
+        }
     }
 }
 
@@ -241,6 +310,7 @@ pub fn get_or_compute_json<T, E>(
 ) -> Result<CachedJson<T>, ComputeError<E>>
 where
     T: Serialize + DeserializeOwned,
+    E: Remembered,
 {
     // `compute` runs at most once, either inside the lease or below after a
     // hit that failed to decode; the Option lets both paths own it.
@@ -293,6 +363,7 @@ pub fn get_or_compute_json_bytes<T, E>(
 ) -> Result<Cached, ComputeError<E>>
 where
     T: Serialize + DeserializeOwned,
+    E: Remembered,
 {
     let mut compute = Some(compute);
     let mut computed_here = false;
@@ -357,12 +428,29 @@ fn flatten_json_error<E>(err: ComputeError<JsonFailure<E>>) -> ComputeError<E> {
             ComputeError::Codec(msg)
         }
         ComputeError::Compute(JsonFailure::Compute(err)) => ComputeError::Compute(err),
+        ComputeError::Remembered(JsonFailure::Compute(err)) => ComputeError::Remembered(err),
+        ComputeError::Remembered(JsonFailure::Codec(msg)) => ComputeError::Codec(msg),
     }
 }
 
 enum JsonFailure<E> {
     Compute(E),
     Codec(String),
+}
+
+/// A computation's own failure is remembered as the caller's error type
+/// says; failing to encode a value says nothing about the key.
+impl<E: Remembered> Remembered for JsonFailure<E> {
+    fn remember(&self) -> Option<Vec<u8>> {
+        match self {
+            JsonFailure::Compute(err) => err.remember(),
+            JsonFailure::Codec(_) => None,
+        }
+    }
+
+    fn recall(bytes: &[u8]) -> Option<Self> {
+        E::recall(bytes).map(JsonFailure::Compute)
+    }
 }
 
 fn run_once<T, E>(

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::cache::{CacheError, ComputeError};
+use crate::cache::{CacheError, ComputeError, NEGATIVE_HIT, Remembered};
 use crate::http::FetchError;
 use crate::sql::{ColumnError, SqlError};
 use crate::{CACHE_HEADER, Response};
@@ -21,6 +21,14 @@ pub struct HttpError {
     /// [`CACHE_HEADER`] value when the failure happened on a cache miss, so
     /// clients can tell a failed computation from a cache refusal.
     pub cache: Option<&'static str>,
+    /// Seconds for a `Retry-After` header: when the failure is temporary
+    /// and its end is known (a spent upstream budget).
+    pub retry_after: Option<u32>,
+    /// Whether the failure holds for whoever asks (see [`definitive`]), so
+    /// cache-or-compute may remember it.
+    ///
+    /// [`definitive`]: HttpError::definitive
+    pub definitive: bool,
 }
 
 impl HttpError {
@@ -29,6 +37,27 @@ impl HttpError {
             status,
             message: message.into(),
             cache: None,
+            retry_after: None,
+            definitive: false,
+        }
+    }
+
+    /// Marks the failure as holding for whoever asks (an unknown symbol),
+    /// not just now (an unreachable upstream): returned from a cache-or-
+    /// compute computation, it is remembered for the key family's negative
+    /// TTL and answered again without computing.
+    pub fn definitive(self) -> Self {
+        Self {
+            definitive: true,
+            ..self
+        }
+    }
+
+    /// 503 that tells the client when to come back.
+    pub fn unavailable(message: impl Into<String>, retry_after_secs: u32) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(503, message)
         }
     }
 
@@ -57,11 +86,14 @@ impl HttpError {
     }
 
     pub fn into_response(self) -> Response {
-        let response = Response::error(self.status, &self.message);
-        match self.cache {
-            Some(value) => response.with_header(CACHE_HEADER, value),
-            None => response,
+        let mut response = Response::error(self.status, &self.message);
+        if let Some(value) = self.cache {
+            response = response.with_header(CACHE_HEADER, value);
         }
+        if let Some(seconds) = self.retry_after {
+            response = response.with_header("retry-after", &seconds.to_string());
+        }
+        response
     }
 }
 
@@ -73,15 +105,47 @@ impl fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
+/// Only failures the component marked [`HttpError::definitive`] are
+/// remembered: the component knows which of its answers are about the key.
+impl Remembered for HttpError {
+    fn remember(&self) -> Option<Vec<u8>> {
+        if !self.definitive {
+            return None;
+        }
+        serde_json::to_vec(&serde_json::json!({
+            "status": self.status,
+            "message": self.message,
+        }))
+        .ok()
+    }
+
+    fn recall(bytes: &[u8]) -> Option<Self> {
+        #[derive(serde::Deserialize)]
+        struct Record {
+            status: u16,
+            message: String,
+        }
+        let record: Record = serde_json::from_slice(bytes).ok()?;
+        Some(HttpError::new(record.status, record.message).definitive())
+    }
+}
+
 impl From<HttpError> for Response {
     fn from(err: HttpError) -> Self {
         err.into_response()
     }
 }
 
+/// Upstream failures are the upstream's (502), except a spent request
+/// budget: that is this service pacing itself, so 503 with `Retry-After`.
 impl From<FetchError> for HttpError {
     fn from(err: FetchError) -> Self {
-        HttpError::bad_gateway(err.to_string())
+        match err {
+            FetchError::RateLimited { retry_after_secs } => {
+                HttpError::unavailable(err.to_string(), retry_after_secs)
+            }
+            _ => HttpError::bad_gateway(err.to_string()),
+        }
     }
 }
 
@@ -114,6 +178,10 @@ impl<E: Into<HttpError>> From<ComputeError<E>> for HttpError {
                 cache: Some("miss"),
                 ..err.into()
             },
+            ComputeError::Remembered(err) => HttpError {
+                cache: Some(NEGATIVE_HIT),
+                ..err.into()
+            },
             ComputeError::Codec(msg) => HttpError::internal(msg),
         }
     }
@@ -142,5 +210,39 @@ mod tests {
         let refused: HttpError =
             ComputeError::<HttpError>::Cache(CacheError::Denied("market:".into())).into();
         assert_eq!(refused.cache, None);
+    }
+
+    #[test]
+    fn definitive_errors_are_remembered_and_recalled_as_they_were() {
+        let unknown = HttpError::not_found("unknown symbol 'zzz'").definitive();
+        let record = unknown.remember().expect("marked definitive");
+        assert_eq!(HttpError::recall(&record), Some(unknown));
+    }
+
+    #[test]
+    fn errors_not_marked_definitive_are_never_remembered() {
+        for status in [404, 422, 429, 500, 502, 503] {
+            assert_eq!(HttpError::new(status, "x").remember(), None, "{status}");
+        }
+        assert_eq!(HttpError::recall(b"not a record"), None);
+    }
+
+    #[test]
+    fn a_remembered_failure_answers_with_its_status_and_a_negative_hit() {
+        let err: HttpError =
+            ComputeError::Remembered(HttpError::not_found("unknown").definitive()).into();
+        let res = err.into_response();
+        assert_eq!(res.status, 404);
+        assert_eq!(res.header(CACHE_HEADER), Some(NEGATIVE_HIT));
+    }
+
+    #[test]
+    fn a_spent_upstream_budget_is_a_503_with_retry_after() {
+        let res = HttpError::from(FetchError::RateLimited {
+            retry_after_secs: 7,
+        })
+        .into_response();
+        assert_eq!(res.status, 503);
+        assert_eq!(res.header("retry-after"), Some("7"));
     }
 }

@@ -1,8 +1,9 @@
 //! Outbound HTTP through the host's shared client.
 //!
-//! The host applies the component's host allow-list, timeouts, retries and a
-//! per-upstream circuit breaker, so handlers make one plain call and only
-//! decide what a failure means for their response.
+//! The host applies the component's host allow-list, timeouts, retries, a
+//! per-upstream circuit breaker and the operator's request budget per
+//! upstream, so handlers make one plain call and only decide what a failure
+//! means for their response.
 
 use std::fmt;
 
@@ -74,6 +75,12 @@ pub enum FetchError {
     /// The response body exceeded the host's cap (bytes).
     TooLarge(u64),
     Transport(String),
+    /// Nothing was sent: the upstream's request budget is spent (or it asked
+    /// to wait with 429 and `Retry-After`). Serve what the cache has, or
+    /// answer 503 with this `Retry-After`.
+    RateLimited {
+        retry_after_secs: u32,
+    },
     /// The upstream answered with a non-2xx status (only from helpers that
     /// expect success, such as [`get_json`]).
     Status(u16),
@@ -90,6 +97,10 @@ impl fmt::Display for FetchError {
             FetchError::CircuitOpen(host) => write!(f, "circuit open for upstream {host}"),
             FetchError::TooLarge(limit) => write!(f, "upstream response exceeds {limit} bytes"),
             FetchError::Transport(msg) => write!(f, "upstream transport error: {msg}"),
+            FetchError::RateLimited { retry_after_secs } => write!(
+                f,
+                "upstream request budget spent; retry after {retry_after_secs} s"
+            ),
             FetchError::Status(status) => write!(f, "upstream returned HTTP {status}"),
             FetchError::Decode(msg) => write!(f, "upstream returned unexpected JSON: {msg}"),
         }
@@ -111,9 +122,20 @@ impl From<wit::FetchError> for FetchError {
     }
 }
 
+impl From<wit::SendError> for FetchError {
+    fn from(err: wit::SendError) -> Self {
+        match err {
+            wit::SendError::Fetch(err) => err.into(),
+            wit::SendError::RateLimited(retry_after_secs) => {
+                FetchError::RateLimited { retry_after_secs }
+            }
+        }
+    }
+}
+
 /// Sends `request`; any status counts as a response.
 pub fn fetch(request: OutboundRequest) -> Result<OutboundResponse, FetchError> {
-    let response = wit::fetch(&wit::Request {
+    let response = wit::send(&wit::Request {
         method: request.method,
         url: request.url,
         headers: request.headers,

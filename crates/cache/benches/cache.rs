@@ -32,6 +32,7 @@ fn settings() -> CacheSettings {
             ttl_seconds: 600,
             l1_only: false,
             max_ttl_seconds: None,
+            negative_ttl_seconds: None,
         },
     );
     CacheSettings {
@@ -46,6 +47,7 @@ fn settings() -> CacheSettings {
         max_ttl: Duration::from_secs(86_400),
         families,
         flight_wait: Duration::from_secs(10),
+        negative_ttl: Duration::from_secs(30),
     }
 }
 

@@ -18,6 +18,10 @@ pub(crate) struct Counters {
     pub(crate) coalesced_waits: AtomicU64,
     pub(crate) l2_errors: AtomicU64,
     pub(crate) l2_writes: AtomicU64,
+    /// Remembered failures found fresh (on either tier).
+    pub(crate) negative_hits: AtomicU64,
+    /// Failures remembered by a lease.
+    pub(crate) negative_fills: AtomicU64,
 }
 
 impl Counters {
@@ -39,6 +43,13 @@ impl Counters {
             Self::read(&self.l2_misses),
             Self::read(&self.l2_errors),
             Self::read(&self.l2_writes),
+        )
+    }
+
+    pub(crate) fn snapshot_negative(&self) -> (u64, u64) {
+        (
+            Self::read(&self.negative_hits),
+            Self::read(&self.negative_fills),
         )
     }
 

@@ -6,6 +6,13 @@
 //! the single-flight table and look again once the lease is filled or
 //! abandoned. A lease also carries the expired copy, if any, so a failed
 //! computation can serve stale instead of failing.
+//!
+//! A computation that fails for good ("no such symbol") can be remembered
+//! instead of a value ([`TieredCache::fill_negative`]), for the family's
+//! short negative TTL, so the next callers get the same answer without
+//! asking the upstream again. Only callers of [`TieredCache::resolve`] see
+//! remembered failures; [`TieredCache::get_or_lease`] reads them as misses,
+//! as callers written before they existed expect.
 
 use std::time::{Duration, Instant};
 
@@ -14,12 +21,16 @@ use bytes::Bytes;
 use crate::counters::Counters;
 use crate::flight::{FlightGuard, Joined};
 use crate::read::{Hit, Probe, Tier};
+use crate::stored::Stored;
 use crate::{CacheError, TieredCache};
 
 /// The result of cache-or-compute's first step.
 pub enum Lookup {
     /// A fresh value from L1 or L2; nothing to compute.
     Hit(Hit),
+    /// A remembered failure (only from [`TieredCache::resolve`]): the hit's
+    /// value is what the computation that failed chose to keep.
+    Negative(Hit),
     /// The caller must compute the value and [`Lease::fill`] it.
     Compute(Lease),
 }
@@ -46,14 +57,27 @@ impl Lease {
 
 impl TieredCache {
     /// Cache-or-compute, step one: a fresh hit, or the lease to compute.
+    /// A remembered failure reads as a miss.
     ///
     /// Concurrent callers for one key wait for the leaseholder instead of
     /// computing too; when it fills (or abandons) the lease they look again.
     pub async fn get_or_lease(&self, key: &str) -> Result<Lookup, CacheError> {
+        self.lookup(key, false).await
+    }
+
+    /// [`get_or_lease`](Self::get_or_lease) that also answers with a
+    /// remembered failure ([`Lookup::Negative`]).
+    pub async fn resolve(&self, key: &str) -> Result<Lookup, CacheError> {
+        self.lookup(key, true).await
+    }
+
+    async fn lookup(&self, key: &str, negatives: bool) -> Result<Lookup, CacheError> {
         let deadline = Instant::now() + self.settings.flight_wait;
         loop {
             let stale = match self.probe(key).await {
                 Probe::Fresh(hit) => return Ok(Lookup::Hit(hit)),
+                Probe::Negative(hit) if negatives => return Ok(Lookup::Negative(hit)),
+                Probe::Negative(_) => None,
                 Probe::Miss { stale } => stale,
             };
             match self.flights.join(key) {
@@ -64,11 +88,24 @@ impl TieredCache {
                     if let Some(entry) = self.l1.get(key).await
                         && entry.is_fresh()
                     {
-                        Counters::bump(&self.counters.l1_hits);
-                        return Ok(Lookup::Hit(Hit {
-                            value: entry.value.clone(),
-                            tier: Tier::L1,
-                        }));
+                        match Stored::decode(entry.value.clone()) {
+                            Stored::Value(value) => {
+                                Counters::bump(&self.counters.l1_hits);
+                                return Ok(Lookup::Hit(Hit {
+                                    value,
+                                    tier: Tier::L1,
+                                }));
+                            }
+                            Stored::Negative(value) if negatives => {
+                                Counters::bump(&self.counters.l1_hits);
+                                Counters::bump(&self.counters.negative_hits);
+                                return Ok(Lookup::Negative(Hit {
+                                    value,
+                                    tier: Tier::L1,
+                                }));
+                            }
+                            Stored::Negative(_) => {}
+                        }
                     }
                     Counters::bump(&self.counters.computes);
                     tracing::debug!(key, "cache miss, caller computes");
@@ -101,6 +138,24 @@ impl TieredCache {
         let outcome = self.set(&lease.key, value, ttl).await;
         drop(lease);
         outcome
+    }
+
+    /// Completes a lease with a failure to remember instead of a value:
+    /// `what` (the component's own record of it) answers for the key for
+    /// its family's negative TTL, in both tiers, and wakes the waiters. A
+    /// negative TTL of zero remembers nothing: the waiters compute.
+    pub async fn fill_negative(&self, lease: Lease, what: Bytes) -> Result<(), CacheError> {
+        if what.len() > self.settings.max_value_bytes {
+            return Err(CacheError::TooLarge(what.len() as u64));
+        }
+        let ttl = self.negative_ttl(&lease.key);
+        if !ttl.is_zero() {
+            Counters::bump(&self.counters.negative_fills);
+            self.store(&lease.key, Stored::Negative(what).encode(), ttl, ttl)
+                .await;
+        }
+        drop(lease);
+        Ok(())
     }
 
     /// Records that a stale value was served because recomputation failed.

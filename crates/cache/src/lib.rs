@@ -9,8 +9,10 @@
 //!
 //! This file holds the [`TieredCache`] itself and the plumbing every path
 //! shares; each path lives in its own module: `read`, `write`, `lease`
-//! (cache-or-compute), `clear`, `settings` (which TTL and tiers a key
-//! gets), `health` and `stats` (what operators see).
+//! (cache-or-compute, remembered failures included), `clear`, `settings`
+//! (which TTL and tiers a key gets), `stored` (how a value and a remembered
+//! failure share the tiers' bytes), `health` and `stats` (what operators
+//! see).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,6 +30,7 @@ mod read;
 mod settings;
 mod shards;
 mod stats;
+mod stored;
 #[cfg(test)]
 mod testing;
 mod write;
@@ -72,6 +75,9 @@ pub enum CacheError {
     },
 }
 
+/// Longest freshness L1 gives an entry (ten years).
+const LONGEST_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// See the module documentation.
 pub struct TieredCache {
     l1: L1,
@@ -105,6 +111,9 @@ impl TieredCache {
     /// Stores into L1 with a freshness deadline `ttl` from now, keeping the
     /// configured stale grace; both a write and an L2 promotion do this.
     async fn insert_l1(&self, key: &str, value: Bytes, ttl: Duration) {
+        // A TTL no clock can add (an operator's typo of a huge number) is
+        // "for as long as the cache keeps anything".
+        let ttl = ttl.min(LONGEST_TTL);
         let entry = L1Entry {
             value,
             fresh_until: Instant::now() + ttl,

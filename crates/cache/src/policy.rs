@@ -17,4 +17,9 @@ pub struct FamilyPolicy {
     /// own TTL if that is longer).
     #[serde(default)]
     pub max_ttl_seconds: Option<u64>,
+    /// How long a remembered failure ("no such symbol") stays fresh
+    /// (default: the host's `STRATA_CACHE_NEGATIVE_TTL_SECONDS`). Short, so
+    /// that a key that starts to exist upstream is found soon.
+    #[serde(default)]
+    pub negative_ttl_seconds: Option<u64>,
 }

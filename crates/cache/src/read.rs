@@ -4,12 +4,15 @@
 //! without touching Redis, and an L2 hit is copied into L1 (never for longer
 //! than Redis would keep it) so the next read of that key stays local. An
 //! expired L1 entry is not served, but it is handed on as the stale copy a
-//! failed recomputation may fall back on.
+//! failed recomputation may fall back on. A remembered failure is found
+//! like a value but reported apart ([`Probe::Negative`]); only callers that
+//! asked for them ever see one.
 
 use bytes::Bytes;
 
 use crate::TieredCache;
 use crate::counters::Counters;
+use crate::stored::Stored;
 
 /// Which tier answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +48,22 @@ pub struct Hit {
 /// What one look through the tiers found.
 pub(crate) enum Probe {
     Fresh(Hit),
-    Miss { stale: Option<Bytes> },
+    /// A remembered failure; the hit's value is what the component kept.
+    Negative(Hit),
+    /// Nothing fresh; `stale` is an expired value (never a failure).
+    Miss {
+        stale: Option<Bytes>,
+    },
+}
+
+impl Probe {
+    /// What the tiers' bytes for `key` mean, found fresh on `tier`.
+    fn fresh(bytes: Bytes, tier: Tier) -> Self {
+        match Stored::decode(bytes) {
+            Stored::Value(value) => Probe::Fresh(Hit { value, tier }),
+            Stored::Negative(value) => Probe::Negative(Hit { value, tier }),
+        }
+    }
 }
 
 impl TieredCache {
@@ -56,12 +74,11 @@ impl TieredCache {
             if entry.is_fresh() {
                 Counters::bump(&self.counters.l1_hits);
                 tracing::debug!(key, "cache hit L1");
-                return Probe::Fresh(Hit {
-                    value: entry.value.clone(),
-                    tier: Tier::L1,
-                });
+                return self.counted(Probe::fresh(entry.value.clone(), Tier::L1));
             }
-            stale = Some(entry.value.clone());
+            if let Stored::Value(value) = Stored::decode(entry.value.clone()) {
+                stale = Some(value);
+            }
         }
         Counters::bump(&self.counters.l1_misses);
         let Some(l2) = self.l2_for(key) else {
@@ -72,13 +89,14 @@ impl TieredCache {
                 Counters::bump(&self.counters.l2_hits);
                 Counters::bump(&self.counters.promotions);
                 tracing::debug!(key, "cache hit L2, promoting to L1");
-                let (l1_ttl, _, _) = self.policy(key, None);
+                let probe = Probe::fresh(value.clone(), Tier::L2);
+                let l1_ttl = match probe {
+                    Probe::Negative(_) => self.negative_ttl(key),
+                    _ => self.policy(key, None).0,
+                };
                 let ttl = remaining.map_or(l1_ttl, |r| r.min(l1_ttl));
-                self.insert_l1(key, value.clone(), ttl).await;
-                Probe::Fresh(Hit {
-                    value,
-                    tier: Tier::L2,
-                })
+                self.insert_l1(key, value, ttl).await;
+                self.counted(probe)
             }
             Ok(None) => {
                 Counters::bump(&self.counters.l2_misses);
@@ -91,11 +109,21 @@ impl TieredCache {
         }
     }
 
-    /// A fresh value, from L1 or (promoted) from L2.
+    /// Counts a remembered failure found (the tier's hit is counted
+    /// already: the tier did answer).
+    fn counted(&self, probe: Probe) -> Probe {
+        if let Probe::Negative(_) = probe {
+            Counters::bump(&self.counters.negative_hits);
+        }
+        probe
+    }
+
+    /// A fresh value, from L1 or (promoted) from L2. A remembered failure
+    /// is not a value: it reads as none.
     pub async fn get(&self, key: &str) -> Option<Hit> {
         match self.probe(key).await {
             Probe::Fresh(hit) => Some(hit),
-            Probe::Miss { .. } => {
+            Probe::Negative(_) | Probe::Miss { .. } => {
                 tracing::debug!(key, "cache miss");
                 None
             }

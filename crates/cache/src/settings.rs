@@ -38,6 +38,9 @@ pub struct CacheSettings {
     pub families: BTreeMap<String, FamilyPolicy>,
     /// Longest a request waits for another's computation of the same key.
     pub flight_wait: Duration,
+    /// How long a remembered failure stays fresh when its family sets no
+    /// `negative_ttl_seconds`.
+    pub negative_ttl: Duration,
 }
 
 impl TieredCache {
@@ -54,6 +57,16 @@ impl TieredCache {
             }
             (None, None) => (self.settings.l1_ttl, self.settings.l2_ttl, l1_only),
         }
+    }
+
+    /// How long a remembered failure of `key` stays fresh: its family's
+    /// negative TTL, else the host's.
+    pub(crate) fn negative_ttl(&self, key: &str) -> Duration {
+        self.settings
+            .families
+            .get(strata_keys::family(key))
+            .and_then(|f| f.negative_ttl_seconds)
+            .map_or(self.settings.negative_ttl, Duration::from_secs)
     }
 
     /// The longest TTL a caller may ask for on `key`: the family's cap, else

@@ -96,6 +96,11 @@ pub struct CacheStats {
     pub coalesced_waits: u64,
     /// Keys being computed under a lease right now.
     pub in_flight: usize,
+    /// Remembered failures found fresh since start: each one is an answer
+    /// that did not cost an upstream call.
+    pub negative_hits: u64,
+    /// Failures remembered (for the family's negative TTL) since start.
+    pub negative_fills: u64,
 }
 
 impl TieredCache {
@@ -106,6 +111,7 @@ impl TieredCache {
         let (l1_hits, l1_misses) = self.counters.snapshot_l1();
         let (l2_hits, l2_misses, l2_errors, l2_writes) = self.counters.snapshot_l2();
         let (promotions, computes, stale_serves, coalesced_waits) = self.counters.snapshot_flow();
+        let (negative_hits, negative_fills) = self.counters.snapshot_negative();
         let (l2_healthy, breaker, latency) = match &self.l2 {
             Some(l2) => {
                 let state = l2.breaker_state();
@@ -149,6 +155,8 @@ impl TieredCache {
             stale_serves,
             coalesced_waits,
             in_flight: self.flights.in_flight(),
+            negative_hits,
+            negative_fills,
         }
     }
 
@@ -159,9 +167,14 @@ impl TieredCache {
     }
 
     /// This instance's L1 value for `key`, fresh or not, without touching
-    /// statistics (for reporting, not serving).
+    /// statistics (for reporting, not serving). A remembered failure is not
+    /// a value.
     pub async fn peek_l1(&self, key: &str) -> Option<Bytes> {
-        self.l1.get(key).await.map(|entry| entry.value.clone())
+        let entry = self.l1.get(key).await?;
+        match crate::stored::Stored::decode(entry.value.clone()) {
+            crate::stored::Stored::Value(value) => Some(value),
+            crate::stored::Stored::Negative(_) => None,
+        }
     }
 }
 

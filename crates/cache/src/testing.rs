@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::{CacheSettings, FamilyPolicy, L1Limits};
 
-/// `market` has a 60 s TTL capped at 600 s; everything else uses the
+/// `market` has a 60 s TTL capped at 600 s and remembers failures for 5 s
+/// (everything else for 30 s); everything else uses the
 /// defaults (300 s in L1, 3600 s cap); values over 1 KiB are refused.
 pub(crate) fn settings() -> CacheSettings {
     let mut families = BTreeMap::new();
@@ -17,6 +18,7 @@ pub(crate) fn settings() -> CacheSettings {
             ttl_seconds: 60,
             l1_only: false,
             max_ttl_seconds: Some(600),
+            negative_ttl_seconds: Some(5),
         },
     );
     CacheSettings {
@@ -31,5 +33,6 @@ pub(crate) fn settings() -> CacheSettings {
         max_ttl: Duration::from_secs(3600),
         families,
         flight_wait: Duration::from_secs(10),
+        negative_ttl: Duration::from_secs(30),
     }
 }

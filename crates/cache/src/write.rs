@@ -13,6 +13,7 @@ use bytes::Bytes;
 
 use crate::coherence::Target;
 use crate::counters::Counters;
+use crate::stored::Stored;
 use crate::{CacheError, L2Error, TieredCache};
 
 impl TieredCache {
@@ -36,6 +37,14 @@ impl TieredCache {
             }
         }
         let (l1_ttl, l2_ttl, _) = self.policy(key, ttl);
+        self.store(key, Stored::Value(value).encode(), l1_ttl, l2_ttl)
+            .await;
+        Ok(())
+    }
+
+    /// Puts an entry's stored form into L1 now and into L2 (and, through
+    /// coherence, the other instances) from a background task.
+    pub(crate) async fn store(&self, key: &str, value: Bytes, l1_ttl: Duration, l2_ttl: Duration) {
         self.insert_l1(key, value.clone(), l1_ttl).await;
         if let Some(l2) = self.l2_for(key).cloned() {
             let key = key.to_string();
@@ -63,7 +72,6 @@ impl TieredCache {
                 }
             });
         }
-        Ok(())
     }
 
     /// Removes a key from both tiers; returns whether L1 held it.

@@ -147,6 +147,12 @@ pub struct Cli {
     #[arg(long, env = "STRATA_CACHE_STALE_GRACE_SECONDS", default_value_t = 600)]
     pub cache_stale_grace_seconds: u64,
 
+    /// How long a failure a component chose to remember (an unknown
+    /// symbol, say) answers for its key, for families whose manifest entry
+    /// sets no `negative_ttl_seconds`.
+    #[arg(long, env = "STRATA_CACHE_NEGATIVE_TTL_SECONDS", default_value_t = 30)]
+    pub cache_negative_ttl_seconds: u64,
+
     /// Largest value a component may cache, in bytes.
     #[arg(long, env = "STRATA_CACHE_MAX_VALUE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub cache_max_value_bytes: usize,

@@ -59,6 +59,8 @@ pub async fn cache_stats(app: &App) -> hyper::Response<HyperOutgoingBody> {
             "coalesced_waits": stats.coalesced_waits,
             "stale_serves": stats.stale_serves,
             "in_flight": stats.in_flight,
+            "negative_hits": stats.negative_hits,
+            "negative_fills": stats.negative_fills,
         },
     });
     json_response(StatusCode::OK, &body)

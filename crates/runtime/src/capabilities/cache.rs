@@ -13,7 +13,7 @@ use super::{Grants, Instance, Services};
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        interfaces: "import strata:host/cache@0.1.0;",
+        interfaces: "import strata:host/cache@0.1.1;",
         imports: { default: async | trappable },
         with: {
             "strata:host/cache.lease": super::LeaseHandle,
@@ -193,9 +193,23 @@ impl wit::Host for CacheView<'_> {
         self.context.checked_key(&key)?;
         Ok(match self.context.cache.get_or_lease(&key).await? {
             Lookup::Hit(hit) => wit::Lookup::Hit(entry(hit)),
-            Lookup::Compute(lease) => {
-                wit::Lookup::Compute(self.table.push(LeaseHandle { lease: Some(lease) })?)
+            Lookup::Compute(lease) => wit::Lookup::Compute(self.lease_handle(lease)?),
+            // The cache reads remembered failures as misses here; one
+            // arriving anyway is a host bug, and no guest answer fits it.
+            Lookup::Negative(_) => {
+                return Err(CacheFault::Trap(wasmtime::Error::msg(
+                    "the cache answered get-or-lease with a remembered failure",
+                )));
             }
+        })
+    }
+
+    async fn resolve(&mut self, key: String) -> Result<wit::Resolution, CacheFault> {
+        self.context.checked_key(&key)?;
+        Ok(match self.context.cache.resolve(&key).await? {
+            Lookup::Hit(hit) => wit::Resolution::Hit(entry(hit)),
+            Lookup::Negative(hit) => wit::Resolution::Negative(entry(hit)),
+            Lookup::Compute(lease) => wit::Resolution::Compute(self.lease_handle(lease)?),
         })
     }
 
@@ -204,6 +218,13 @@ impl wit::Host for CacheView<'_> {
             CacheFault::Refused(error) => Ok(error),
             CacheFault::Trap(trap) => Err(trap),
         }
+    }
+}
+
+impl CacheView<'_> {
+    /// Lends `lease` to the guest as a resource.
+    fn lease_handle(&mut self, lease: Lease) -> Result<Resource<LeaseHandle>, CacheFault> {
+        Ok(self.table.push(LeaseHandle { lease: Some(lease) })?)
     }
 }
 
@@ -233,6 +254,22 @@ impl wit::HostLease for CacheView<'_> {
             .context
             .cache
             .fill(taken, Bytes::from(value), ttl(ttl_seconds))
+            .await?)
+    }
+
+    async fn fill_negative(
+        &mut self,
+        lease: Resource<LeaseHandle>,
+        what: Vec<u8>,
+    ) -> Result<(), CacheFault> {
+        let Some(taken) = self.table.get_mut(&lease)?.lease.take() else {
+            // Already filled: the first answer stands.
+            return Ok(());
+        };
+        Ok(self
+            .context
+            .cache
+            .fill_negative(taken, Bytes::from(what))
             .await?)
     }
 

@@ -9,7 +9,7 @@ use super::{Grants, Instance};
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        interfaces: "import strata:host/config@0.1.0;",
+        interfaces: "import strata:host/config@0.1.1;",
         imports: { default: async | trappable },
     });
 }

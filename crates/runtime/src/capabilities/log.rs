@@ -10,7 +10,7 @@ use super::Instance;
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        interfaces: "import strata:host/log@0.1.0;",
+        interfaces: "import strata:host/log@0.1.1;",
         imports: { default: async | trappable },
     });
 }

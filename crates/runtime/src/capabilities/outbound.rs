@@ -12,7 +12,7 @@ use super::{Grants, Instance, Services};
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        interfaces: "import strata:host/outbound@0.1.0;",
+        interfaces: "import strata:host/outbound@0.1.1;",
         imports: { default: async | trappable },
         trappable_error_type: {
             "strata:host/outbound.fetch-error" => strata_upstream::FetchError,
@@ -47,8 +47,8 @@ pub(super) fn link<T: Send + 'static>(
     wit::add_to_linker::<T, HasSelf<OutboundContext>>(linker, get)
 }
 
-impl wit::Host for OutboundContext {
-    async fn fetch(&mut self, req: wit::Request) -> Result<wit::Response, FetchError> {
+impl OutboundContext {
+    async fn call(&self, req: wit::Request) -> Result<wit::Response, FetchError> {
         let request = OutboundRequest {
             method: req.method,
             url: req.url,
@@ -68,6 +68,25 @@ impl wit::Host for OutboundContext {
             body: response.body.to_vec(),
         })
     }
+}
+
+impl wit::Host for OutboundContext {
+    async fn fetch(&mut self, req: wit::Request) -> Result<wit::Response, FetchError> {
+        self.call(req).await
+    }
+
+    async fn send(
+        &mut self,
+        req: wit::Request,
+    ) -> wasmtime::Result<Result<wit::Response, wit::SendError>> {
+        Ok(match self.call(req).await {
+            Ok(response) => Ok(response),
+            Err(FetchError::RateLimited(wait)) => {
+                Err(wit::SendError::RateLimited(retry_after_secs(wait)))
+            }
+            Err(error) => Err(wit::SendError::Fetch(self.convert_fetch_error(error)?)),
+        })
+    }
 
     /// Every fetch failure is the guest's to handle; none traps.
     fn convert_fetch_error(&mut self, error: FetchError) -> wasmtime::Result<wit::FetchError> {
@@ -82,5 +101,26 @@ impl wit::Host for OutboundContext {
             // "nothing was sent, come back later", which is what this is.
             spent @ FetchError::RateLimited(_) => wit::FetchError::CircuitOpen(spent.to_string()),
         })
+    }
+}
+
+/// Whole seconds a guest should wait, rounded up and at least 1, as
+/// `Retry-After` wants them.
+fn retry_after_secs(wait: Duration) -> u32 {
+    let millis = wait.as_millis().max(1);
+    u32::try_from(millis.div_ceil(1000)).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1000)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
+        assert_eq!(retry_after_secs(Duration::MAX), u32::MAX);
     }
 }

@@ -77,6 +77,18 @@ pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String 
         stats.stale_serves as f64,
     );
     out.single(
+        "strata_cache_negative_hits_total",
+        "counter",
+        "Remembered failures (an unknown symbol, say) answered without a computation.",
+        stats.negative_hits as f64,
+    );
+    out.single(
+        "strata_cache_negative_fills_total",
+        "counter",
+        "Failures remembered for their family's negative TTL.",
+        stats.negative_fills as f64,
+    );
+    out.single(
         "strata_cache_l2_errors_total",
         "counter",
         "Redis commands that failed or were skipped by the breaker.",

@@ -314,6 +314,7 @@ fn fetch_kind(err: FetchError) -> (&'static str, String) {
         FetchError::CircuitOpen(_) => "circuit-open",
         FetchError::TooLarge(_) => "too-large",
         FetchError::Transport(_) => "transport",
+        FetchError::RateLimited { .. } => "rate-limited",
         FetchError::Status(_) => "status",
         FetchError::Decode(_) => "decode",
     };

@@ -1,0 +1,53 @@
+//! The upstream's symbol list, cached, so a request for a symbol it does
+//! not list is answered here instead of spending an upstream call (and the
+//! upstream's rate limit) to learn the same thing.
+//!
+//! The list is one cached value, fetched at most once per its family's TTL
+//! by whichever request misses it first. It only ever saves calls: when it
+//! cannot be had (the upstream is down, over budget, or does not offer it)
+//! the check steps aside and the quote is asked for as before.
+
+use strata_sdk::cache;
+use strata_sdk::keys::CacheKeys;
+use strata_sdk::log;
+
+use crate::upstream;
+
+/// Whether the upstream lists `symbol` (lower case); `None` when the list
+/// is not available.
+pub fn is_listed(base: &str, symbol: &str) -> Option<bool> {
+    let key = CacheKeys::known_symbols();
+    match cache::get_or_compute(&key, None, || {
+        upstream::listed_symbols(base).map(String::into_bytes)
+    }) {
+        Ok(list) => Some(contains(list.bytes(), symbol)),
+        Err(err) => {
+            log::warn(&format!(
+                "symbol list unavailable ({err}); asking the upstream"
+            ));
+            None
+        }
+    }
+}
+
+/// Whether a newline-separated list holds `symbol` as a whole line.
+fn contains(list: &[u8], symbol: &str) -> bool {
+    list.split(|&b| b == b'\n')
+        .any(|line| line == symbol.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains;
+
+    #[test]
+    fn only_whole_lines_match() {
+        let list = b"btc\neth\nusd-coin";
+        assert!(contains(list, "btc"));
+        assert!(contains(list, "usd-coin"));
+        assert!(!contains(list, "bt"));
+        assert!(!contains(list, "usd"));
+        assert!(!contains(list, "btc\neth"));
+        assert!(!contains(b"", "btc"));
+    }
+}
