@@ -16,6 +16,7 @@ mod rows;
 mod run;
 mod servers;
 mod strata;
+mod unknown;
 mod workloads;
 mod zipf;
 
