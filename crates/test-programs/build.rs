@@ -62,6 +62,13 @@ const PROGRAMS: &[Program] = &[
         env: &[],
     },
     Program {
+        constant: "LEGACY",
+        file: "legacy.wasm",
+        package: "test-legacy",
+        features: &[],
+        env: &[],
+    },
+    Program {
         constant: "WRONGWORLD",
         file: "wrongworld.wasm",
         package: "test-wrongworld",

@@ -17,6 +17,7 @@ mod support;
 mod admin;
 mod cluster;
 mod compat;
+mod contract;
 mod data;
 mod deploy;
 mod layout;
