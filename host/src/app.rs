@@ -15,7 +15,7 @@ use strata_backplane::{Backplane, BackplaneError, Namespace, Timeouts, Topology}
 use strata_cache::{CacheSettings, L1Limits, L2, TieredCache};
 use strata_data::{Database, OpenError, PoolSettings};
 use strata_runtime::{EngineSettings, Registry, Runtime, RuntimeError, RuntimeSettings, Services};
-use strata_upstream::{FetchError, Outbound, OutboundSettings};
+use strata_upstream::{Budgets, FetchError, Outbound, OutboundSettings};
 
 /// Why the host could not start.
 #[derive(Debug, Error)]
@@ -64,20 +64,23 @@ impl App {
         let backplane = connect_redis(cli)?;
         let cache = Arc::new(build_cache(cli, &manifest, backplane.clone()).await?);
         let database = Arc::new(open_database(cli, &manifest).await?);
-        let outbound = Arc::new(Outbound::new(OutboundSettings {
-            default_timeout: Duration::from_millis(cli.outbound_timeout_ms),
-            retries: cli.outbound_retries,
-            backoff: Duration::from_millis(cli.outbound_backoff_ms),
-            max_response_bytes: cli.outbound_max_response_bytes,
-            breaker_threshold: cli.outbound_breaker_threshold,
-            breaker_cool_down: Duration::from_millis(cli.outbound_breaker_cool_down_ms),
-            max_redirects: cli.outbound_max_redirects,
-            allow_networks: cli
-                .outbound_allow_networks
-                .clone()
-                .map(|networks| networks.0)
-                .unwrap_or_default(),
-        })?);
+        let outbound = Arc::new(
+            Outbound::new(OutboundSettings {
+                default_timeout: Duration::from_millis(cli.outbound_timeout_ms),
+                retries: cli.outbound_retries,
+                backoff: Duration::from_millis(cli.outbound_backoff_ms),
+                max_response_bytes: cli.outbound_max_response_bytes,
+                breaker_threshold: cli.outbound_breaker_threshold,
+                breaker_cool_down: Duration::from_millis(cli.outbound_breaker_cool_down_ms),
+                max_redirects: cli.outbound_max_redirects,
+                allow_networks: cli
+                    .outbound_allow_networks
+                    .clone()
+                    .map(|networks| networks.0)
+                    .unwrap_or_default(),
+            })?
+            .with_budgets(build_budgets(cli, &manifest, backplane.as_ref())),
+        );
 
         let runtime = Runtime::new(
             RuntimeSettings {
@@ -173,6 +176,28 @@ fn connect_redis(cli: &Cli) -> Result<Option<Arc<Backplane>>, StartError> {
     };
     let namespace = Namespace::new(&cli.redis_namespace)?;
     Ok(Some(Backplane::new(topology, timeouts, namespace)?))
+}
+
+/// The manifest's `[[upstreams]]` budgets, shared through Redis when it is
+/// configured (each round trip bounded by the Redis command timeout).
+fn build_budgets(cli: &Cli, manifest: &Manifest, backplane: Option<&Arc<Backplane>>) -> Budgets {
+    for budget in manifest.budgets() {
+        tracing::info!(
+            upstream = %budget.label(),
+            rate = %budget.rate(),
+            burst = budget.burst(),
+            shared = backplane.is_some(),
+            "upstream request budget"
+        );
+    }
+    let budgets = Budgets::new(manifest.budgets().to_vec());
+    match backplane {
+        Some(backplane) if !manifest.budgets().is_empty() => budgets.shared_through(
+            backplane.clone(),
+            Duration::from_millis(cli.redis_timeout_ms.max(1)),
+        ),
+        _ => budgets,
+    }
 }
 
 async fn build_cache(

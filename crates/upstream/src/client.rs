@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::budget::Budgets;
 use crate::error::FetchError;
 use crate::policy::AddressPolicy;
 use crate::records::{OutboundStats, Records};
@@ -49,6 +50,7 @@ pub struct Outbound {
     pub(crate) settings: OutboundSettings,
     pub(crate) policy: Arc<AddressPolicy>,
     pub(crate) records: Records,
+    pub(crate) budgets: Budgets,
 }
 
 impl Outbound {
@@ -71,10 +73,18 @@ impl Outbound {
             .map_err(|e| FetchError::Transport(e.to_string()))?;
         Ok(Self {
             records: Records::new(settings.breaker_threshold, settings.breaker_cool_down),
+            budgets: Budgets::default(),
             client,
             settings,
             policy,
         })
+    }
+
+    /// Puts calls under `budgets` (the manifest's `[[upstreams]]`); without
+    /// this only 429 holds apply.
+    pub fn with_budgets(mut self, budgets: Budgets) -> Self {
+        self.budgets = budgets;
+        self
     }
 
     /// Tells the address policy where this host listens; called once the
@@ -83,8 +93,13 @@ impl Outbound {
         self.policy.set_listeners(listeners);
     }
 
-    /// Figures per component and upstream, and denials per component.
+    /// Figures per component and upstream, denials per component, and
+    /// figures per budget.
     pub fn stats(&self) -> OutboundStats {
-        self.records.stats()
+        OutboundStats {
+            budgets: self.budgets.stats(),
+            budget_fallbacks: self.budgets.fallbacks(),
+            ..self.records.stats()
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! One attempt: a request and the redirects it leads to.
 //!
 //! The client is told never to follow redirects, so this loop is where
-//! they are followed instead, each hop re-admitted and put through its own
-//! entry's breaker, with a cap on how many one attempt may take.
+//! they are followed instead, each hop re-admitted, put through its own
+//! entry's breaker and charged to its upstream's budget (every hop is a
+//! real request to someone's quota), with a cap on how many one attempt
+//! may take.
 
 use std::time::Instant;
 
@@ -11,6 +13,7 @@ use crate::error::FetchError;
 use crate::fetch::{Attempt, Call};
 use crate::records::Verdict;
 use crate::redirect::{self, Hop};
+use crate::retry_after;
 
 impl Outbound {
     /// One attempt: `hop` and the redirects it leads to, each checked and
@@ -29,11 +32,29 @@ impl Outbound {
                 tracing::debug!(upstream = %upstream.label, "outbound call skipped: breaker open");
                 return Attempt::Fail(FetchError::CircuitOpen(upstream.label.clone()));
             };
+            // Checked after the breaker, so a refused call spends no token;
+            // refused, it releases the breaker's slot and counts as nothing
+            // against the upstream, which never saw it. A retry or redirect
+            // refused here ends the call as `RateLimited` rather than with
+            // the previous response: the wait it carries is what the
+            // component needs to answer 503 + `Retry-After` or serve stale,
+            // and the previous response was a failure anyway.
+            if let Err(wait) = self.budgets.admit(&hop.url, &upstream.label).await {
+                permit.settle(Verdict::Refused);
+                tracing::debug!(upstream = %upstream.label, ?wait, "outbound call refused: request budget spent");
+                return Attempt::Fail(FetchError::RateLimited(wait));
+            }
             let response = match self.send(&hop, call.deadline).await {
                 Ok(response) => response,
                 Err(failure) => return self.failed(call, permit, failure),
             };
             let status = response.status().as_u16();
+            if status == 429
+                && let Some(after) = retry_after::parse(response.headers())
+                && !after.is_zero()
+            {
+                self.budgets.hold(&hop.url, &upstream.label, after).await;
+            }
             let location = response.headers().get(reqwest::header::LOCATION);
             let Some(location) = location.filter(|_| redirect::is_redirect(status)) else {
                 return self.finish(call, permit, response).await;

@@ -11,16 +11,20 @@
 //! requests (longer after HTTP 429, honouring `Retry-After`), a response
 //! size cap, and a circuit breaker per component and allow-list entry
 //! ([`records`]) so a dead upstream fails fast instead of holding every
-//! request for its timeout.
+//! request for its timeout. Last, what an upstream can bear: the
+//! manifest's request budgets per upstream, shared through Redis, and holds
+//! after a 429 with `Retry-After` ([`budget`]).
 //!
 //! One call, in order: [`fetch`] retries attempts; each attempt is
 //! [`follow`]ed through its redirects, every hop admitted by [`check`],
-//! sent by [`send`], and its final response judged by [`response`].
+//! charged to its upstream's [`budget`], sent by [`send`], and its final
+//! response judged by [`response`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod allow;
+mod budget;
 mod check;
 mod client;
 mod error;
@@ -34,9 +38,11 @@ mod records;
 mod redirect;
 mod resolve;
 mod response;
+mod retry_after;
 mod send;
 
 pub use allow::AllowedHost;
+pub use budget::{BudgetError, BudgetStats, Budgets, Rate, UpstreamBudget};
 pub use client::{Outbound, OutboundSettings};
 pub use error::FetchError;
 pub use exchange::{OutboundRequest, OutboundResponse};

@@ -15,6 +15,7 @@ use std::time::Duration;
 use strata_breaker::CircuitBreaker;
 
 use crate::allow::AllowedHost;
+use crate::budget::BudgetStats;
 
 /// One component's use of one allow-list entry.
 pub(crate) struct Upstream {
@@ -141,6 +142,12 @@ pub struct OutboundStats {
     pub upstreams: Vec<UpstreamStats>,
     /// Calls refused by policy, per component.
     pub denied: Vec<(String, u64)>,
+    /// One per `[[upstreams]]` budget, then one per upstream without a
+    /// budget that a 429 held.
+    pub budgets: Vec<BudgetStats>,
+    /// Budget decisions made in this instance alone because Redis could
+    /// not be asked.
+    pub budget_fallbacks: u64,
 }
 
 /// (component, allow-list entry label).
@@ -217,7 +224,11 @@ impl Records {
             .map(|(component, count)| (component.to_string(), *count))
             .collect();
         denied.sort();
-        OutboundStats { upstreams, denied }
+        OutboundStats {
+            upstreams,
+            denied,
+            ..OutboundStats::default()
+        }
     }
 }
 

@@ -4,8 +4,6 @@
 //! the host's are both at stake, and the status decides what the breaker
 //! records and whether the call is worth retrying.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 
 use crate::client::Outbound;
@@ -13,6 +11,7 @@ use crate::error::FetchError;
 use crate::exchange::OutboundResponse;
 use crate::fetch::{Attempt, Call};
 use crate::records::{Permit, Verdict};
+use crate::retry_after;
 
 impl Outbound {
     /// Reads a final (non-redirect) response and judges it.
@@ -23,12 +22,7 @@ impl Outbound {
         response: reqwest::Response,
     ) -> Attempt {
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after::parse(response.headers());
         let headers = response
             .headers()
             .iter()

@@ -10,6 +10,7 @@
 //! something.
 
 mod expand;
+mod upstreams;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -20,13 +21,14 @@ use serde::Deserialize;
 use strata_cache::FamilyPolicy;
 use strata_data::SqlGrant;
 use strata_runtime::{ComponentPlan, Grants};
-use strata_upstream::AllowedHost;
+use strata_upstream::{AllowedHost, UpstreamBudget};
 
 pub use crate::routes::RouteSpec;
 use crate::routes::Router;
 use thiserror::Error;
 
 use expand::expand_strings;
+pub use upstreams::UpstreamSpec;
 
 /// The manifest compiled into the binary: the three market-data components
 /// with their routes, built from `components/` by `host/build.rs`.
@@ -63,6 +65,8 @@ pub enum ManifestError {
     BadComponent { component: String, message: String },
     #[error("manifest: {0}")]
     Route(#[from] crate::routes::RouteError),
+    #[error("manifest: [[upstreams]] entry {host:?}: {message}")]
+    BadUpstream { host: String, message: String },
 }
 
 /// Where a component's wasm comes from.
@@ -132,6 +136,9 @@ pub struct Manifest {
     pub routes: Vec<RouteSpec>,
     #[serde(default)]
     pub cache: CacheSection,
+    /// Request budgets per upstream host (`[[upstreams]]`).
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamSpec>,
     /// Folder that relative component paths are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -141,6 +148,9 @@ pub struct Manifest {
     /// The routing table `routes` compiles to, built once by validation.
     #[serde(skip)]
     router: Router,
+    /// `upstreams`, validated.
+    #[serde(skip)]
+    budgets: Vec<UpstreamBudget>,
 }
 
 impl Manifest {
@@ -192,6 +202,7 @@ impl Manifest {
             .map_err(|e| ManifestError::Parse(e.message().trim().replace('\n', " ")))?;
         manifest.base_dir = base_dir;
         (manifest.plans, manifest.router) = manifest.validate()?;
+        manifest.budgets = upstreams::validate(&manifest.upstreams)?;
         Ok(manifest)
     }
 
@@ -212,6 +223,11 @@ impl Manifest {
     /// The routing table of [`Manifest::routes`].
     pub fn router(&self) -> &Router {
         &self.router
+    }
+
+    /// The request budgets of [`Manifest::upstreams`].
+    pub fn budgets(&self) -> &[UpstreamBudget] {
+        &self.budgets
     }
 
     /// Checks the whole manifest; returns each component's plan and the

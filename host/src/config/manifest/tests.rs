@@ -117,3 +117,71 @@ fn builtin_and_file_sources_are_distinguished() {
         ComponentSource::File(PathBuf::from("c/market.wasm"))
     );
 }
+
+/// A manifest with one `[[upstreams]]` entry made of `fields`.
+fn with_upstream(fields: &str) -> Result<Manifest, ManifestError> {
+    parse(&format!("[[upstreams]]\n{fields}\n"))
+}
+
+#[test]
+fn an_upstream_budget_takes_outbound_syntax_and_env_references() {
+    let text = "[[upstreams]]\nhost = \"${API:-https://api.coingecko.com}\"\nrate = \"30/min\"\nburst = 10\n";
+    let manifest = Manifest::parse_with(text, PathBuf::from("."), |_| None).expect("parses");
+    let budget = &manifest.budgets()[0];
+    assert_eq!(budget.label(), "api.coingecko.com:443");
+    assert_eq!(
+        (budget.rate().to_string(), budget.burst()),
+        ("30/min".into(), 10)
+    );
+    let defaulted = with_upstream("host = \"api.example.com\"\nrate = \"5/s\"").expect("parses");
+    assert_eq!(defaulted.budgets()[0].burst(), 5, "burst defaults to N");
+}
+
+#[test]
+fn a_malformed_upstream_rate_is_named_in_the_error() {
+    let err = with_upstream("host = \"api.example.com\"\nrate = \"30 per minute\"")
+        .expect_err("bad rate");
+    let text = err.to_string();
+    assert!(
+        text.contains("api.example.com") && text.contains("30 per minute"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_zero_upstream_rate_is_rejected() {
+    let err = with_upstream("host = \"api.example.com\"\nrate = \"0/min\"").expect_err("zero");
+    assert!(err.to_string().contains("admits no call"), "{err}");
+}
+
+#[test]
+fn a_zero_upstream_burst_is_rejected() {
+    let err = with_upstream("host = \"api.example.com\"\nrate = \"1/s\"\nburst = 0")
+        .expect_err("zero burst");
+    assert!(err.to_string().contains("burst"), "{err}");
+}
+
+#[test]
+fn an_unknown_upstream_field_is_rejected() {
+    let err =
+        with_upstream("host = \"api.example.com\"\nrate = \"1/s\"\nbrust = 3").expect_err("typo");
+    assert!(err.to_string().contains("brust"), "{err}");
+}
+
+#[test]
+fn a_bad_upstream_host_is_rejected() {
+    let err = with_upstream("host = \"ftp://api.example.com\"\nrate = \"1/s\"").expect_err("ftp");
+    assert!(err.to_string().contains("scheme"), "{err}");
+}
+
+#[test]
+fn two_budgets_for_one_host_are_rejected() {
+    let text = "[[upstreams]]\nhost = \"https://API.example.com\"\nrate = \"1/s\"\n\
+                [[upstreams]]\nhost = \"api.example.com:443\"\nrate = \"2/s\"\n";
+    let err = parse(text).expect_err("duplicate");
+    assert!(
+        err.to_string()
+            .contains("api.example.com:443 has a budget already"),
+        "{err}"
+    );
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 mod exposition;
 mod scrape;
+mod upstream;
 
 pub use exposition::Exposition;
 pub use scrape::{Scrapes, render};

@@ -123,74 +123,7 @@ pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String 
         f64::from(u8::from(database_up)),
     );
 
-    // Series per component and allow-list entry only: both are bounded by
-    // the manifest, whatever hosts a guest tries to call.
-    let outbound = app.runtime.outbound_stats();
-    out.header(
-        "strata_upstream_requests_total",
-        "counter",
-        "Outbound requests (each redirect hop counts) by component, allow-list entry and outcome.",
-    );
-    for upstream in &outbound.upstreams {
-        for (outcome, count) in [
-            ("ok", upstream.ok),
-            ("error", upstream.failed),
-            ("circuit_open", upstream.short_circuited),
-            ("guest_timeout", upstream.guest_timeouts),
-        ] {
-            out.sample(
-                "strata_upstream_requests_total",
-                &[
-                    ("component", upstream.component.as_str()),
-                    ("host", upstream.upstream.as_str()),
-                    ("outcome", outcome),
-                ],
-                count as f64,
-            );
-        }
-    }
-    out.header(
-        "strata_upstream_denied_total",
-        "counter",
-        "Outbound calls refused by policy (allow-list, address, redirect hop), by component.",
-    );
-    for (component, count) in &outbound.denied {
-        out.sample(
-            "strata_upstream_denied_total",
-            &[("component", component.as_str())],
-            *count as f64,
-        );
-    }
-    out.header(
-        "strata_upstream_retries_total",
-        "counter",
-        "Outbound retries by component and allow-list entry.",
-    );
-    for upstream in &outbound.upstreams {
-        out.sample(
-            "strata_upstream_retries_total",
-            &[
-                ("component", upstream.component.as_str()),
-                ("host", upstream.upstream.as_str()),
-            ],
-            upstream.retries as f64,
-        );
-    }
-    out.header(
-        "strata_upstream_breaker_open",
-        "gauge",
-        "1 while the breaker of a component's allow-list entry is not closed.",
-    );
-    for upstream in &outbound.upstreams {
-        out.sample(
-            "strata_upstream_breaker_open",
-            &[
-                ("component", upstream.component.as_str()),
-                ("host", upstream.upstream.as_str()),
-            ],
-            f64::from(u8::from(upstream.breaker != "closed")),
-        );
-    }
+    super::upstream::render(&app.runtime.outbound_stats(), &mut out);
 
     out.header(
         "strata_deploys_total",
