@@ -36,6 +36,7 @@ fn budgeted_host(services: &Services, manifest: &str) -> Host {
 /// How one request went.
 struct Outcome {
     status: u16,
+    retry_after: Option<String>,
     body: String,
     took: Duration,
 }
@@ -44,21 +45,32 @@ async fn timed_get(url: String) -> Outcome {
     let started = Instant::now();
     let response = http().get(&url).send().await.expect("request");
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = response.text().await.expect("body");
     Outcome {
         status,
+        retry_after,
         body,
         took: started.elapsed(),
     }
 }
 
-/// A refusal as a client sees it: a 5xx with a JSON error, quickly.
+/// A refusal as a client sees it: a 503 with a JSON error and a
+/// `Retry-After` in whole seconds, quickly.
 fn assert_refused_fast(outcome: &Outcome, what: &str) {
+    assert_eq!(outcome.status, 503, "{what}: {}", outcome.body);
+    let seconds = outcome
+        .retry_after
+        .as_deref()
+        .and_then(|s| s.parse::<u32>().ok());
     assert!(
-        (500..600).contains(&outcome.status),
-        "{what}: {} {}",
-        outcome.status,
-        outcome.body
+        seconds.is_some_and(|s| s >= 1),
+        "{what}: Retry-After {:?}",
+        outcome.retry_after
     );
     let body: serde_json::Value = serde_json::from_str(&outcome.body)
         .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", outcome.body));
@@ -273,4 +285,38 @@ async fn a_redis_outage_falls_back_to_each_instances_own_bucket() {
         .matches("upstream budgets fall back")
         .count();
     assert_eq!(warnings, 1, "the outage is logged once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_budget_serves_the_stale_quote_instead_of_spending_more() {
+    let services = Services::start(Backend::Bare).await;
+    // Quotes go stale after a second; the budget has two calls in it and
+    // refills one a minute: the symbol list and the first quote spend it.
+    let manifest = budget_manifest(&services, "1/min", 2);
+    let text = std::fs::read_to_string(&manifest)
+        .expect("manifest")
+        .replace(
+            "[cache.families.market]\nttl_seconds = 60",
+            "[cache.families.market]\nttl_seconds = 1",
+        );
+    assert!(text.contains("ttl_seconds = 1\n"), "the market TTL is set");
+    std::fs::write(&manifest, text).expect("write manifest");
+    let host = budgeted_host(&services, &manifest);
+    let first = host.get("/api/market/btc").await;
+    assert_eq!(
+        (first.status, first.cache()),
+        (200, "miss"),
+        "{}",
+        first.body
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let calls = services.simulator.requests().await;
+
+    let stale = host.get("/api/market/btc").await;
+    assert_eq!(stale.status, 200, "{}", stale.body);
+    assert_eq!(stale.cache(), "stale");
+    assert_eq!(stale.json()["symbol"], "btc");
+    let uncached = timed_get(format!("{}/api/market/eth", host.url)).await;
+    assert_refused_fast(&uncached, "nothing cached to fall back on");
+    assert_eq!(services.simulator.requests().await, calls, "nothing sent");
 }
