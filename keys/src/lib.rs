@@ -35,6 +35,12 @@ impl CacheKeys {
         )
     }
 
+    /// One coin's recent price history, shared by every indicator and
+    /// period computed from it.
+    pub fn price_history(coin_id: &str) -> String {
+        format!("history:{}", normalize(coin_id))
+    }
+
     /// Every symbol the upstream lists, so unknown ones are answered
     /// without asking it about each.
     pub fn known_symbols() -> String {

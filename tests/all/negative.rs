@@ -151,3 +151,26 @@ async fn another_instance_gets_the_remembered_failure_from_redis() {
         "the second instance asked nobody"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symbol_list_outage_costs_one_attempt_not_one_per_request() {
+    let services = Services::start(Backend::Bare).await;
+    let host = services.host_with(&[("STRATA_OUTBOUND_RETRIES", "0")]);
+    services
+        .simulator
+        .set_faults(serde_json::json!({ "fail_next": 1 }))
+        .await;
+    for symbol in ["btc", "eth", "sol"] {
+        let reply = host.get(&format!("/api/market/{symbol}")).await;
+        assert_eq!(
+            reply.status, 200,
+            "{symbol} is asked for as before: {}",
+            reply.body
+        );
+    }
+    assert_eq!(
+        services.simulator.requests().await,
+        4,
+        "the failed list attempt and three quotes; the list is not asked again"
+    );
+}

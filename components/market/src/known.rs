@@ -5,9 +5,11 @@
 //! The list is one cached value, fetched at most once per its family's TTL
 //! by whichever request misses it first. It only ever saves calls: when it
 //! cannot be had (the upstream is down, over budget, or does not offer it)
-//! the check steps aside and the quote is asked for as before.
+//! the check steps aside and the quote is asked for as before, and that the
+//! list is unavailable is itself remembered for the family's negative TTL,
+//! so an outage costs one attempt per TTL, not one per request.
 
-use strata_sdk::cache;
+use strata_sdk::cache::{self, ComputeError};
 use strata_sdk::keys::CacheKeys;
 use strata_sdk::log;
 
@@ -21,10 +23,17 @@ pub fn is_listed(base: &str, symbol: &str) -> Option<bool> {
         upstream::listed_symbols(base).map(String::into_bytes)
     }) {
         Ok(list) => Some(contains(list.bytes(), symbol)),
-        Err(err) => {
-            log::warn(&format!(
-                "symbol list unavailable ({err}); asking the upstream"
+        // Already known and logged when it was found out.
+        Err(ComputeError::Remembered(_)) => None,
+        // A manifest that does not grant the list's key: the check is off.
+        Err(ComputeError::Cache(err)) => {
+            log::debug(&format!(
+                "symbol list not cached ({err}); asking the upstream"
             ));
+            None
+        }
+        Err(err) => {
+            log::warn(&format!("{err}; asking the upstream until it can be had"));
             None
         }
     }

@@ -11,7 +11,7 @@ mod known;
 mod upstream;
 
 use serde::{Deserialize, Serialize};
-use strata_sdk::cache::{self, CachedJson};
+use strata_sdk::cache::{self, CachedJson, ComputeError};
 use strata_sdk::keys::CacheKeys;
 use strata_sdk::{CACHE_HEADER, Handler, HttpError, Request, Response};
 
@@ -168,6 +168,19 @@ fn fetch_quote(base: &str, symbol: &str) -> Result<Quote, HttpError> {
     })
 }
 
+/// A coin's price history, cached once for every indicator and period
+/// computed from it, so asking for many of them costs one upstream call
+/// per coin and TTL, not one each. Without a cache grant for it (a
+/// manifest of its own), it is fetched uncached as before.
+fn cached_history(base: &str, coin_id: &str) -> Result<Vec<(i64, f64)>, HttpError> {
+    let key = CacheKeys::price_history(coin_id);
+    match cache::get_or_compute_json(&key, None, || upstream::price_history(base, coin_id)) {
+        Ok(history) => Ok(history.value),
+        Err(ComputeError::Cache(_)) => upstream::price_history(base, coin_id),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// The answer for a symbol the upstream does not know; a 404 is
 /// remembered by the cache, so asking again costs nothing for a while.
 fn unknown_symbol(symbol: &str) -> HttpError {
@@ -181,7 +194,7 @@ fn compute_indicator(
     period: usize,
 ) -> Result<IndicatorValue, HttpError> {
     let quote = cached_quote(base, symbol)?;
-    let history = upstream::price_history(base, &quote.value.id)?;
+    let history = cached_history(base, &quote.value.id)?;
     let closes: Vec<f64> = history.iter().map(|(_, price)| *price).collect();
     let computed = indicators::compute(indicator, &closes, period).map_err(|short| {
         HttpError::unprocessable(format!("{short} for {} {period}", indicator.name()))

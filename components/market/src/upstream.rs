@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use strata_sdk::HttpError;
 use strata_sdk::config;
-use strata_sdk::http::{self, FetchError, encode_component};
+use strata_sdk::http::{self, OutboundRequest, encode_component};
 
 /// Base URL without a trailing slash, so paths can be appended directly.
 pub fn base_url() -> Result<String, HttpError> {
@@ -50,23 +50,23 @@ struct ListedCoin {
     symbol: String,
 }
 
+/// Longest the symbol list may take: it only saves calls, so it must
+/// never cost a request much.
+const LIST_TIMEOUT_MS: u32 = 3_000;
+
 /// Every symbol the upstream lists, lower case, sorted and without
 /// duplicates, one per line (a compact form to cache and search).
 ///
-/// An upstream that answers the list with a client error does not offer
-/// it; that is definitive (a 404, which the cache remembers for a while),
-/// so the list is not asked for on every miss.
+/// Any failure is returned as definitive, so the cache remembers for its
+/// family's negative TTL that the list cannot be had and the check steps
+/// aside meanwhile, instead of asking for the list again on every miss
+/// (and spending the upstream's budget, or its breaker, on it).
 pub fn listed_symbols(base: &str) -> Result<String, HttpError> {
-    let coins: Vec<ListedCoin> = match http::get_json(&format!("{base}/api/v3/coins/list")) {
-        Ok(coins) => coins,
-        Err(FetchError::Status(status)) if (400..500).contains(&status) && status != 429 => {
-            return Err(HttpError::not_found(format!(
-                "the upstream offers no symbol list (HTTP {status})"
-            ))
-            .definitive());
-        }
-        Err(err) => return Err(err.into()),
-    };
+    let request =
+        OutboundRequest::get(format!("{base}/api/v3/coins/list")).with_timeout_ms(LIST_TIMEOUT_MS);
+    let coins: Vec<ListedCoin> = http::fetch_json(request).map_err(|err| {
+        HttpError::bad_gateway(format!("symbol list unavailable: {err}")).definitive()
+    })?;
     let mut symbols: Vec<String> = coins
         .into_iter()
         .map(|coin| coin.symbol.to_ascii_lowercase())
@@ -74,7 +74,7 @@ pub fn listed_symbols(base: &str) -> Result<String, HttpError> {
         .collect();
     if symbols.is_empty() {
         // An empty list would make every symbol unknown for a whole TTL.
-        return Err(HttpError::bad_gateway("upstream listed no coins"));
+        return Err(HttpError::bad_gateway("upstream listed no coins").definitive());
     }
     symbols.sort_unstable();
     symbols.dedup();

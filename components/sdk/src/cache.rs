@@ -200,14 +200,13 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for ComputeError<E> {}
 /// Cache-or-compute with single flight and stale-on-error.
 ///
 /// Concurrent callers for the same key wait for one computation instead of
-/// all hitting the upstream. If `compute` fails for good (its error is
-/// [`Remembered`]), the failure is remembered for the family's negative TTL
-/// and returned; meanwhile callers get it back as
-/// [`ComputeError::Remembered`] without computing. If it fails otherwise,
-/// an expired copy is served (marked [`Outcome::Stale`]) when the host
-/// still has one; else the error is returned and the lease is dropped,
-/// which hands the computation to a waiting request rather than leaving it
-/// hanging.
+/// all hitting the upstream. If `compute` fails, an expired copy is served
+/// (marked [`Outcome::Stale`]) when the host still has one. Otherwise the
+/// error is returned; when it is definitive ([`Remembered`]) it is also
+/// remembered for the family's negative TTL, and meanwhile callers get it
+/// back as [`ComputeError::Remembered`] without computing. Either way the
+/// lease ends, which hands the computation to a waiting request rather
+/// than leaving it hanging.
 ///
 /// If the host gives up waiting for another request's computation
 /// ([`CacheError::Timeout`]), the value is computed here without the lease
@@ -271,29 +270,30 @@ pub fn get_or_compute<E: Remembered>(
                 outcome: Outcome::Computed,
             })
         }
-        Err(err) => {
-            // A definitive failure outranks a stale value: the key no longer
-            // has one, whatever it had before.
-            if let Some(record) = err.remember() {
-                if let Err(fill) = lease.fill_negative(&record) {
+        // A stale value outranks even a definitive failure: a key that had
+        // a value is far more likely to meet a glitch (an upstream that
+        // answers nothing for a moment) than to have stopped existing, and
+        // remembering the failure would replace the stale copy for good.
+        Err(err) => match lease.stale() {
+            Some(bytes) => {
+                log::warn(&format!("serving stale {key}: computation failed"));
+                Ok(Cached {
+                    bytes,
+                    outcome: Outcome::Stale,
+                })
+            }
+            None => {
+                if let Some(record) = err.remember()
+                    && let Err(fill) = lease.fill_negative(&record)
+                {
                     log::warn(&format!(
                         "remembering the failure of {key} failed: {}",
                         CacheError::from(fill)
                     ));
                 }
-                return Err(ComputeError::Compute(err));
+                Err(ComputeError::Compute(err))
             }
-            match lease.stale() {
-                Some(bytes) => {
-                    log::warn(&format!("serving stale {key}: computation failed"));
-                    Ok(Cached {
-                        bytes,
-                        outcome: Outcome::Stale,
-                    })
-                }
-                None => Err(ComputeError::Compute(err)),
-            }
-        }
+        },
     }
 }
 

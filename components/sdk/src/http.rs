@@ -58,6 +58,16 @@ impl OutboundResponse {
         (200..300).contains(&self.status)
     }
 
+    /// The `Retry-After` header in whole seconds, when it is given as a
+    /// number (at least 1).
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+            .and_then(|(_, value)| value.trim().parse::<u32>().ok())
+            .map(|seconds| seconds.max(1))
+    }
+
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, FetchError> {
         serde_json::from_slice(&self.body).map_err(|err| FetchError::Decode(err.to_string()))
     }
@@ -153,7 +163,20 @@ pub fn fetch(request: OutboundRequest) -> Result<OutboundResponse, FetchError> {
 /// [`FetchError::Status`] so callers can tell "upstream said no" from
 /// "upstream unreachable".
 pub fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, FetchError> {
-    let response = fetch(OutboundRequest::get(url).with_header("accept", "application/json"))?;
+    fetch_json(OutboundRequest::get(url))
+}
+
+/// Sends `request` (asking for JSON) and decodes a JSON body, as
+/// [`get_json`] does; for a request with its own timeout or headers. A
+/// 429 whose `Retry-After` gives seconds is [`FetchError::RateLimited`],
+/// as the host's own budget refusals are, so callers handle both alike.
+pub fn fetch_json<T: DeserializeOwned>(request: OutboundRequest) -> Result<T, FetchError> {
+    let response = fetch(request.with_header("accept", "application/json"))?;
+    if response.status == 429
+        && let Some(retry_after_secs) = response.retry_after_secs()
+    {
+        return Err(FetchError::RateLimited { retry_after_secs });
+    }
     if !response.is_success() {
         return Err(FetchError::Status(response.status));
     }
@@ -184,6 +207,22 @@ mod tests {
         assert_eq!(encode_component("bitcoin"), "bitcoin");
         assert_eq!(encode_component("a b/c?d&e"), "a%20b%2Fc%3Fd%26e");
         assert_eq!(encode_component("€"), "%E2%82%AC");
+    }
+
+    #[test]
+    fn retry_after_is_read_in_whole_seconds() {
+        let with = |value: &str| OutboundResponse {
+            status: 429,
+            headers: vec![("Retry-After".to_string(), value.to_string())],
+            body: Vec::new(),
+        };
+        assert_eq!(with("30").retry_after_secs(), Some(30));
+        assert_eq!(with("0").retry_after_secs(), Some(1));
+        assert_eq!(
+            with("Wed, 21 Oct 2015 07:28:00 GMT").retry_after_secs(),
+            None
+        );
+        assert_eq!(with("-5").retry_after_secs(), None);
     }
 
     #[test]

@@ -76,7 +76,10 @@ impl TieredCache {
         loop {
             let stale = match self.probe(key).await {
                 Probe::Fresh(hit) => return Ok(Lookup::Hit(hit)),
-                Probe::Negative(hit) if negatives => return Ok(Lookup::Negative(hit)),
+                Probe::Negative(hit) if negatives => {
+                    Counters::bump(&self.counters.negative_hits);
+                    return Ok(Lookup::Negative(hit));
+                }
                 Probe::Negative(_) => None,
                 Probe::Miss { stale } => stale,
             };
@@ -151,7 +154,10 @@ impl TieredCache {
         let ttl = self.negative_ttl(&lease.key);
         if !ttl.is_zero() {
             Counters::bump(&self.counters.negative_fills);
-            self.store(&lease.key, Stored::Negative(what).encode(), ttl, ttl)
+            // No coherence broadcast: other instances keep a fresh value
+            // they hold until it expires, and a flood of made-up keys must
+            // not become a flood of messages to every instance.
+            self.store(&lease.key, Stored::Negative(what).encode(), ttl, ttl, false)
                 .await;
         }
         drop(lease);

@@ -52,7 +52,7 @@ pub use l2::{L2, L2Error};
 pub use lease::{Lease, Lookup};
 pub use policy::FamilyPolicy;
 pub use read::{Hit, Tier};
-pub use settings::CacheSettings;
+pub use settings::{CacheSettings, LONGEST_NEGATIVE_TTL};
 pub use stats::{CacheStats, L1Stats, L2Stats};
 
 /// Why a cache call was refused. Redis trouble is not among them.
@@ -75,8 +75,9 @@ pub enum CacheError {
     },
 }
 
-/// Longest freshness L1 gives an entry (ten years).
-const LONGEST_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Longest freshness L1 gives an entry (ten years); the manifest refuses
+/// family TTLs over it.
+pub const LONGEST_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// See the module documentation.
 pub struct TieredCache {

@@ -74,7 +74,7 @@ impl TieredCache {
             if entry.is_fresh() {
                 Counters::bump(&self.counters.l1_hits);
                 tracing::debug!(key, "cache hit L1");
-                return self.counted(Probe::fresh(entry.value.clone(), Tier::L1));
+                return Probe::fresh(entry.value.clone(), Tier::L1);
             }
             if let Stored::Value(value) = Stored::decode(entry.value.clone()) {
                 stale = Some(value);
@@ -96,7 +96,7 @@ impl TieredCache {
                 };
                 let ttl = remaining.map_or(l1_ttl, |r| r.min(l1_ttl));
                 self.insert_l1(key, value, ttl).await;
-                self.counted(probe)
+                probe
             }
             Ok(None) => {
                 Counters::bump(&self.counters.l2_misses);
@@ -107,15 +107,6 @@ impl TieredCache {
                 Probe::Miss { stale }
             }
         }
-    }
-
-    /// Counts a remembered failure found (the tier's hit is counted
-    /// already: the tier did answer).
-    fn counted(&self, probe: Probe) -> Probe {
-        if let Probe::Negative(_) = probe {
-            Counters::bump(&self.counters.negative_hits);
-        }
-        probe
     }
 
     /// A fresh value, from L1 or (promoted) from L2. A remembered failure

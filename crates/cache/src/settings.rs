@@ -15,6 +15,11 @@ use crate::l1::L1Limits;
 use crate::l2::L2;
 use crate::policy::FamilyPolicy;
 
+/// Longest a failure is remembered: it stands in for an answer nobody
+/// checks again meanwhile, so it is short by nature; the manifest refuses
+/// more, and a larger setting from elsewhere is cut to this.
+pub const LONGEST_NEGATIVE_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// Tunables, from the CLI and the manifest's `[cache.families]`.
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
@@ -60,13 +65,14 @@ impl TieredCache {
     }
 
     /// How long a remembered failure of `key` stays fresh: its family's
-    /// negative TTL, else the host's.
+    /// negative TTL, else the host's, never over [`LONGEST_NEGATIVE_TTL`].
     pub(crate) fn negative_ttl(&self, key: &str) -> Duration {
         self.settings
             .families
             .get(strata_keys::family(key))
             .and_then(|f| f.negative_ttl_seconds)
             .map_or(self.settings.negative_ttl, Duration::from_secs)
+            .min(LONGEST_NEGATIVE_TTL)
     }
 
     /// The longest TTL a caller may ask for on `key`: the family's cap, else

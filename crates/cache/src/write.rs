@@ -37,19 +37,27 @@ impl TieredCache {
             }
         }
         let (l1_ttl, l2_ttl, _) = self.policy(key, ttl);
-        self.store(key, Stored::Value(value).encode(), l1_ttl, l2_ttl)
+        self.store(key, Stored::Value(value).encode(), l1_ttl, l2_ttl, true)
             .await;
         Ok(())
     }
 
-    /// Puts an entry's stored form into L1 now and into L2 (and, through
-    /// coherence, the other instances) from a background task.
-    pub(crate) async fn store(&self, key: &str, value: Bytes, l1_ttl: Duration, l2_ttl: Duration) {
+    /// Puts an entry's stored form into L1 now and into L2 from a
+    /// background task, then (when `announce`) tells the other instances
+    /// through coherence.
+    pub(crate) async fn store(
+        &self,
+        key: &str,
+        value: Bytes,
+        l1_ttl: Duration,
+        l2_ttl: Duration,
+        announce: bool,
+    ) {
         self.insert_l1(key, value.clone(), l1_ttl).await;
         if let Some(l2) = self.l2_for(key).cloned() {
             let key = key.to_string();
             let counters = Arc::clone(&self.counters);
-            let coherence = self.coherence.clone();
+            let coherence = self.coherence.clone().filter(|_| announce);
             tokio::spawn(async move {
                 let digest = coherence
                     .as_ref()

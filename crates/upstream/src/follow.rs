@@ -39,7 +39,11 @@ impl Outbound {
             // the previous response: the wait it carries is what the
             // component needs to answer 503 + `Retry-After` or serve stale,
             // and the previous response was a failure anyway.
-            if let Err(wait) = self.budgets.admit(&hop.url, &upstream.label).await {
+            if let Err(wait) = self
+                .budgets
+                .admit(&hop.url, call.component, &upstream.label)
+                .await
+            {
                 permit.settle(Verdict::Refused);
                 tracing::debug!(upstream = %upstream.label, ?wait, "outbound call refused: request budget spent");
                 return Attempt::Fail(FetchError::RateLimited(wait));
@@ -53,7 +57,9 @@ impl Outbound {
                 && let Some(after) = retry_after::parse(response.headers())
                 && !after.is_zero()
             {
-                self.budgets.hold(&hop.url, &upstream.label, after).await;
+                self.budgets
+                    .hold(&hop.url, call.component, &upstream.label, after)
+                    .await;
             }
             let location = response.headers().get(reqwest::header::LOCATION);
             let Some(location) = location.filter(|_| redirect::is_redirect(status)) else {

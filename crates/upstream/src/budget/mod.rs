@@ -189,11 +189,16 @@ impl Budgets {
             .or_else(|| covering().next())
     }
 
-    /// Takes a token for one request to `url`, admitted by allow-list
-    /// `entry`; refused with how long until one may go.
-    pub(crate) async fn admit(&self, url: &Url, entry: &str) -> Result<(), Duration> {
+    /// Takes a token for one request of `component` to `url`, admitted by
+    /// allow-list `entry`; refused with how long until one may go.
+    pub(crate) async fn admit(
+        &self,
+        url: &Url,
+        component: &str,
+        entry: &str,
+    ) -> Result<(), Duration> {
         let Some(budget) = self.budget_for(url) else {
-            return match self.holds.held(entry, Instant::now()) {
+            return match self.holds.held(component, entry, Instant::now()) {
                 Some(wait) => Err(wait),
                 None => Ok(()),
             };
@@ -218,13 +223,15 @@ impl Budgets {
         verdict
     }
 
-    /// The upstream behind `url` (admitted by `entry`) answered 429 and
-    /// asked to wait `after`: no request to it before then, from any
-    /// instance that shares the budget.
-    pub(crate) async fn hold(&self, url: &Url, entry: &str, after: Duration) {
+    /// The upstream behind `url` (admitted by `entry`) answered
+    /// `component`'s call with 429 and asked to wait `after`: with a
+    /// budget, no request to it before then from any component or
+    /// instance that shares the budget; without one, none from `component`
+    /// in this process.
+    pub(crate) async fn hold(&self, url: &Url, component: &str, entry: &str, after: Duration) {
         let Some(budget) = self.budget_for(url) else {
-            if self.holds.hold(entry, Instant::now(), after) {
-                tracing::info!(upstream = %entry, ?after, "upstream answered 429: holding calls to it");
+            if self.holds.hold(component, entry, Instant::now(), after) {
+                tracing::info!(component, upstream = %entry, ?after, "upstream answered 429: holding this component's calls to it");
             }
             return;
         };

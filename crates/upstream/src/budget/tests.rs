@@ -34,10 +34,10 @@ fn burst_defaults_to_the_rate_and_zero_is_refused() {
 async fn a_spent_budget_refuses_with_the_wait_and_counts_it() {
     let budgets = budgets(&[("https://api.example.com", "1/s", Some(2))]);
     let api = url("https://api.example.com/v3/x");
-    assert_eq!(budgets.admit(&api, "api.example.com").await, Ok(()));
-    assert_eq!(budgets.admit(&api, "api.example.com").await, Ok(()));
+    assert_eq!(budgets.admit(&api, "c", "api.example.com").await, Ok(()));
+    assert_eq!(budgets.admit(&api, "c", "api.example.com").await, Ok(()));
     let wait = budgets
-        .admit(&api, "api.example.com")
+        .admit(&api, "c", "api.example.com")
         .await
         .expect_err("spent");
     assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
@@ -52,10 +52,16 @@ async fn hosts_without_a_budget_are_not_limited() {
     let budgets = budgets(&[("https://api.example.com", "1/s", Some(1))]);
     let other = url("https://other.example.com/");
     for _ in 0..10 {
-        assert_eq!(budgets.admit(&other, "other.example.com").await, Ok(()));
+        assert_eq!(
+            budgets.admit(&other, "c", "other.example.com").await,
+            Ok(())
+        );
     }
     let wrong_port = url("http://api.example.com/");
-    assert_eq!(budgets.admit(&wrong_port, "api.example.com").await, Ok(()));
+    assert_eq!(
+        budgets.admit(&wrong_port, "c", "api.example.com").await,
+        Ok(())
+    );
 }
 
 #[tokio::test]
@@ -65,10 +71,18 @@ async fn an_entry_pinned_to_the_port_wins_over_the_whole_host() {
         ("api.example.com:8443", "1/s", Some(1)),
     ]);
     let pinned = url("https://api.example.com:8443/");
-    assert_eq!(budgets.admit(&pinned, "api.example.com").await, Ok(()));
-    assert!(budgets.admit(&pinned, "api.example.com").await.is_err());
+    assert_eq!(budgets.admit(&pinned, "c", "api.example.com").await, Ok(()));
+    assert!(
+        budgets
+            .admit(&pinned, "c", "api.example.com")
+            .await
+            .is_err()
+    );
     let other_port = url("https://api.example.com/");
-    assert_eq!(budgets.admit(&other_port, "api.example.com").await, Ok(()));
+    assert_eq!(
+        budgets.admit(&other_port, "c", "api.example.com").await,
+        Ok(())
+    );
 }
 
 #[tokio::test]
@@ -76,10 +90,10 @@ async fn a_429_hold_empties_a_budgeted_bucket() {
     let budgets = budgets(&[("api.example.com", "100/s", None)]);
     let api = url("https://api.example.com/");
     budgets
-        .hold(&api, "api.example.com", Duration::from_secs(5))
+        .hold(&api, "c", "api.example.com", Duration::from_secs(5))
         .await;
     let wait = budgets
-        .admit(&api, "api.example.com")
+        .admit(&api, "c", "api.example.com")
         .await
         .expect_err("held");
     assert!(wait > Duration::from_secs(4), "{wait:?}");
@@ -91,13 +105,20 @@ async fn a_429_hold_stops_an_unbudgeted_upstream_by_its_allow_list_entry() {
     let budgets = Budgets::default();
     let api = url("http://127.0.0.1:9100/api");
     budgets
-        .hold(&api, "127.0.0.1:9100", Duration::from_secs(5))
+        .hold(&api, "c", "127.0.0.1:9100", Duration::from_secs(5))
         .await;
-    assert!(budgets.admit(&api, "127.0.0.1:9100").await.is_err());
+    assert!(budgets.admit(&api, "c", "127.0.0.1:9100").await.is_err());
     assert_eq!(
-        budgets.admit(&url("http://other/"), "other").await,
+        budgets.admit(&url("http://other/"), "c", "other").await,
         Ok(()),
         "another entry is not held"
+    );
+    assert_eq!(
+        budgets
+            .admit(&api, "another-component", "127.0.0.1:9100")
+            .await,
+        Ok(()),
+        "nor another component without a shared budget"
     );
     let stats = budgets.stats();
     assert_eq!(stats[0].upstream, "127.0.0.1:9100");
@@ -135,14 +156,14 @@ async fn hosts_sharing_redis_share_one_bucket() {
     let mut admitted = 0;
     for _ in 0..4 {
         for host in &hosts {
-            if host.admit(&api, "api.example.com").await.is_ok() {
+            if host.admit(&api, "c", "api.example.com").await.is_ok() {
                 admitted += 1;
             }
         }
     }
     assert_eq!(admitted, 3, "one burst for all three, not one each");
     let wait = hosts[0]
-        .admit(&api, "api.example.com")
+        .admit(&api, "c", "api.example.com")
         .await
         .expect_err("spent");
     assert!(wait > Duration::from_secs(50), "about a minute: {wait:?}");
@@ -162,16 +183,16 @@ async fn a_429_hold_in_one_host_holds_the_others() {
     let redis = strata_testkit::Redis::start().expect("redis");
     let (a, b) = (shared(&redis, "100/s", 100), shared(&redis, "100/s", 100));
     let api = url("https://api.example.com/");
-    a.hold(&api, "api.example.com", Duration::from_millis(1500))
+    a.hold(&api, "c", "api.example.com", Duration::from_millis(1500))
         .await;
     let wait = b
-        .admit(&api, "api.example.com")
+        .admit(&api, "c", "api.example.com")
         .await
         .expect_err("held elsewhere");
     assert!(wait > Duration::from_millis(1000), "{wait:?}");
     tokio::time::sleep(wait).await;
     assert_eq!(
-        b.admit(&api, "api.example.com").await,
+        b.admit(&api, "c", "api.example.com").await,
         Ok(()),
         "one call exactly at the hold's end"
     );
@@ -185,9 +206,9 @@ async fn without_redis_the_local_bucket_decides_quickly() {
     let api = url("https://api.example.com/");
     let started = Instant::now();
     let verdicts = [
-        budgets.admit(&api, "api.example.com").await,
-        budgets.admit(&api, "api.example.com").await,
-        budgets.admit(&api, "api.example.com").await,
+        budgets.admit(&api, "c", "api.example.com").await,
+        budgets.admit(&api, "c", "api.example.com").await,
+        budgets.admit(&api, "c", "api.example.com").await,
     ];
     assert!(verdicts[0].is_ok() && verdicts[1].is_ok() && verdicts[2].is_err());
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -214,8 +235,8 @@ async fn a_redis_cluster_shares_the_bucket_too() {
     };
     let (a, b) = (host(), host());
     let api = url("https://api.example.com/");
-    assert_eq!(a.admit(&api, "api.example.com").await, Ok(()));
-    assert_eq!(b.admit(&api, "api.example.com").await, Ok(()));
-    assert!(a.admit(&api, "api.example.com").await.is_err());
+    assert_eq!(a.admit(&api, "c", "api.example.com").await, Ok(()));
+    assert_eq!(b.admit(&api, "c", "api.example.com").await, Ok(()));
+    assert!(a.admit(&api, "c", "api.example.com").await.is_err());
     assert_eq!(a.fallbacks() + b.fallbacks(), 0, "the cluster answered");
 }

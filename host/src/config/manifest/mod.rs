@@ -245,6 +245,7 @@ impl Manifest {
             plans.insert(name.clone(), validate_component(name, spec)?);
         }
         for (family, policy) in &self.cache.families {
+            check_family_ttls(family, policy)?;
             if policy
                 .max_ttl_seconds
                 .is_some_and(|max| max < policy.ttl_seconds)
@@ -340,3 +341,29 @@ fn one_line(error: &toml::de::Error, text: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// TTLs the cache can honour: a year-2500 deadline or a negative TTL of
+/// days is a typo, and refused with the limit rather than cut silently.
+fn check_family_ttls(family: &str, policy: &FamilyPolicy) -> Result<(), ManifestError> {
+    let longest = strata_cache::LONGEST_TTL.as_secs();
+    let longest_negative = strata_cache::LONGEST_NEGATIVE_TTL.as_secs();
+    let over = |what: &str, value: u64, limit: u64| {
+        ManifestError::Parse(format!(
+            "cache family {family:?}: {what} = {value} is over the limit of {limit}"
+        ))
+    };
+    for (what, value) in [
+        ("ttl_seconds", Some(policy.ttl_seconds)),
+        ("max_ttl_seconds", policy.max_ttl_seconds),
+    ] {
+        if let Some(value) = value.filter(|v| *v > longest) {
+            return Err(over(what, value, longest));
+        }
+    }
+    match policy.negative_ttl_seconds {
+        Some(value) if value > longest_negative => {
+            Err(over("negative_ttl_seconds", value, longest_negative))
+        }
+        _ => Ok(()),
+    }
+}

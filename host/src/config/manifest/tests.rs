@@ -185,3 +185,21 @@ fn two_budgets_for_one_host_are_rejected() {
         "{err}"
     );
 }
+
+#[test]
+fn family_ttls_beyond_what_the_cache_can_honour_are_refused() {
+    for (setting, limit) in [
+        ("ttl_seconds = 315360001", "315360000"),
+        ("ttl_seconds = 60\nmax_ttl_seconds = 315360001", "315360000"),
+        ("ttl_seconds = 60\nnegative_ttl_seconds = 86401", "86400"),
+    ] {
+        let text = format!("[cache.families.market]\n{setting}\n");
+        let err = parse(&text).expect_err(setting).to_string();
+        assert!(
+            err.contains("over the limit of") && err.contains(limit),
+            "{setting}: {err}"
+        );
+    }
+    let fine = "[cache.families.market]\nttl_seconds = 60\nnegative_ttl_seconds = 0\n";
+    assert!(parse(fine).is_ok(), "0 means: never remember a failure");
+}
