@@ -65,9 +65,9 @@ async fn a_repeated_unknown_symbol_is_a_negative_hit_with_the_same_answer() {
     assert!(stats["flow"]["negative_hits"].as_u64().unwrap_or(0) >= 2);
     let metrics = host.get("/metrics").await.body;
     assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("strata_cache_negative_hits_total ") && !l.ends_with(" 0")),
+        metrics.lines().any(|l| l
+            .starts_with("strata_cache_negative_hits_total{family=\"market\"} ")
+            && !l.ends_with(" 0")),
         "{metrics}"
     );
 }

@@ -4,6 +4,7 @@
 //! nothing: relaxed atomics, because they are statistics, not
 //! synchronization. Snapshots are read per group for the stats report.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
@@ -18,13 +19,42 @@ pub(crate) struct Counters {
     pub(crate) coalesced_waits: AtomicU64,
     pub(crate) l2_errors: AtomicU64,
     pub(crate) l2_writes: AtomicU64,
-    /// Remembered failures found fresh (on either tier).
-    pub(crate) negative_hits: AtomicU64,
+    /// Remembered failures reported to a caller, per key family: the
+    /// families the operator configured (a bounded set), and
+    /// [`OTHER_FAMILY`] for every other, so no caller can add a series.
+    pub(crate) negative_hits: BTreeMap<String, AtomicU64>,
     /// Failures remembered by a lease.
     pub(crate) negative_fills: AtomicU64,
 }
 
+/// The family remembered-failure counts of unconfigured families go to.
+pub(crate) const OTHER_FAMILY: &str = "other";
+
 impl Counters {
+    /// Counters for a cache whose configured families are `families`.
+    pub(crate) fn for_families<'a>(families: impl Iterator<Item = &'a String>) -> Self {
+        let negative_hits = families
+            .map(|family| (family.clone(), AtomicU64::new(0)))
+            .chain([(OTHER_FAMILY.to_string(), AtomicU64::new(0))])
+            .collect();
+        Self {
+            negative_hits,
+            ..Self::default()
+        }
+    }
+
+    /// Counts a remembered failure reported for `key`.
+    pub(crate) fn negative_hit(&self, key: &str) {
+        let family = strata_keys::family(key);
+        if let Some(counter) = self
+            .negative_hits
+            .get(family)
+            .or_else(|| self.negative_hits.get(OTHER_FAMILY))
+        {
+            Self::bump(counter);
+        }
+    }
+
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -46,11 +76,14 @@ impl Counters {
         )
     }
 
-    pub(crate) fn snapshot_negative(&self) -> (u64, u64) {
-        (
-            Self::read(&self.negative_hits),
-            Self::read(&self.negative_fills),
-        )
+    /// Remembered failures reported, per family, and failures remembered.
+    pub(crate) fn snapshot_negative(&self) -> (BTreeMap<String, u64>, u64) {
+        let hits = self
+            .negative_hits
+            .iter()
+            .map(|(family, counter)| (family.clone(), Self::read(counter)))
+            .collect();
+        (hits, Self::read(&self.negative_fills))
     }
 
     pub(crate) fn snapshot_flow(&self) -> (u64, u64, u64, u64) {

@@ -77,7 +77,7 @@ impl TieredCache {
             let stale = match self.probe(key).await {
                 Probe::Fresh(hit) => return Ok(Lookup::Hit(hit)),
                 Probe::Negative(hit) if negatives => {
-                    Counters::bump(&self.counters.negative_hits);
+                    self.counters.negative_hit(key);
                     return Ok(Lookup::Negative(hit));
                 }
                 Probe::Negative(_) => None,
@@ -101,7 +101,7 @@ impl TieredCache {
                             }
                             Stored::Negative(value) if negatives => {
                                 Counters::bump(&self.counters.l1_hits);
-                                Counters::bump(&self.counters.negative_hits);
+                                self.counters.negative_hit(key);
                                 return Ok(Lookup::Negative(Hit {
                                     value,
                                     tier: Tier::L1,

@@ -103,9 +103,9 @@ impl TieredCache {
             l1,
             l2,
             coherence,
+            counters: Arc::new(Counters::for_families(settings.families.keys())),
             settings,
             flights: FlightTable::default(),
-            counters: Arc::default(),
         }
     }
 

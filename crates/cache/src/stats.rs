@@ -6,6 +6,7 @@
 //! report is assembled on demand from the counters and both tiers, so
 //! serving requests never pays for it.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -96,9 +97,12 @@ pub struct CacheStats {
     pub coalesced_waits: u64,
     /// Keys being computed under a lease right now.
     pub in_flight: usize,
-    /// Remembered failures found fresh since start: each one is an answer
-    /// that did not cost an upstream call.
+    /// Remembered failures answered since start: each one is an answer
+    /// that did not cost a computation (nor an upstream call).
     pub negative_hits: u64,
+    /// `negative_hits` per key family: the configured families, and
+    /// `other` for the rest.
+    pub negative_hits_by_family: BTreeMap<String, u64>,
     /// Failures remembered (for the family's negative TTL) since start.
     pub negative_fills: u64,
 }
@@ -111,7 +115,8 @@ impl TieredCache {
         let (l1_hits, l1_misses) = self.counters.snapshot_l1();
         let (l2_hits, l2_misses, l2_errors, l2_writes) = self.counters.snapshot_l2();
         let (promotions, computes, stale_serves, coalesced_waits) = self.counters.snapshot_flow();
-        let (negative_hits, negative_fills) = self.counters.snapshot_negative();
+        let (negative_hits_by_family, negative_fills) = self.counters.snapshot_negative();
+        let negative_hits = negative_hits_by_family.values().sum();
         let (l2_healthy, breaker, latency) = match &self.l2 {
             Some(l2) => {
                 let state = l2.breaker_state();
@@ -156,6 +161,7 @@ impl TieredCache {
             coalesced_waits,
             in_flight: self.flights.in_flight(),
             negative_hits,
+            negative_hits_by_family,
             negative_fills,
         }
     }

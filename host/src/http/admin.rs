@@ -60,6 +60,7 @@ pub async fn cache_stats(app: &App) -> hyper::Response<HyperOutgoingBody> {
             "stale_serves": stats.stale_serves,
             "in_flight": stats.in_flight,
             "negative_hits": stats.negative_hits,
+            "negative_hits_by_family": stats.negative_hits_by_family,
             "negative_fills": stats.negative_fills,
         },
     });

@@ -202,3 +202,19 @@ async fn waiters_on_a_failing_computation_get_the_remembered_failure() {
     }
     assert_eq!(computes.load(Ordering::SeqCst), 1, "one upstream question");
 }
+
+#[tokio::test]
+async fn remembered_failures_are_counted_per_configured_family_and_other() {
+    let cache = TieredCache::new(settings(), None);
+    for key in ["market:nope", "made-up-family:x"] {
+        remember(&cache, key, b"404").await;
+        assert!(matches!(
+            cache.resolve(key).await.expect("lookup"),
+            Lookup::Negative(_)
+        ));
+    }
+    let by_family = cache.stats().await.negative_hits_by_family;
+    assert_eq!(by_family.get("market"), Some(&1));
+    assert_eq!(by_family.get("other"), Some(&1));
+    assert_eq!(by_family.len(), 2, "no series for an unconfigured family");
+}

@@ -76,12 +76,18 @@ pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String 
         "Expired values served because recomputation failed.",
         stats.stale_serves as f64,
     );
-    out.single(
+    out.header(
         "strata_cache_negative_hits_total",
         "counter",
-        "Remembered failures (an unknown symbol, say) answered without a computation.",
-        stats.negative_hits as f64,
+        "Remembered failures (an unknown symbol, say) answered without a computation, per key family.",
     );
+    for (family, hits) in &stats.negative_hits_by_family {
+        out.sample(
+            "strata_cache_negative_hits_total",
+            &[("family", family)],
+            *hits as f64,
+        );
+    }
     out.single(
         "strata_cache_negative_fills_total",
         "counter",
