@@ -11,6 +11,7 @@
 mod client;
 mod histogram;
 mod load;
+mod peers;
 mod report;
 mod rows;
 mod run;

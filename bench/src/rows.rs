@@ -46,7 +46,7 @@ const SINGLE_MAX_SECONDS: f64 = 3.0;
 const HALF_PEAK_P99_TARGET_US: f64 = 1_000.0;
 
 /// Checks one response: status 200 and, if given, a header value.
-async fn sample(url: &str, header: Option<(&str, &str)>) -> Check {
+pub(crate) async fn sample(url: &str, header: Option<(&str, &str)>) -> Check {
     match client::get(url).await {
         Err(err) => Check::warn(format!("sample request failed: {err:#}")),
         Ok(reply) if reply.status != 200 => Check::warn(format!(
@@ -119,7 +119,7 @@ fn combine(sample: Check, tally: Check) -> Check {
 }
 
 /// Runs a row and appends it (and any warning) to the report.
-async fn row(
+pub(crate) async fn row(
     report: &mut Report,
     name: &str,
     target: &str,

@@ -40,6 +40,11 @@ pub struct RunArgs {
     /// Worker threads of the load generator process.
     #[arg(long, default_value_t = 1)]
     pub load_threads: usize,
+    /// Also serve the plain hello component with `wasmtime serve` (the
+    /// version strata embeds, installed once under `target/peers`) three
+    /// ways, and report strata's ratio to each.
+    #[arg(long)]
+    pub peers: bool,
     /// Where the Markdown report goes (default `target/bench/results.md`).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -172,6 +177,9 @@ pub async fn main(args: RunArgs) -> Result<()> {
     };
 
     rows::side_by_side(&env, &mut report).await?;
+    if args.peers {
+        crate::peers::rows(&env, &mut report, &root).await?;
+    }
     workloads::run_all(&env, &mut report).await?;
 
     let end_rss = env.strata.rss_kib()?;

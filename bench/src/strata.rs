@@ -80,15 +80,7 @@ fn write_manifest_as(
             DEFAULT_MANIFEST.replace(DASHBOARD_FAMILY, replacement)
         }
     };
-    let echo = echo_wasm
-        .canonicalize()
-        .with_context(|| format!("resolving {}", echo_wasm.display()))?;
-    // TOML basic strings take the path literally except for `\` and `"`.
-    let echo = echo
-        .display()
-        .to_string()
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"");
+    let echo = toml_path(echo_wasm)?;
     let manifest = format!(
         "{base}\n\
          # Added by strata-bench: a trivial component, to measure the cost of\n\
@@ -98,11 +90,34 @@ fn write_manifest_as(
          [[routes]]\n\
          path = \"/hello\"\n\
          component = \"echo\"\n\
-         methods = [\"GET\"]\n"
+         methods = [\"GET\"]\n\n\
+         # The plain wasi:http hello component `--peers` also serves with\n\
+         # wasmtime serve.\n\
+         [components.plain-hello]\n\
+         source = \"{hello}\"\n\n\
+         [[routes]]\n\
+         path = \"{hello_path}\"\n\
+         component = \"plain-hello\"\n\
+         methods = [\"GET\"]\n",
+        hello = toml_path(Path::new(test_programs::HELLO))?,
+        hello_path = crate::peers::STRATA_PATH,
     );
     let path = dir.join(file);
     std::fs::write(&path, manifest).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+/// `path`, absolute, as the inside of a TOML basic string (which takes it
+/// literally except for `\` and `"`).
+fn toml_path(path: &Path) -> Result<String> {
+    let path = path
+        .canonicalize()
+        .with_context(|| format!("resolving {}", path.display()))?;
+    Ok(path
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\""))
 }
 
 static INSTANCE: AtomicU32 = AtomicU32::new(0);

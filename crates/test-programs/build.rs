@@ -62,6 +62,13 @@ const PROGRAMS: &[Program] = &[
         env: &[],
     },
     Program {
+        constant: "HELLO",
+        file: "hello.wasm",
+        package: "test-hello",
+        features: &[],
+        env: &[],
+    },
+    Program {
         constant: "LEGACY",
         file: "legacy.wasm",
         package: "test-legacy",
