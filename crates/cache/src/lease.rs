@@ -75,13 +75,11 @@ impl TieredCache {
         let deadline = Instant::now() + self.settings.flight_wait;
         loop {
             let stale = match self.probe(key).await {
-                Probe::Fresh(hit) => return Ok(Lookup::Hit(hit)),
-                Probe::Negative(hit) if negatives => {
-                    self.counters.negative_hit(key);
-                    return Ok(Lookup::Negative(hit));
-                }
-                Probe::Negative(_) => None,
                 Probe::Miss { stale } => stale,
+                found => match self.answer(key, found, negatives) {
+                    Some(answer) => return Ok(answer),
+                    None => None,
+                },
             };
             match self.flights.join(key) {
                 Joined::Leader(guard) => {
@@ -90,25 +88,11 @@ impl TieredCache {
                     // releases the flight, so one more L1 look settles it.
                     if let Some(entry) = self.l1.get(key).await
                         && entry.is_fresh()
+                        && let Some(answer) =
+                            self.answer(key, Probe::fresh(entry.value.clone(), Tier::L1), negatives)
                     {
-                        match Stored::decode(entry.value.clone()) {
-                            Stored::Value(value) => {
-                                Counters::bump(&self.counters.l1_hits);
-                                return Ok(Lookup::Hit(Hit {
-                                    value,
-                                    tier: Tier::L1,
-                                }));
-                            }
-                            Stored::Negative(value) if negatives => {
-                                Counters::bump(&self.counters.l1_hits);
-                                self.counters.negative_hit(key);
-                                return Ok(Lookup::Negative(Hit {
-                                    value,
-                                    tier: Tier::L1,
-                                }));
-                            }
-                            Stored::Negative(_) => {}
-                        }
+                        Counters::bump(&self.counters.l1_hits);
+                        return Ok(answer);
                     }
                     Counters::bump(&self.counters.computes);
                     tracing::debug!(key, "cache miss, caller computes");
@@ -128,6 +112,19 @@ impl TieredCache {
                     }
                 }
             }
+        }
+    }
+
+    /// What a find answers by itself: a value, or a remembered failure
+    /// (counted) when the caller asked for those; anything else is a miss.
+    fn answer(&self, key: &str, found: Probe, negatives: bool) -> Option<Lookup> {
+        match found {
+            Probe::Fresh(hit) => Some(Lookup::Hit(hit)),
+            Probe::Negative(hit) if negatives => {
+                self.counters.negative_hit(key);
+                Some(Lookup::Negative(hit))
+            }
+            Probe::Negative(_) | Probe::Miss { .. } => None,
         }
     }
 

@@ -58,7 +58,7 @@ pub(crate) enum Probe {
 
 impl Probe {
     /// What the tiers' bytes for `key` mean, found fresh on `tier`.
-    fn fresh(bytes: Bytes, tier: Tier) -> Self {
+    pub(crate) fn fresh(bytes: Bytes, tier: Tier) -> Self {
         match Stored::decode(bytes) {
             Stored::Value(value) => Probe::Fresh(Hit { value, tier }),
             Stored::Negative(value) => Probe::Negative(Hit { value, tier }),

@@ -222,6 +222,13 @@ impl wit::Host for CacheView<'_> {
 }
 
 impl CacheView<'_> {
+    /// The lease behind a guest's handle, taken out to be completed; `None`
+    /// when it was completed already (the first answer stands, and a
+    /// second `fill` or `fill-negative` is a no-op).
+    fn take_lease(&mut self, lease: &Resource<LeaseHandle>) -> Result<Option<Lease>, CacheFault> {
+        Ok(self.table.get_mut(lease)?.lease.take())
+    }
+
     /// Lends `lease` to the guest as a resource.
     fn lease_handle(&mut self, lease: Lease) -> Result<Resource<LeaseHandle>, CacheFault> {
         Ok(self.table.push(LeaseHandle { lease: Some(lease) })?)
@@ -246,8 +253,7 @@ impl wit::HostLease for CacheView<'_> {
         value: Vec<u8>,
         ttl_seconds: Option<u32>,
     ) -> Result<(), CacheFault> {
-        let Some(taken) = self.table.get_mut(&lease)?.lease.take() else {
-            // Filled twice: the first fill stored the value; keep it.
+        let Some(taken) = self.take_lease(&lease)? else {
             return Ok(());
         };
         Ok(self
@@ -262,8 +268,7 @@ impl wit::HostLease for CacheView<'_> {
         lease: Resource<LeaseHandle>,
         what: Vec<u8>,
     ) -> Result<(), CacheFault> {
-        let Some(taken) = self.table.get_mut(&lease)?.lease.take() else {
-            // Already filled: the first answer stands.
+        let Some(taken) = self.take_lease(&lease)? else {
             return Ok(());
         };
         Ok(self

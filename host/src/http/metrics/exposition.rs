@@ -66,6 +66,21 @@ impl Exposition {
         self.sample(name, &[("tier", "l2")], l2 as f64);
     }
 
+    /// A metric with one sample per value of one label.
+    pub(super) fn per_label<'a>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        label: &str,
+        samples: impl IntoIterator<Item = (&'a str, f64)>,
+    ) {
+        self.header(name, kind, help);
+        for (value, sample) in samples {
+            self.sample(name, &[(label, value)], sample);
+        }
+    }
+
     /// A metric with one unlabelled sample.
     pub fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
         self.header(name, kind, help);

@@ -76,18 +76,16 @@ pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String 
         "Expired values served because recomputation failed.",
         stats.stale_serves as f64,
     );
-    out.header(
+    out.per_label(
         "strata_cache_negative_hits_total",
         "counter",
         "Remembered failures (an unknown symbol, say) answered without a computation, per key family.",
+        "family",
+        stats
+            .negative_hits_by_family
+            .iter()
+            .map(|(family, hits)| (family.as_str(), *hits as f64)),
     );
-    for (family, hits) in &stats.negative_hits_by_family {
-        out.sample(
-            "strata_cache_negative_hits_total",
-            &[("family", family)],
-            *hits as f64,
-        );
-    }
     out.single(
         "strata_cache_negative_fills_total",
         "counter",

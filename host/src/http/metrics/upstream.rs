@@ -34,18 +34,16 @@ pub fn render(outbound: &OutboundStats, out: &mut Exposition) {
             );
         }
     }
-    out.header(
+    out.per_label(
         "strata_upstream_denied_total",
         "counter",
         "Outbound calls refused by policy (allow-list, address, redirect hop), by component.",
+        "component",
+        outbound
+            .denied
+            .iter()
+            .map(|(component, count)| (component.as_str(), *count as f64)),
     );
-    for (component, count) in &outbound.denied {
-        out.sample(
-            "strata_upstream_denied_total",
-            &[("component", component.as_str())],
-            *count as f64,
-        );
-    }
     out.header(
         "strata_upstream_retries_total",
         "counter",
@@ -81,42 +79,34 @@ pub fn render(outbound: &OutboundStats, out: &mut Exposition) {
 
 /// The `[[upstreams]]` budgets (and upstreams without one that a 429 held).
 fn budgets(outbound: &OutboundStats, out: &mut Exposition) {
-    out.header(
+    let budgeted = || outbound.budgets.iter().filter(|b| b.rate.is_some());
+    out.per_label(
         "strata_upstream_budget_admitted_total",
         "counter",
         "Requests an upstream's request budget let through (each retry and redirect hop counts).",
+        "upstream",
+        budgeted().map(|b| (b.upstream.as_str(), b.admitted as f64)),
     );
-    for budget in outbound.budgets.iter().filter(|b| b.rate.is_some()) {
-        out.sample(
-            "strata_upstream_budget_admitted_total",
-            &[("upstream", budget.upstream.as_str())],
-            budget.admitted as f64,
-        );
-    }
-    out.header(
+    out.per_label(
         "strata_upstream_budget_denied_total",
         "counter",
         "Outbound calls refused unsent: the upstream's budget was spent, or a 429 held it.",
+        "upstream",
+        outbound
+            .budgets
+            .iter()
+            .map(|b| (b.upstream.as_str(), b.denied as f64)),
     );
-    for budget in &outbound.budgets {
-        out.sample(
-            "strata_upstream_budget_denied_total",
-            &[("upstream", budget.upstream.as_str())],
-            budget.denied as f64,
-        );
-    }
-    out.header(
+    out.per_label(
         "strata_upstream_budget_holds_total",
         "counter",
         "429 answers with Retry-After that held an upstream (emptied its budget) until then.",
+        "upstream",
+        outbound
+            .budgets
+            .iter()
+            .map(|b| (b.upstream.as_str(), b.holds as f64)),
     );
-    for budget in &outbound.budgets {
-        out.sample(
-            "strata_upstream_budget_holds_total",
-            &[("upstream", budget.upstream.as_str())],
-            budget.holds as f64,
-        );
-    }
     out.single(
         "strata_upstream_budget_redis_fallbacks_total",
         "counter",
