@@ -18,6 +18,7 @@ mod run;
 mod servers;
 mod strata;
 mod unknown;
+mod warm;
 mod workloads;
 mod zipf;
 

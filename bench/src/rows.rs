@@ -20,11 +20,11 @@ use crate::strata;
 
 pub const CEILING: &str = "hyper hello (ceiling)";
 pub const BASELINE: &str = "native moka lookup (baseline)";
-const DASHBOARD_L1: &str = "dashboard component, L1 hit";
+pub(crate) const DASHBOARD_L1: &str = "dashboard component, L1 hit";
 const DASHBOARD_L1_HALF: &str = "dashboard component, L1 hit, 50% of peak (open loop)";
 const DASHBOARD_L2: &str = "dashboard component, L2 hit";
 const MARKET_MISS: &str = "market component, miss (upstream +200 ms)";
-const ECHO: &str = "echo component (fresh instance)";
+pub(crate) const ECHO: &str = "echo component (fresh instance)";
 
 /// The cache outcome header strata's components set.
 pub const CACHE_HEADER: &str = "x-strata-cache";
@@ -216,7 +216,7 @@ pub async fn side_by_side(env: &Env, report: &mut Report) -> Result<()> {
     .await?;
 
     // The same route open loop at half that peak: the latency target.
-    dashboard_l1_half_peak(env, report, d, peak.rps).await?;
+    dashboard_l1_half_peak(env, report, &strata.url, DASHBOARD_L1_HALF, peak.rps).await?;
 
     // Strata, L2 hit: a second instance on the same Redis whose L1 can
     // hold nothing (1 entry of at most 1 byte: every value outweighs the
@@ -286,34 +286,32 @@ fn half_peak_check(p99_us: f64) -> Check {
     }
 }
 
-/// The L1-hit route open loop at 50% of `peak_rps` (the closed-loop row's
-/// req/s), latency from each request's intended send time.
-async fn dashboard_l1_half_peak(
+/// The L1-hit route of the strata at `base` open loop at 50% of
+/// `peak_rps` (the closed-loop row's req/s), latency from each request's
+/// intended send time.
+pub(crate) async fn dashboard_l1_half_peak(
     env: &Env,
     report: &mut Report,
-    d: f64,
+    base: &str,
+    name: &str,
     peak_rps: f64,
 ) -> Result<()> {
     let rate = peak_rps / 2.0;
     if !(rate.is_finite() && rate > 0.0) {
         report.warnings.push(format!(
-            "{DASHBOARD_L1_HALF}: skipped, the peak row measured {peak_rps} req/s"
+            "{name}: skipped, the peak row measured {peak_rps} req/s"
         ));
         return Ok(());
     }
     let hit_l1 = Some((CACHE_HEADER, "hit-l1"));
-    let check = sample(
-        &format!("{}{}", env.strata.url, servers::DASHBOARD_PATH),
-        hit_l1,
-    )
-    .await;
+    let check = sample(&format!("{base}{}", servers::DASHBOARD_PATH), hit_l1).await;
     let mut plan = env
-        .load(&env.strata.url, servers::DASHBOARD_PATH, d)
+        .load(base, servers::DASHBOARD_PATH, env.args.duration)
         .counting(CACHE_HEADER);
     plan.rate = Some(rate);
     let result = row(
         report,
-        DASHBOARD_L1_HALF,
+        name,
         "GET /api/crypto/dashboard-summary",
         plan,
         check,
@@ -322,9 +320,7 @@ async fn dashboard_l1_half_peak(
     .await?;
     let target = half_peak_check(result.p99_us);
     if !target.ok {
-        report
-            .warnings
-            .push(format!("{DASHBOARD_L1_HALF}: {}", target.text));
+        report.warnings.push(format!("{name}: {}", target.text));
     }
     if let Some(last) = report.rows.last_mut() {
         last.check = Check {

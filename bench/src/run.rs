@@ -177,9 +177,12 @@ pub async fn main(args: RunArgs) -> Result<()> {
     };
 
     rows::side_by_side(&env, &mut report).await?;
+    let warm = crate::warm::start(&env)?;
+    crate::warm::rows(&env, &warm, &mut report).await?;
     if args.peers {
-        crate::peers::rows(&env, &mut report, &root).await?;
+        crate::peers::rows(&env, &warm, &mut report, &root).await?;
     }
+    drop(warm);
     workloads::run_all(&env, &mut report).await?;
 
     let end_rss = env.strata.rss_kib()?;

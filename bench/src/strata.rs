@@ -49,7 +49,37 @@ const DASHBOARD_FAMILY: &str = "[cache.families.dashboard]\nttl_seconds = 300\n"
 /// Writes the benchmark manifest into `dir`: the default manifest plus the
 /// echo component at `/hello`.
 pub fn write_manifest(dir: &Path, echo_wasm: &Path) -> Result<PathBuf> {
-    write_manifest_as(dir, "bench-manifest.toml", echo_wasm, None)
+    write_manifest_as(
+        dir,
+        "bench-manifest.toml",
+        echo_wasm,
+        None,
+        Instances::Fresh,
+    )
+}
+
+/// How the benchmark manifest's measured components get their instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instances {
+    Fresh,
+    /// `instances = "warm"` on the dashboard, echo and plain hello
+    /// components (the warm tier's rows).
+    Warm,
+}
+
+/// The default dashboard entry's source line, which the warm manifest
+/// extends.
+const DASHBOARD_SOURCE: &str = "source = \"builtin:dashboard\"\n";
+
+/// As [`write_manifest`], with the measured components warm.
+pub fn write_warm_manifest(dir: &Path, echo_wasm: &Path) -> Result<PathBuf> {
+    write_manifest_as(
+        dir,
+        "bench-manifest-warm.toml",
+        echo_wasm,
+        None,
+        Instances::Warm,
+    )
 }
 
 /// The manifest of the instance measuring L2 hits: as [`write_manifest`],
@@ -62,6 +92,7 @@ pub fn write_l2_manifest(dir: &Path, echo_wasm: &Path) -> Result<PathBuf> {
         "bench-manifest-l2.toml",
         echo_wasm,
         Some("[cache.families.dashboard]\nttl_seconds = 0\n"),
+        Instances::Fresh,
     )
 }
 
@@ -70,8 +101,9 @@ fn write_manifest_as(
     file: &str,
     echo_wasm: &Path,
     dashboard_family: Option<&str>,
+    instances: Instances,
 ) -> Result<PathBuf> {
-    let base = match dashboard_family {
+    let mut base = match dashboard_family {
         None => DEFAULT_MANIFEST.to_string(),
         Some(replacement) => {
             if !DEFAULT_MANIFEST.contains(DASHBOARD_FAMILY) {
@@ -80,13 +112,27 @@ fn write_manifest_as(
             DEFAULT_MANIFEST.replace(DASHBOARD_FAMILY, replacement)
         }
     };
+    let mode = match instances {
+        Instances::Fresh => "",
+        Instances::Warm => {
+            if !base.contains(DASHBOARD_SOURCE) {
+                bail!("the default manifest no longer has the expected dashboard source");
+            }
+            base = base.replace(
+                DASHBOARD_SOURCE,
+                &format!("{DASHBOARD_SOURCE}instances = \"warm\"\n"),
+            );
+            "instances = \"warm\"\n"
+        }
+    };
     let echo = toml_path(echo_wasm)?;
     let manifest = format!(
         "{base}\n\
          # Added by strata-bench: a trivial component, to measure the cost of\n\
          # a fresh instance per request.\n\
          [components.echo]\n\
-         source = \"{echo}\"\n\n\
+         source = \"{echo}\"\n\
+         {mode}\n\
          [[routes]]\n\
          path = \"/hello\"\n\
          component = \"echo\"\n\
@@ -94,7 +140,8 @@ fn write_manifest_as(
          # The plain wasi:http hello component `--peers` also serves with\n\
          # wasmtime serve.\n\
          [components.plain-hello]\n\
-         source = \"{hello}\"\n\n\
+         source = \"{hello}\"\n\
+         {mode}\n\
          [[routes]]\n\
          path = \"{hello_path}\"\n\
          component = \"plain-hello\"\n\
@@ -236,6 +283,18 @@ mod tests {
         assert!(l2.contains("[cache.families.dashboard]\nttl_seconds = 0\n"));
         assert!(!l2.contains(DASHBOARD_FAMILY));
         assert!(l2.contains("[components.echo]"));
+        assert!(!text.contains("instances"), "fresh unless asked");
+        Ok(())
+    }
+
+    #[test]
+    fn the_warm_manifest_makes_the_measured_components_warm() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let wasm = dir.path().join("echo.wasm");
+        std::fs::write(&wasm, b"\0asm")?;
+        let text = std::fs::read_to_string(write_warm_manifest(dir.path(), &wasm)?)?;
+        assert_eq!(text.matches("instances = \"warm\"").count(), 3, "{text}");
+        assert!(text.contains(&format!("{DASHBOARD_SOURCE}instances = \"warm\"\n")));
         Ok(())
     }
 }

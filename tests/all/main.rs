@@ -33,3 +33,4 @@ mod security;
 mod startup;
 mod tiers;
 mod upstream;
+mod warm;

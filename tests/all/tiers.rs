@@ -128,3 +128,55 @@ async fn a_clear_on_one_instance_is_not_served_from_another_instances_l1() {
         "keys outside the pattern stay"
     );
 }
+
+/// JSON whitespace in front of a cached value: the SDK's writer tag.
+fn tag_of(stored: &[u8]) -> &[u8] {
+    let len = stored
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .count();
+    &stored[..len]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_summary_carries_its_writers_tag_and_clients_never_see_it() {
+    let services = Services::start(Backend::RedisPostgres).await;
+    let host = services.host();
+    let computed = host.get("/api/crypto/dashboard-summary").await;
+    assert_eq!(computed.cache(), "miss");
+    let mut conn = services.redis.as_ref().expect("redis").connection();
+    assert!(wait_for_key(&mut conn, &l2_key("dashboard:summary")) > 0);
+    let stored: Vec<u8> = conn.get(l2_key("dashboard:summary")).expect("value");
+    assert_eq!(tag_of(&stored).len(), 32, "tagged by its writer");
+    let value: serde_json::Value =
+        serde_json::from_slice(&stored).expect("still one JSON document");
+    assert_eq!(value, computed.json());
+
+    let hit = host.get("/api/crypto/dashboard-summary").await;
+    let from_l2 = services.host().get("/api/crypto/dashboard-summary").await;
+    for (reply, outcome) in [(&computed, "miss"), (&hit, "hit-l1"), (&from_l2, "hit-l2")] {
+        assert_eq!(reply.cache(), outcome);
+        assert!(
+            reply.body.starts_with('{'),
+            "{outcome}: {:?}",
+            &reply.body[..8]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_tagged_by_another_writer_is_checked_before_it_is_served() {
+    let services = Services::start(Backend::RedisPostgres).await;
+    let host = services.host();
+    let mut conn = services.redis.as_ref().expect("redis").connection();
+    // A tag this version would never write, in front of JSON that is not a
+    // summary: trusting it unchecked would serve it.
+    let forged = [b" \t\n\r".repeat(8), br#"{"not":"a summary"}"#.to_vec()].concat();
+    let _: () = conn
+        .set_ex(l2_key("dashboard:summary"), forged, 60)
+        .expect("SET");
+    let reply = host.get("/api/crypto/dashboard-summary").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.cache(), "miss", "recomputed, not served");
+    assert!(reply.json()["top_coins"].is_array(), "{}", reply.body);
+}

@@ -1,5 +1,6 @@
 //! The WebAssembly runtime: compiles components, checks them against what
-//! the host offers, and runs one fresh instance per request.
+//! the host offers, and runs one fresh instance per request (or, for a
+//! component that opts in, reuses warm ones: [`warm`]).
 //!
 //! Guests are untrusted code, so everything between a loaded binary and a
 //! served request (what it may import, how much memory and time it gets,
@@ -17,6 +18,7 @@ mod invoke;
 mod load;
 mod registry;
 mod state;
+mod warm;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +32,7 @@ pub use error::RuntimeError;
 pub use invoke::{InvokeError, RequestBody};
 pub use registry::{LoadedComponent, Registry};
 pub use state::HostState;
+pub use warm::{InstancePolicy, InstanceStats, Retirement, WarmPolicy};
 
 /// What the manifest says about one component, parsed and checked once
 /// when the manifest is loaded.
@@ -41,6 +44,8 @@ pub struct ComponentPlan {
     pub timeout: Option<Duration>,
     /// GET paths requested once after loading, to prime its caches.
     pub warmup: Vec<String>,
+    /// Fresh instance per request (the default) or warm instances reused.
+    pub instances: InstancePolicy,
 }
 
 /// Sizing and policy for every instance.
@@ -58,6 +63,8 @@ pub struct RuntimeSettings {
 pub struct Runtime {
     /// Instances alive (see [`state::InstanceGuard`]).
     active: Arc<std::sync::atomic::AtomicU64>,
+    /// The host-wide bound on parked warm instances.
+    parking: Arc<warm::ParkingSpace>,
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     services: Services,
@@ -74,6 +81,7 @@ impl Runtime {
         let linker = engine::build_linker(&engine)?;
         Ok(Self {
             active: Arc::default(),
+            parking: warm::ParkingSpace::new(settings.engine.max_instances),
             engine,
             linker,
             services,

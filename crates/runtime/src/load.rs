@@ -5,6 +5,8 @@
 //! grant, or traps while starting would only fail on every request; all of
 //! that is checked once, before it is put in the registry.
 
+use std::sync::Arc;
+
 use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -12,6 +14,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use crate::capabilities::Grants;
 use crate::error::RuntimeError;
 use crate::registry::LoadedComponent;
+use crate::warm::{InstancePolicy, WarmPool};
 use crate::{ComponentPlan, Runtime, describe};
 
 /// First eight bytes of a component binary: magic, then version 0x0d and
@@ -51,6 +54,16 @@ impl Runtime {
             grants: plan.grants.clone(),
             timeout: plan.timeout.unwrap_or(self.settings.default_timeout),
             warmup: plan.warmup.clone(),
+            instances: plan.instances,
+            warm: match plan.instances {
+                InstancePolicy::Fresh => None,
+                InstancePolicy::Warm(policy) => Some(Arc::new(WarmPool::new(
+                    policy,
+                    self.settings.engine.instance_memory_bytes,
+                    self.parking.clone(),
+                ))),
+            },
+            started: Default::default(),
         })
     }
 

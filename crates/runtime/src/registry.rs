@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -15,6 +16,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::HostState;
 use super::capabilities::Grants;
+use super::warm::{InstancePolicy, InstanceStats, WarmPool};
 
 /// One compiled, pre-instantiated component version.
 pub struct LoadedComponent {
@@ -32,6 +34,26 @@ pub struct LoadedComponent {
     pub timeout: Duration,
     /// GET paths requested once after loading, to prime its caches.
     pub warmup: Vec<String>,
+    /// Fresh instance per request, or warm instances reused.
+    pub instances: InstancePolicy,
+    /// Parked instances, for a warm component.
+    pub(crate) warm: Option<Arc<WarmPool>>,
+    /// Instances created for requests.
+    pub(crate) started: AtomicU64,
+}
+
+impl LoadedComponent {
+    /// Instances started, reused, parked and retired for this version.
+    pub fn instance_stats(&self) -> InstanceStats {
+        let started = self.started.load(Ordering::Relaxed);
+        match &self.warm {
+            Some(pool) => pool.stats(started),
+            None => InstanceStats {
+                started,
+                ..InstanceStats::default()
+            },
+        }
+    }
 }
 
 /// Component name -> current version (or none, when removed).

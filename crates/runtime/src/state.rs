@@ -2,9 +2,10 @@
 //! capability contexts, each already narrowed to the component's grant.
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -51,15 +52,99 @@ impl Drop for InstanceGuard {
     }
 }
 
-/// The data of one request's `Store`.
+/// The instance's memory and table limits, and how much linear memory it
+/// holds: a warm instance that grew past its high-water mark is retired
+/// rather than reused.
+pub(crate) struct Limits {
+    limits: StoreLimits,
+    memory_bytes: u64,
+    /// The growth last allowed, taken back if the grow then fails.
+    last_growth: u64,
+}
+
+impl Limits {
+    pub(crate) fn new(limits: StoreLimits) -> Self {
+        Self {
+            limits,
+            memory_bytes: 0,
+            last_growth: 0,
+        }
+    }
+
+    /// Linear memory of every memory the instance created, in bytes.
+    pub(crate) fn memory_bytes(&self) -> u64 {
+        self.memory_bytes
+    }
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.last_growth = desired.saturating_sub(current) as u64;
+            self.memory_bytes = self.memory_bytes.saturating_add(self.last_growth);
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_bytes = self.memory_bytes.saturating_sub(self.last_growth);
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+/// The data of one instance's `Store`. Everything tied to one request
+/// (capability contexts with their grant, log budget and deadline) is
+/// replaced by [`HostState::begin_request`] when a warm instance takes its
+/// next request; the WASI context and limits belong to the instance.
 pub struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) http: WasiHttpCtx,
     pub(crate) http_hooks: DenyDirectOutgoing,
     pub(crate) table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: Limits,
     pub(crate) capabilities: Contexts,
+    /// When the current request's time is up; the epoch callback reads it.
+    pub(crate) deadline: Instant,
     pub(crate) _instance: InstanceGuard,
+}
+
+impl HostState {
+    /// Gives the instance a new request's contexts and deadline.
+    pub(crate) fn begin_request(&mut self, capabilities: Contexts, deadline: Instant) {
+        self.capabilities = capabilities;
+        self.deadline = deadline;
+    }
 }
 
 impl WasiView for HostState {

@@ -8,7 +8,7 @@ mod cache;
 mod client;
 mod disclosure;
 mod feed;
-mod hostile;
+pub(crate) mod hostile;
 mod manifest;
 mod outbound;
 mod sql;

@@ -1,9 +1,12 @@
-//! One request, one fresh instance.
+//! One request, one instance: a fresh one, or for a warm component a
+//! parked one when there is one (see [`crate::warm`]).
 //!
-//! A `Store` is built per request with the component's grants, the instance
-//! comes from the pre-instantiated `ProxyPre` (pooling allocator, no linking
-//! work), and the store is dropped as soon as the guest finishes (or its
-//! response is abandoned), so no request ever sees another's memory. The
+//! A fresh instance's `Store` is built per request with the component's
+//! grants, the instance comes from the pre-instantiated `ProxyPre` (pooling
+//! allocator, no linking work), and the store is dropped as soon as the
+//! guest finishes (or its response is abandoned), so no request ever sees
+//! another's memory. A warm instance is parked instead when its call
+//! returned cleanly, and gets new host contexts for its next request. The
 //! guest runs on the connection's own task, see [`Runtime::invoke`]. It runs
 //! under a wall-clock deadline enforced with epoch interruption: it yields to
 //! the scheduler every tick and is stopped once the deadline passes.
@@ -20,6 +23,7 @@ mod running;
 mod store;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -30,6 +34,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 pub use error::InvokeError;
 
 use crate::registry::LoadedComponent;
+use crate::warm::{Retirement, Retiring};
 use crate::{Runtime, describe};
 use body::{GuestBody, declared_length};
 use error::classify_trap;
@@ -39,7 +44,8 @@ use head::{GuestRun, Head, poll_head};
 pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
 
 impl Runtime {
-    /// Runs `request` through a fresh instance of `component`.
+    /// Runs `request` through an instance of `component`: a parked warm
+    /// one if the component is warm and one is waiting, else a fresh one.
     ///
     /// The guest runs on the caller's task rather than a spawned one: a
     /// spawned task costs a second wake-up and a cross-task hand-off per
@@ -58,7 +64,18 @@ impl Runtime {
         hold: impl Send + 'static,
     ) -> Result<hyper::Response<HyperOutgoingBody>, InvokeError> {
         let started = Instant::now();
-        let mut store = self.new_store(&component);
+        let parked = component.warm.as_ref().and_then(|pool| pool.checkout());
+        let (mut store, reused) = match parked {
+            Some(parked) => {
+                let mut store = parked.store;
+                self.reuse_store(&mut store, &component);
+                (store, Some((parked.proxy, parked.served)))
+            }
+            None => {
+                component.started.fetch_add(1, Ordering::Relaxed);
+                (self.new_store(&component), None)
+            }
+        };
         let (sender, mut receiver) = tokio::sync::oneshot::channel();
         let (req, out) = {
             let mut http = store.data_mut().http();
@@ -73,19 +90,38 @@ impl Runtime {
         let timeout = component.timeout;
         let run_component = component.clone();
         let run = async move {
-            let result = match run_component.pre.instantiate_async(&mut store).await {
-                Ok(proxy) => proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, req, out)
-                    .await
-                    .map_err(|e| classify_trap(e, timeout)),
-                Err(e) => Err(InvokeError::Instantiate(describe(&e))),
+            let mut retiring = Retiring::new(run_component.warm.clone());
+            let (proxy, served) = match reused {
+                Some(reused) => reused,
+                None => match run_component.pre.instantiate_async(&mut store).await {
+                    Ok(proxy) => (proxy, 0),
+                    Err(e) => {
+                        retiring.because(Retirement::Error);
+                        return Err(InvokeError::Instantiate(describe(&e)));
+                    }
+                },
             };
-            // Dropped here, not when the future is: the outparam's sender
-            // lives in the store, so once the run has finished the receiver
-            // knows for certain whether a response was sent.
-            drop(store);
+            let result = proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+                .map_err(|e| classify_trap(e, timeout));
             drop(hold);
+            // Parked or dropped here, not when the future is: either way
+            // the outparam's sender is gone once the run has finished (a
+            // store is parked only with an empty resource table), so the
+            // receiver knows for certain whether a response was sent.
+            match &result {
+                Ok(()) => retiring.park(store, proxy, served.saturating_add(1)),
+                Err(e) => {
+                    retiring.because(match e {
+                        InvokeError::Trap(_) => Retirement::Trap,
+                        InvokeError::Deadline(_) => Retirement::Deadline,
+                        _ => Retirement::Error,
+                    });
+                    drop(store);
+                }
+            }
             result
         };
         let mut guest: Option<GuestRun> = Some(Box::pin(tracing::Instrument::in_current_span(run)));

@@ -1,9 +1,10 @@
-//! The store one request's instance lives in.
+//! The store one instance lives in.
 //!
 //! Isolation between requests comes from building a fresh store each time,
 //! holding only this component's grants and limits, with the epoch
 //! callback that enforces its deadline; loading checks use the same store
-//! so a component is tested as it will run.
+//! so a component is tested as it will run. A warm instance keeps its
+//! store, and gets the next request's contexts and deadline instead.
 
 use std::time::Instant;
 
@@ -13,46 +14,67 @@ use wasmtime_wasi_http::WasiHttpCtx;
 
 use super::error::DeadlineExceeded;
 use crate::Runtime;
-use crate::capabilities::{self, Instance};
+use crate::capabilities::{self, Contexts, Instance};
 use crate::registry::LoadedComponent;
-use crate::state::{DenyDirectOutgoing, HostState, InstanceGuard};
+use crate::state::{DenyDirectOutgoing, HostState, InstanceGuard, Limits};
+
+/// The environment variable naming the component's version (its content
+/// hash) to the guest: the SDK tags cached values with it, so a hit this
+/// very version wrote needs no decode to be trusted.
+pub(crate) const VERSION_VAR: &str = "STRATA_COMPONENT_VERSION";
 
 impl Runtime {
     pub(crate) fn new_store(&self, component: &LoadedComponent) -> Store<HostState> {
-        let services = self.services();
         let memory =
             usize::try_from(self.settings().engine.instance_memory_bytes).unwrap_or(usize::MAX);
         let deadline = Instant::now() + component.timeout;
         let state = HostState {
-            wasi: WasiCtx::builder().build(),
+            wasi: WasiCtx::builder().env(VERSION_VAR, &component.hash).build(),
             http: WasiHttpCtx::new(),
             http_hooks: DenyDirectOutgoing,
             table: Default::default(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory)
-                .trap_on_grow_failure(false)
-                .build(),
-            capabilities: capabilities::prepare(
-                services,
-                &Instance {
-                    component: &component.name,
-                    version: &component.version,
-                    grants: &component.grants,
-                    deadline,
-                },
+            limits: Limits::new(
+                StoreLimitsBuilder::new()
+                    .memory_size(memory)
+                    .trap_on_grow_failure(false)
+                    .build(),
             ),
+            capabilities: self.contexts(component, deadline),
+            deadline,
             _instance: InstanceGuard::new(self.active.clone()),
         };
         let mut store = Store::new(component.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+        store.epoch_deadline_callback(|store| {
+            if Instant::now() >= store.data().deadline {
                 Err(wasmtime::Error::new(DeadlineExceeded))
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
         store
+    }
+
+    /// Readies a parked warm instance's store for the next request: new
+    /// capability contexts (grant, log budget) and a new deadline, so
+    /// nothing of the previous request's host state carries over.
+    pub(crate) fn reuse_store(&self, store: &mut Store<HostState>, component: &LoadedComponent) {
+        let deadline = Instant::now() + component.timeout;
+        let contexts = self.contexts(component, deadline);
+        store.data_mut().begin_request(contexts, deadline);
+        store.set_epoch_deadline(1);
+    }
+
+    fn contexts(&self, component: &LoadedComponent, deadline: Instant) -> Contexts {
+        capabilities::prepare(
+            self.services(),
+            &Instance {
+                component: &component.name,
+                version: &component.version,
+                grants: &component.grants,
+                deadline,
+            },
+        )
     }
 }

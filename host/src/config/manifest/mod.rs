@@ -10,6 +10,7 @@
 //! something.
 
 mod expand;
+mod instances;
 mod upstreams;
 
 use std::collections::{BTreeMap, HashSet};
@@ -28,6 +29,8 @@ use crate::routes::Router;
 use thiserror::Error;
 
 use expand::expand_strings;
+pub use instances::InstanceMode;
+use instances::instance_policy;
 pub use upstreams::UpstreamSpec;
 
 /// The manifest compiled into the binary: the three market-data components
@@ -106,6 +109,23 @@ pub struct ComponentSpec {
     /// prime its caches (e.g. the latest report).
     #[serde(default)]
     pub warmup: Vec<String>,
+    /// `fresh` (default): one instance per request. `warm`: instances are
+    /// reused for later requests, so linear memory and globals persist
+    /// between requests (host state does not).
+    #[serde(default)]
+    pub instances: InstanceMode,
+    /// Warm only: requests one instance serves before it is retired.
+    #[serde(default)]
+    pub max_requests_per_instance: Option<u32>,
+    /// Warm only: how long an unused instance is kept.
+    #[serde(default)]
+    pub idle_timeout_ms: Option<u64>,
+    /// Warm only: most instances kept waiting at once.
+    #[serde(default)]
+    pub pool_size: Option<u32>,
+    /// Warm only: an instance whose memory grew past this is retired.
+    #[serde(default)]
+    pub memory_high_water_mib: Option<u64>,
 }
 
 impl ComponentSpec {
@@ -312,6 +332,7 @@ fn validate_component(name: &str, spec: &ComponentSpec) -> Result<ComponentPlan,
             return Err(bad(format!("warmup path {path:?} must start with '/'")));
         }
     }
+    let instances = instance_policy(spec).map_err(bad)?;
     Ok(ComponentPlan {
         grants: Arc::new(Grants {
             cache_prefixes: spec.cache_prefixes.clone(),
@@ -321,6 +342,7 @@ fn validate_component(name: &str, spec: &ComponentSpec) -> Result<ComponentPlan,
         }),
         timeout: spec.timeout_ms.map(Duration::from_millis),
         warmup: spec.warmup.clone(),
+        instances,
     })
 }
 

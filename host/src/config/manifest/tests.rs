@@ -2,6 +2,7 @@
 
 use super::expand::expand_env;
 use super::*;
+use strata_runtime::{InstancePolicy, WarmPolicy};
 
 fn parse(text: &str) -> Result<Manifest, ManifestError> {
     Manifest::parse(text, PathBuf::from("."))
@@ -107,6 +108,11 @@ fn builtin_and_file_sources_are_distinguished() {
         timeout_ms: None,
         max_concurrency: None,
         warmup: vec![],
+        instances: InstanceMode::Fresh,
+        max_requests_per_instance: None,
+        idle_timeout_ms: None,
+        pool_size: None,
+        memory_high_water_mib: None,
     };
     assert_eq!(
         spec("builtin:market").source(),
@@ -202,4 +208,60 @@ fn family_ttls_beyond_what_the_cache_can_honour_are_refused() {
     }
     let fine = "[cache.families.market]\nttl_seconds = 60\nnegative_ttl_seconds = 0\n";
     assert!(parse(fine).is_ok(), "0 means: never remember a failure");
+}
+
+const ONE_COMPONENT: &str = "[components.app]\nsource = \"app.wasm\"\n";
+
+#[test]
+fn components_get_a_fresh_instance_per_request_unless_they_ask_for_warm() {
+    let manifest = parse(ONE_COMPONENT).expect("parses");
+    let plan = manifest.plan("app").expect("plan");
+    assert_eq!(plan.instances, InstancePolicy::Fresh);
+}
+
+#[test]
+fn a_warm_component_takes_its_settings_and_defaults_for_the_rest() {
+    let text =
+        format!("{ONE_COMPONENT}instances = \"warm\"\npool_size = 4\nidle_timeout_ms = 500\n");
+    let manifest = parse(&text).expect("parses");
+    let InstancePolicy::Warm(policy) = manifest.plan("app").expect("plan").instances else {
+        panic!("warm expected");
+    };
+    assert_eq!(policy.pool_size, 4);
+    assert_eq!(policy.idle_timeout, Duration::from_millis(500));
+    assert_eq!(
+        policy.max_requests_per_instance,
+        WarmPolicy::default().max_requests_per_instance
+    );
+    assert_eq!(policy.memory_high_water_bytes, None);
+}
+
+#[test]
+fn warm_settings_on_a_fresh_component_are_refused() {
+    let text = format!("{ONE_COMPONENT}pool_size = 4\n");
+    let err = parse(&text).expect_err("refused");
+    assert!(err.to_string().contains("warm instances only"), "{err}");
+}
+
+#[test]
+fn an_unknown_instance_mode_is_refused() {
+    let text = format!("{ONE_COMPONENT}instances = \"hot\"\n");
+    let err = parse(&text).expect_err("refused");
+    assert!(err.to_string().contains("unknown variant"), "{err}");
+}
+
+#[test]
+fn warm_settings_out_of_bounds_are_refused_with_the_limit() {
+    for (setting, message) in [
+        ("pool_size = 0", "pool_size must be positive"),
+        ("pool_size = 100000", "pool_size is over the limit of 256"),
+        ("max_requests_per_instance = 0", "must be positive"),
+        ("idle_timeout_ms = 0", "must be positive"),
+        ("idle_timeout_ms = 99999999", "over the limit of 3600000"),
+        ("memory_high_water_mib = 0", "must be positive"),
+    ] {
+        let text = format!("{ONE_COMPONENT}instances = \"warm\"\n{setting}\n");
+        let err = parse(&text).expect_err(setting);
+        assert!(err.to_string().contains(message), "{setting}: {err}");
+    }
 }

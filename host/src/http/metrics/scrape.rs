@@ -3,7 +3,10 @@
 //! outbound client, the deployer, the runtime) rather than from a global
 //! registry.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use strata_runtime::{InstancePolicy, LoadedComponent};
 
 use super::{Exposition, RequestMetrics};
 
@@ -150,9 +153,10 @@ pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String 
     out.single(
         "strata_instances_active",
         "gauge",
-        "Component instances alive right now (pool slots in use).",
+        "Component instances alive right now (pool slots in use), parked warm ones included.",
         app.runtime.active_instances() as f64,
     );
+    render_instances(&app.registry.all(), &mut out);
     out.single(
         "strata_instances_max",
         "gauge",
@@ -160,4 +164,76 @@ pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String 
         f64::from(app.runtime.max_instances()),
     );
     out.finish()
+}
+
+/// Instance reuse per component, labelled with its `instances` mode
+/// (`fresh`: a new instance per request, nothing persists; `warm`: linear
+/// memory and globals persist between the requests one instance serves).
+/// Counters belong to the active version, so they restart at a deploy.
+fn render_instances(components: &[Arc<LoadedComponent>], out: &mut Exposition) {
+    let stats: Vec<_> = components
+        .iter()
+        .map(|component| (component, component.instance_stats()))
+        .collect();
+    out.header(
+        "strata_instances_started_total",
+        "counter",
+        "Instances created for requests, by component and instances mode (fresh or warm).",
+    );
+    for (component, stats) in &stats {
+        out.sample(
+            "strata_instances_started_total",
+            &[
+                ("component", &component.name),
+                ("instances", component.instances.label()),
+            ],
+            stats.started as f64,
+        );
+    }
+    let warm: Vec<_> = stats
+        .iter()
+        .filter(|(component, _)| component.instances != InstancePolicy::Fresh)
+        .collect();
+    out.header(
+        "strata_instances_reused_total",
+        "counter",
+        "Requests served by a warm instance that had served an earlier request.",
+    );
+    for (component, stats) in &warm {
+        out.sample(
+            "strata_instances_reused_total",
+            &[("component", &component.name), ("instances", "warm")],
+            stats.reused as f64,
+        );
+    }
+    out.header(
+        "strata_instances_parked",
+        "gauge",
+        "Warm instances waiting for their next request.",
+    );
+    for (component, stats) in &warm {
+        out.sample(
+            "strata_instances_parked",
+            &[("component", &component.name), ("instances", "warm")],
+            stats.parked as f64,
+        );
+    }
+    out.header(
+        "strata_instances_retired_total",
+        "counter",
+        "Warm instances not reused again, by reason (trap, deadline, error, cancelled, held_resource, memory, max_requests, idle, pool_full).",
+    );
+    for (component, stats) in &warm {
+        for (why, count) in &stats.retired {
+            out.sample(
+                "strata_instances_retired_total",
+                &[
+                    ("component", &component.name),
+                    ("instances", "warm"),
+                    ("reason", why.label()),
+                ],
+                *count as f64,
+            );
+        }
+    }
 }

@@ -21,6 +21,11 @@
 //! | `trap-after-headers` | sends `200` headers and 5 body bytes, then panics |
 //! | `trap-secret` | panics with a message containing `hostile-secret-trap-text`: neither it nor the trap's backtrace may reach the client |
 //! | `ok` | `200 {"ok":true}` |
+//! | `count` | `200 {"count":n}`: n counts the requests this instance has served, so n > 1 shows a reused (warm) instance |
+//! | `busy` | computes for 50 ms (across several epoch ticks), then `200 {"busy_ms":50}` |
+//! | `grow` | keeps 8 MiB more in a global (its memory grows for good), answers `200 {"held_mib":n}` |
+//! | `stash` | keeps this request's handle in a global instead of dropping it, answers `200 {"stashed":true}` |
+//! | `read-stash` | reads header `x-secret` of a stashed request through the host: `200 {"secret":value}`, or `{"secret":null}` when this instance holds none |
 //! | other | `404 {"error": ...}` |
 //!
 //! The capability modes answer 200 when the host refused the call (the
@@ -83,6 +88,8 @@ impl Guest for HostileExport {
             "error-outparam" => error_outparam(request, response_out),
             "short-body" => short_body(request, response_out),
             "trap-after-headers" => trap_after_headers(request, response_out),
+            "stash" => stash(request, response_out),
+            "read-stash" => read_stash(request, response_out),
             _ => strata_sdk::__private::serve::<Hostile>(request, response_out),
         }
     }
@@ -183,6 +190,51 @@ fn trap_after_headers(request: IncomingRequest, response_out: ResponseOutparam) 
     panic!("deliberate trap after headers");
 }
 
+thread_local! {
+    /// A request handle kept past the call that received it (`stash`).
+    static STASHED: std::cell::RefCell<Option<IncomingRequest>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// How long `busy` computes: several epoch ticks of the host.
+const BUSY_MS: u64 = 50;
+
+/// Memory kept for good (`grow`).
+static HELD: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// Requests this instance has served (`count`).
+static SERVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Keeps the request's handle in a global: an instance reused after this
+/// could read one request's headers and body while serving the next.
+fn stash(request: IncomingRequest, response_out: ResponseOutparam) {
+    STASHED.with(|stash| *stash.borrow_mut() = Some(request));
+    if let Some(body) = start_response(response_out, None) {
+        write_body(&body, br#"{"stashed":true}"#);
+        let _ = OutgoingBody::finish(body, None);
+    }
+}
+
+/// Reads the stashed request's `x-secret` header through the host.
+fn read_stash(request: IncomingRequest, response_out: ResponseOutparam) {
+    drop(request);
+    let secret = STASHED.with(|stash| {
+        stash.borrow().as_ref().map(|stashed| {
+            let headers = stashed.headers();
+            headers
+                .get("x-secret")
+                .into_iter()
+                .next()
+                .map(|value| String::from_utf8_lossy(&value).into_owned())
+        })
+    });
+    let text = serde_json::json!({ "secret": secret.flatten() }).to_string();
+    if let Some(body) = start_response(response_out, None) {
+        write_body(&body, text.as_bytes());
+        let _ = OutgoingBody::finish(body, None);
+    }
+}
+
 /// Sets a `200 text/plain` response (with `content-length` if given) on the
 /// outparam and returns its body for the caller to write.
 fn start_response(
@@ -219,6 +271,23 @@ impl Handler for Hostile {
             .to_string();
         match mode.as_str() {
             "ok" => Response::json(200, &serde_json::json!({ "ok": true })),
+            "busy" => {
+                let started = std::time::Instant::now();
+                let mut spins = 0u64;
+                while started.elapsed() < std::time::Duration::from_millis(BUSY_MS) {
+                    spins = std::hint::black_box(spins.wrapping_add(1));
+                }
+                Response::json(200, &serde_json::json!({ "busy_ms": BUSY_MS }))
+            }
+            "grow" => {
+                let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+                held.push(vec![1u8; 8 * MIB]);
+                Response::json(200, &serde_json::json!({ "held_mib": held.len() * 8 }))
+            }
+            "count" => {
+                let count = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                Response::json(200, &serde_json::json!({ "count": count }))
+            }
             "trap" => panic!("deliberate trap"),
             "loop" => spin(),
             "alloc" => hoard(),

@@ -21,6 +21,8 @@ use serde::de::DeserializeOwned;
 use crate::bindings::strata::host::cache as wit;
 use crate::log;
 
+mod tag;
+
 pub use wit::{Cleared, Entry, Tier};
 
 /// Why the host refused a cache call.
@@ -316,11 +318,12 @@ where
     // hit that failed to decode; the Option lets both paths own it.
     let mut compute = Some(compute);
     let mut computed: Option<T> = None;
+    let tag = tag::of::<T>();
     let result = get_or_compute(key, ttl_seconds, || {
         let value = run_once(&mut compute)?;
         let bytes = encode(&value).map_err(JsonFailure::Codec)?;
         computed = Some(value);
-        Ok(bytes)
+        Ok(tag::prefixed(tag.as_ref(), &bytes))
     });
     let cached = result.map_err(flatten_json_error)?;
     if let Some(value) = computed {
@@ -335,8 +338,14 @@ where
             outcome: cached.outcome,
         }),
         Err(err) => {
-            let (value, bytes) =
-                recompute_unreadable(key, ttl_seconds, cached.outcome, &err, &mut compute)?;
+            let (value, bytes) = recompute_unreadable(
+                key,
+                ttl_seconds,
+                cached.outcome,
+                &err,
+                &mut compute,
+                tag.as_ref(),
+            )?;
             if let Err(msg) = bytes {
                 log::warn(&msg);
             }
@@ -355,7 +364,9 @@ where
 ///
 /// The contract is the same as [`get_or_compute_json`]: a cached value that
 /// no longer decodes as `T` is recomputed and overwritten (or, when stale,
-/// is an error), so a hit still costs one decode, as a check.
+/// is an error). Checking costs a decode, so it is skipped for a value this
+/// very component version wrote as `T` (see [`tag`]): those decode by
+/// construction.
 pub fn get_or_compute_json_bytes<T, E>(
     key: &str,
     ttl_seconds: Option<u32>,
@@ -367,20 +378,34 @@ where
 {
     let mut compute = Some(compute);
     let mut computed_here = false;
-    let cached = get_or_compute(key, ttl_seconds, || {
+    let tag = tag::of::<T>();
+    let mut cached = get_or_compute(key, ttl_seconds, || {
         let value = run_once(&mut compute)?;
         computed_here = true;
-        encode(&value).map_err(JsonFailure::Codec)
+        let bytes = encode(&value).map_err(JsonFailure::Codec)?;
+        Ok(tag::prefixed(tag.as_ref(), &bytes))
     })
     .map_err(flatten_json_error)?;
+    if let Some(tag) = &tag
+        && cached.bytes.starts_with(tag)
+    {
+        cached.bytes.drain(..tag::LEN);
+        return Ok(cached);
+    }
     if computed_here {
         return Ok(cached);
     }
     match serde_json::from_slice::<T>(&cached.bytes) {
         Ok(_) => Ok(cached),
         Err(err) => {
-            let (_, bytes) =
-                recompute_unreadable(key, ttl_seconds, cached.outcome, &err, &mut compute)?;
+            let (_, bytes) = recompute_unreadable(
+                key,
+                ttl_seconds,
+                cached.outcome,
+                &err,
+                &mut compute,
+                tag.as_ref(),
+            )?;
             Ok(Cached {
                 bytes: bytes.map_err(ComputeError::Codec)?,
                 outcome: Outcome::Computed,
@@ -394,13 +419,15 @@ type Recomputed<T> = (T, Result<Vec<u8>, String>);
 
 /// A cached value that no longer decodes: when stale it is an error (the
 /// computation has already failed); when fresh it is recomputed and
-/// overwritten. Returns the value and its encoding (or why it has none).
+/// overwritten (with `tag`). Returns the value and its encoding, untagged
+/// (or why it has none).
 fn recompute_unreadable<T: Serialize, E>(
     key: &str,
     ttl_seconds: Option<u32>,
     outcome: Outcome,
     err: &serde_json::Error,
     compute: &mut Option<impl FnOnce() -> Result<T, E>>,
+    tag: Option<&[u8; tag::LEN]>,
 ) -> Result<Recomputed<T>, ComputeError<E>> {
     if outcome == Outcome::Stale {
         return Err(ComputeError::Codec(format!(
@@ -414,7 +441,7 @@ fn recompute_unreadable<T: Serialize, E>(
     })?;
     let bytes = encode(&value);
     if let Ok(bytes) = &bytes
-        && let Err(err) = set(key, bytes, ttl_seconds)
+        && let Err(err) = set(key, &tag::prefixed(tag, bytes), ttl_seconds)
     {
         log::warn(&format!("cache set for {key} failed: {err}"));
     }
