@@ -91,6 +91,7 @@ impl App {
                 },
                 default_timeout: Duration::from_millis(cli.request_timeout_ms),
                 compile_cache: cli.compile_cache(),
+                max_running: cli.max_concurrent_requests,
             },
             Services {
                 cache: cache.clone(),

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use crate::security::hostile;
 use crate::support::{Backend, Host, Services, http};
 
@@ -78,6 +80,20 @@ async fn a_warm_component_serves_sequential_requests_from_one_instance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_guest_that_prints_is_still_reused() {
+    let services = Services::start(Backend::Bare).await;
+    let host = hostile_host(&services, "instances = \"warm\"");
+    assert_eq!(count(&host).await, 1);
+    let printed = host.get("/hostile/print").await;
+    assert_eq!(printed.status, 200, "{}", printed.body);
+    assert_eq!(
+        counts(&host, 2).await,
+        vec![2, 3],
+        "stdio handles a guest's libc keeps are no reason to retire it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_component_never_sees_an_earlier_requests_memory() {
     let services = Services::start(Backend::Bare).await;
     let host = hostile_host(&services, "");
@@ -114,6 +130,12 @@ async fn a_warm_instance_stopped_at_its_deadline_is_retired() {
     let stopped = host.get("/hostile/loop").await;
     assert_eq!(stopped.status, 504, "{}", stopped.body);
     assert_eq!(count(&host).await, 1, "the stopped instance is gone");
+    let retired = metric(
+        &host,
+        "strata_instances_retired_total{component=\"hostile\",instances=\"warm\",reason=\"deadline\"}",
+    )
+    .await;
+    assert_eq!(retired, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,4 +263,27 @@ async fn concurrent_requests_beyond_the_pool_get_fresh_instances_not_a_queue() {
     )
     .await;
     assert!(parked <= 1.0, "the pool holds at most pool_size: {parked}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_guest_never_sees_does_not_cost_a_parked_instance() {
+    let services = Services::start(Backend::Bare).await;
+    let host = hostile_host(&services, "instances = \"warm\"");
+    assert_eq!(count(&host).await, 1);
+    // A Host header wasi:http cannot hand to the guest as a string.
+    let mut stream = tokio::net::TcpStream::connect(host.url.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /hostile/count HTTP/1.1\r\nHost: caf\xe9\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 4"),
+        "refused as the client's fault: {answer}"
+    );
+    assert_eq!(count(&host).await, 2, "the parked instance is still there");
 }

@@ -57,6 +57,9 @@ pub struct RuntimeSettings {
     pub default_timeout: Duration,
     /// Compiled-code cache folder; `None` compiles at every start.
     pub compile_cache: Option<std::path::PathBuf>,
+    /// Most component requests admission lets run at once: parked warm
+    /// instances may hold only the instance slots beyond those.
+    pub max_running: usize,
 }
 
 /// See the crate documentation.
@@ -81,7 +84,10 @@ impl Runtime {
         let linker = engine::build_linker(&engine)?;
         Ok(Self {
             active: Arc::default(),
-            parking: warm::ParkingSpace::new(settings.engine.max_instances),
+            parking: warm::ParkingSpace::new(warm::ParkingSpace::capacity_for(
+                settings.engine.max_instances,
+                settings.max_running,
+            )),
             engine,
             linker,
             services,

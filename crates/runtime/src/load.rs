@@ -5,8 +5,6 @@
 //! grant, or traps while starting would only fail on every request; all of
 //! that is checked once, before it is put in the registry.
 
-use std::sync::Arc;
-
 use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -57,11 +55,11 @@ impl Runtime {
             instances: plan.instances,
             warm: match plan.instances {
                 InstancePolicy::Fresh => None,
-                InstancePolicy::Warm(policy) => Some(Arc::new(WarmPool::new(
+                InstancePolicy::Warm(policy) => Some(WarmPool::new(
                     policy,
                     self.settings.engine.instance_memory_bytes,
                     self.parking.clone(),
-                ))),
+                )),
             },
             started: Default::default(),
         })

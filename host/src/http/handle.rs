@@ -84,14 +84,14 @@ async fn serve_one<B: ClientBody>(
         return ApiError::HeadTooLarge { limit }.into_response();
     }
     // Which name was addressed decides admin access and same-origin
-    // checks; a request that names two is refused (RFC 9112, 3.2).
-    if req
-        .headers()
-        .get_all(hyper::header::HOST)
-        .iter()
-        .nth(1)
-        .is_some()
-    {
+    // checks; a request that names two is refused (RFC 9112, 3.2), and so
+    // is a name that is not visible ASCII, which no host name is and which
+    // wasi:http could not hand to a component.
+    let mut hosts = req.headers().get_all(hyper::header::HOST).iter();
+    if hosts.next().is_some_and(|host| host.to_str().is_err()) {
+        return ApiError::BadRequest("the Host header is not a host name".into()).into_response();
+    }
+    if hosts.next().is_some() {
         return ApiError::BadRequest("more than one Host header".into()).into_response();
     }
     let outcome = match endpoints::find(req.uri().path()) {

@@ -396,7 +396,17 @@ where
         return Ok(cached);
     }
     match serde_json::from_slice::<T>(&cached.bytes) {
-        Ok(_) => Ok(cached),
+        Ok(_) => {
+            // Another writer's tag (an older version's) is whitespace the
+            // client need not get.
+            let tagged = cached
+                .bytes
+                .iter()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+            cached.bytes.drain(..tagged);
+            Ok(cached)
+        }
         Err(err) => {
             let (_, bytes) = recompute_unreadable(
                 key,

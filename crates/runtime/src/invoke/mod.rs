@@ -28,17 +28,36 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::Proxy;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 pub use error::InvokeError;
 
 use crate::registry::LoadedComponent;
-use crate::warm::{Retirement, Retiring};
+use crate::warm::{ParkingSpace, Retirement, Retiring};
 use crate::{Runtime, describe};
 use body::{GuestBody, declared_length};
 use error::classify_trap;
 use head::{GuestRun, Head, poll_head};
+
+/// Instantiates `component` in `store`. Parked warm instances hold slots of
+/// the engine's pool; when it is full, they are dropped to make room and
+/// the instantiation is tried once more.
+async fn instantiate(
+    component: &LoadedComponent,
+    store: &mut wasmtime::Store<crate::HostState>,
+    parking: &ParkingSpace,
+) -> wasmtime::Result<Proxy> {
+    match component.pre.instantiate_async(&mut *store).await {
+        Ok(proxy) => Ok(proxy),
+        Err(e) if parking.parked() > 0 && parking.evict_all() > 0 => {
+            tracing::debug!(error = %e, "instantiation retried after dropping parked instances");
+            component.pre.instantiate_async(store).await
+        }
+        Err(e) => Err(e),
+    }
+}
 
 /// Body type handed to guests.
 pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
@@ -77,23 +96,36 @@ impl Runtime {
             }
         };
         let (sender, mut receiver) = tokio::sync::oneshot::channel();
-        let (req, out) = {
+        let made = {
             let mut http = store.data_mut().http();
-            let req = http
-                .new_incoming_request(Scheme::Http, request)
-                .map_err(|e| InvokeError::Instantiate(describe(&e)))?;
-            let out = http
-                .new_response_outparam(sender)
-                .map_err(|e| InvokeError::Instantiate(describe(&e)))?;
-            (req, out)
+            http.new_incoming_request(Scheme::Http, request)
+                .and_then(|req| Ok((req, http.new_response_outparam(sender)?)))
+                .map_err(|e| InvokeError::Instantiate(describe(&e)))
         };
+        let (req, out) = match made {
+            Ok(made) => made,
+            // A request the instance never saw (say, a Host header wasi:http
+            // cannot represent) does not cost a parked instance its place.
+            Err(e) => {
+                if let (Some((proxy, served)), Some(pool)) = (reused, &component.warm) {
+                    pool.park(store, proxy, served);
+                }
+                return Err(e);
+            }
+        };
+        if reused.is_some()
+            && let Some(pool) = &component.warm
+        {
+            pool.reused();
+        }
         let timeout = component.timeout;
         let run_component = component.clone();
+        let parking = self.parking.clone();
         let run = async move {
-            let mut retiring = Retiring::new(run_component.warm.clone());
+            let mut retiring = Retiring::new(run_component.warm.clone(), started + timeout);
             let (proxy, served) = match reused {
                 Some(reused) => reused,
-                None => match run_component.pre.instantiate_async(&mut store).await {
+                None => match instantiate(&run_component, &mut store, &parking).await {
                     Ok(proxy) => (proxy, 0),
                     Err(e) => {
                         retiring.because(Retirement::Error);
@@ -109,8 +141,9 @@ impl Runtime {
             drop(hold);
             // Parked or dropped here, not when the future is: either way
             // the outparam's sender is gone once the run has finished (a
-            // store is parked only with an empty resource table), so the
-            // receiver knows for certain whether a response was sent.
+            // store is parked only when nothing of its request is left in
+            // its resource table), so the receiver knows for certain
+            // whether a response was sent.
             match &result {
                 Ok(()) => retiring.park(store, proxy, served.saturating_add(1)),
                 Err(e) => {

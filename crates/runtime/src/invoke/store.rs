@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::WasiHttpCtx;
@@ -23,6 +24,17 @@ use crate::state::{DenyDirectOutgoing, HostState, InstanceGuard, Limits};
 /// very version wrote needs no decode to be trusted.
 pub(crate) const VERSION_VAR: &str = "STRATA_COMPONENT_VERSION";
 
+/// Most resources one instance may hold at once. wasmtime's default is a
+/// million (tens of MB of host memory per store, per request in flight,
+/// and kept by a parked warm instance); a request needs a few dozen.
+const MAX_RESOURCES: usize = 16_384;
+
+fn resource_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
+    table
+}
+
 impl Runtime {
     pub(crate) fn new_store(&self, component: &LoadedComponent) -> Store<HostState> {
         let memory =
@@ -32,7 +44,7 @@ impl Runtime {
             wasi: WasiCtx::builder().env(VERSION_VAR, &component.hash).build(),
             http: WasiHttpCtx::new(),
             http_hooks: DenyDirectOutgoing,
-            table: Default::default(),
+            table: resource_table(),
             limits: Limits::new(
                 StoreLimitsBuilder::new()
                     .memory_size(memory)

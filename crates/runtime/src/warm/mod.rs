@@ -6,17 +6,18 @@
 //! request, reusing an instance skips instantiation, memory reset and store
 //! set-up. The rules follow `wasmtime serve`'s instance reuse and
 //! wasmCloud's warm policy: an instance is parked only after a call that
-//! returned cleanly and left nothing of the request behind in the host (an
-//! empty resource table, so no handle of request A's headers, body, leases
-//! or outparam survives into request B); it is retired on a trap, deadline,
-//! host error or cancelled request, when its memory grew past the high-water
+//! returned cleanly and left nothing of the request behind in the host (no
+//! handle of request A's headers, body, leases or outparam survives into
+//! request B: see [`leftovers`]); it is retired on a trap, deadline, host
+//! error or cancelled request, when its memory grew past the high-water
 //! mark, after `max_requests_per_instance` calls, or after `idle_timeout`
 //! parked. A request that finds no parked instance gets a fresh one: the
 //! pool never queues a request behind another.
 //!
 //! Parked instances hold slots of the engine's instance pool, so how many
 //! may wait at once is bounded per component (`pool_size`) and for the
-//! whole host (half the pool), leaving the rest for fresh instances.
+//! whole host ([`ParkingSpace`]), and when an instantiation still finds the
+//! engine's pool full, every parked instance is dropped to make room.
 //!
 //! wasmtime-wasi-http's `handler::ProxyHandler` implements reuse with a
 //! worker task per instance fed from a request queue; Strata runs each
@@ -24,7 +25,7 @@
 //! and sends overflow to fresh instances, so the pool here is a stack of
 //! parked stores rather than a set of workers.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -33,9 +34,12 @@ use wasmtime_wasi_http::p2::bindings::Proxy;
 
 use crate::state::HostState;
 
+mod leftovers;
 mod policy;
+mod space;
 
 pub use policy::{InstancePolicy, InstanceStats, Retirement, WarmPolicy};
+pub(crate) use space::ParkingSpace;
 
 /// An instance waiting for its next request.
 pub(crate) struct Parked {
@@ -44,36 +48,6 @@ pub(crate) struct Parked {
     /// Requests it has served.
     pub(crate) served: u32,
     parked_at: Instant,
-}
-
-/// Host-wide bound on parked instances, shared by every component's pool.
-#[derive(Debug)]
-pub(crate) struct ParkingSpace {
-    parked: AtomicUsize,
-    capacity: usize,
-}
-
-impl ParkingSpace {
-    /// Half the engine's instance slots: parked instances hold slots, and
-    /// fresh instances must always find some.
-    pub(crate) fn new(max_instances: u32) -> Arc<Self> {
-        Arc::new(Self {
-            parked: AtomicUsize::new(0),
-            capacity: usize::try_from(max_instances / 2).unwrap_or(usize::MAX),
-        })
-    }
-
-    fn try_take(&self) -> bool {
-        self.parked
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.capacity).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    fn give_back(&self, count: usize) {
-        self.parked.fetch_sub(count, Ordering::AcqRel);
-    }
 }
 
 /// One component version's parked instances.
@@ -89,8 +63,13 @@ pub(crate) struct WarmPool {
 }
 
 impl WarmPool {
-    pub(crate) fn new(policy: WarmPolicy, instance_memory: u64, space: Arc<ParkingSpace>) -> Self {
-        Self {
+    /// A pool registered with the host-wide `space`, which may empty it.
+    pub(crate) fn new(
+        policy: WarmPolicy,
+        instance_memory: u64,
+        space: Arc<ParkingSpace>,
+    ) -> Arc<Self> {
+        let pool = Arc::new(Self {
             high_water: policy
                 .memory_high_water_bytes
                 .unwrap_or(instance_memory / 2)
@@ -101,7 +80,9 @@ impl WarmPool {
             sweeping: AtomicBool::new(false),
             reused: AtomicU64::new(0),
             retired: Default::default(),
-        }
+        });
+        pool.space.register(&pool);
+        pool
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Parked>> {
@@ -128,10 +109,12 @@ impl WarmPool {
         self.count_retired(Retirement::Idle, expired.len());
         // Dropped outside the lock: dropping a store resets its memory.
         drop(expired);
-        if found.is_some() {
-            self.reused.fetch_add(1, Ordering::Relaxed);
-        }
         found
+    }
+
+    /// Counts a request a checked-out instance took on.
+    pub(crate) fn reused(&self) {
+        self.reused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an instance that ended without being offered back.
@@ -151,16 +134,14 @@ impl WarmPool {
     }
 
     /// Parks an instance whose call returned cleanly, unless a retirement
-    /// rule says otherwise. `served` counts the request just finished.
+    /// rule says otherwise. `served` counts the requests it has finished.
     pub(crate) fn park(self: &Arc<Self>, mut store: Store<HostState>, proxy: Proxy, served: u32) {
-        let why = if !store.data_mut().table.is_empty() {
+        let why = if !leftovers::only_instance_state(&mut store.data_mut().table) {
             Some(Retirement::HeldResource)
         } else if store.data().limits.memory_bytes() > self.high_water {
             Some(Retirement::Memory)
         } else if served >= self.policy.max_requests_per_instance {
             Some(Retirement::MaxRequests)
-        } else if self.lock().len() >= self.policy.pool_size || !self.space.try_take() {
-            Some(Retirement::PoolFull)
         } else {
             None
         };
@@ -168,13 +149,32 @@ impl WarmPool {
             self.retire(why);
             return;
         }
-        self.lock().push(Parked {
-            store,
-            proxy,
-            served,
-            parked_at: Instant::now(),
-        });
+        {
+            // One lock for the check and the push, so racing parks cannot
+            // both see room for one.
+            let mut parked = self.lock();
+            if parked.len() < self.policy.pool_size && self.space.try_take() {
+                parked.push(Parked {
+                    store,
+                    proxy,
+                    served,
+                    parked_at: Instant::now(),
+                });
+            } else {
+                drop(parked);
+                self.retire(Retirement::PoolFull);
+                return;
+            }
+        }
         self.start_sweeper();
+    }
+
+    /// Drops every parked instance (their instance slots are needed).
+    pub(crate) fn evict(&self) -> usize {
+        let evicted: Vec<Parked> = std::mem::take(&mut *self.lock());
+        self.space.give_back(evicted.len());
+        self.count_retired(Retirement::Evicted, evicted.len());
+        evicted.len()
     }
 
     /// Retires instances that idled out even when no request comes to find
@@ -251,23 +251,27 @@ async fn sweep(pool: Weak<WarmPool>, period: Duration) {
 }
 
 /// A warm instance's way out of one request: parked again by
-/// [`Retiring::park`], or retired for the reason last noted, which is
-/// [`Retirement::Cancelled`] when the request's future is dropped mid-call.
+/// [`Retiring::park`], or retired for the reason last noted; a request's
+/// future dropped mid-call counts as [`Retirement::Deadline`] when its
+/// deadline had passed (the host stopped it) and [`Retirement::Cancelled`]
+/// otherwise (the client went away).
 pub(crate) struct Retiring {
     pool: Option<Arc<WarmPool>>,
-    why: Retirement,
+    why: Option<Retirement>,
+    deadline: Instant,
 }
 
 impl Retiring {
-    pub(crate) fn new(pool: Option<Arc<WarmPool>>) -> Self {
+    pub(crate) fn new(pool: Option<Arc<WarmPool>>, deadline: Instant) -> Self {
         Self {
             pool,
-            why: Retirement::Cancelled,
+            why: None,
+            deadline,
         }
     }
 
     pub(crate) fn because(&mut self, why: Retirement) {
-        self.why = why;
+        self.why = Some(why);
     }
 
     /// Offers the instance back to its pool (a fresh component's instance
@@ -282,7 +286,12 @@ impl Retiring {
 impl Drop for Retiring {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.take() {
-            pool.retire(self.why);
+            let why = self.why.unwrap_or(if Instant::now() >= self.deadline {
+                Retirement::Deadline
+            } else {
+                Retirement::Cancelled
+            });
+            pool.retire(why);
         }
     }
 }

@@ -56,13 +56,14 @@ pub enum Retirement {
     Trap,
     /// The guest ran past its deadline.
     Deadline,
-    /// The call failed in the host, or the guest answered nothing.
+    /// Instantiation or the call failed in the host.
     Error,
     /// The request was dropped (client gone, response abandoned) while
     /// the guest ran.
     Cancelled,
-    /// The guest kept a host resource (a request, body, lease or stream
-    /// handle) past the end of its call.
+    /// The guest kept a host resource of its request (a request, body,
+    /// lease or outparam handle) past the end of its call, or hoarded
+    /// streams.
     HeldResource,
     /// Its memory grew past the high-water mark.
     Memory,
@@ -73,11 +74,14 @@ pub enum Retirement {
     /// The component's pool, or the host's share of instance slots for
     /// parked instances, was full.
     PoolFull,
+    /// An instantiation found the engine's pool full, and parked instances
+    /// were dropped to make room.
+    Evicted,
 }
 
 impl Retirement {
     /// Every reason, in the order metrics list them.
-    pub const ALL: [Retirement; 9] = [
+    pub const ALL: [Retirement; 10] = [
         Self::Trap,
         Self::Deadline,
         Self::Error,
@@ -87,6 +91,7 @@ impl Retirement {
         Self::MaxRequests,
         Self::Idle,
         Self::PoolFull,
+        Self::Evicted,
     ];
 
     /// The `reason` label of metrics.
@@ -101,6 +106,7 @@ impl Retirement {
             Self::MaxRequests => "max_requests",
             Self::Idle => "idle",
             Self::PoolFull => "pool_full",
+            Self::Evicted => "evicted",
         }
     }
 }

@@ -22,6 +22,7 @@
 //! | `trap-secret` | panics with a message containing `hostile-secret-trap-text`: neither it nor the trap's backtrace may reach the client |
 //! | `ok` | `200 {"ok":true}` |
 //! | `count` | `200 {"count":n}`: n counts the requests this instance has served, so n > 1 shows a reused (warm) instance |
+//! | `print` | writes a line to stdout and to stderr, then `200 {"printed":true}` |
 //! | `busy` | computes for 50 ms (across several epoch ticks), then `200 {"busy_ms":50}` |
 //! | `grow` | keeps 8 MiB more in a global (its memory grows for good), answers `200 {"held_mib":n}` |
 //! | `stash` | keeps this request's handle in a global instead of dropping it, answers `200 {"stashed":true}` |
@@ -271,6 +272,11 @@ impl Handler for Hostile {
             .to_string();
         match mode.as_str() {
             "ok" => Response::json(200, &serde_json::json!({ "ok": true })),
+            "print" => {
+                println!("hostile: a line on stdout");
+                eprintln!("hostile: a line on stderr");
+                Response::json(200, &serde_json::json!({ "printed": true }))
+            }
             "busy" => {
                 let started = std::time::Instant::now();
                 let mut spins = 0u64;

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by callgrind: the numbers that settle
+# close calls on these noisy shared cores, where req/s moves with load.
+#
+# Runs the release strata under `valgrind --tool=callgrind` twice, once with
+# the measured components fresh and once warm (the default manifest plus the
+# echo test component, the dashboard served from L1, the bundled simulator
+# upstream), warms each route up, zeroes the counters, sends N keep-alive
+# requests with one curl, and divides the instructions by N.
+#
+#   bash scripts/instructions.sh            # N=2000
+#   N=500 bash scripts/instructions.sh
+#
+# Needs valgrind (Debian package `valgrind`) and the release build
+# (`cargo test --workspace --release --no-run` builds both the host and the
+# test components).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-2000}
+BIN=target/release/strata
+ECHO=$(ls target/release/build/test-programs-*/out/echo-v1.wasm 2>/dev/null | head -n1 || true)
+for tool in valgrind callgrind_control curl; do
+    command -v "$tool" >/dev/null || { echo "instructions.sh: $tool not found" >&2; exit 1; }
+done
+[ -x "$BIN" ] && [ -n "$ECHO" ] || {
+    echo "instructions.sh: build first: cargo test --workspace --release --no-run" >&2
+    exit 1
+}
+
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=
+
+# The default manifest plus echo at /hello; `instances = "warm"` on the
+# dashboard and echo when $1 is warm.
+manifest() {
+    local mode=$1 out=$work/$1.toml warm=""
+    [ "$mode" = warm ] && warm='instances = "warm"'
+    sed "s|^source = \"builtin:dashboard\"$|source = \"builtin:dashboard\"\n$warm|" \
+        host/src/config/default-manifest.toml > "$out"
+    printf '\n[components.echo]\nsource = "%s"\n%s\n\n[[routes]]\npath = "/hello"\ncomponent = "echo"\n' \
+        "$(realpath "$ECHO")" "$warm" >> "$out"
+    echo "$out"
+}
+
+# N requests on one connection: curl reuses it for every URL it is given.
+requests() {
+    local url=$1 count=$2 config=$work/urls
+    : > "$config"
+    for _ in $(seq "$count"); do echo "url = \"$url\"" >> "$config"; echo "output = /dev/null" >> "$config"; done
+    curl -s -K "$config"
+}
+
+measure() {
+    local mode=$1 port=18480 admin=18481
+    local out=$work/callgrind.$mode
+    env -u REDIS_URL -u REDIS_CLUSTER_URLS -u DATABASE_URL -u STRATA_ADMIN_TOKEN \
+        STRATA_MANIFEST="$(manifest "$mode")" STRATA_LISTEN=127.0.0.1:$port \
+        STRATA_ADMIN_LISTEN=127.0.0.1:$admin STRATA_MAX_INSTANCES=16 \
+        STRATA_SQLITE_PATH="$work/$mode.db" STRATA_COMPILE_CACHE_DIR=target/bench/compile-cache \
+        STRATA_LOG=warn \
+        valgrind --tool=callgrind --callgrind-out-file="$out.%p" \
+        "$BIN" --simulate-upstream > "$work/$mode.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do
+        curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+        sleep 0.5
+    done
+    for path in /hello /api/crypto/dashboard-summary; do
+        local url="http://127.0.0.1:$port$path"
+        requests "$url" 200
+        callgrind_control -z "$pid" >/dev/null
+        requests "$url" "$N"
+        callgrind_control -d "$path" "$pid" >/dev/null
+        local dump
+        dump=$(ls -t "$out".*.* 2>/dev/null | head -n1)
+        local total
+        total=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
+        printf '%-6s %-32s %10.1fk instructions/request\n' "$mode" "$path" \
+            "$(echo "$total / $N / 1000" | bc -l)"
+        rm -f "$dump"
+    done
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    pid=
+}
+
+measure fresh
+measure warm
