@@ -87,7 +87,7 @@ pub async fn serve(
                 outcome = served => if let Err(e) = outcome {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 },
-                reason = conn::watchdog(connection, limits) => {
+                reason = conn::watchdog(connection) => {
                     tracing::debug!(%peer, reason, "connection closed by the host");
                 }
             }

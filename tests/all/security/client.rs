@@ -20,9 +20,16 @@ async fn connect(host: &Host) -> TcpStream {
 /// An HTTP/2 connection whose streams never get a byte of window: the host
 /// can send response heads but no body.
 async fn h2_without_window(host: &Host) -> h2::client::SendRequest<bytes::Bytes> {
+    h2_with_window(host, 0).await
+}
+
+/// An HTTP/2 connection whose streams each start with `window` bytes of
+/// flow-control window, and get more only as the client releases what it
+/// has read.
+async fn h2_with_window(host: &Host, window: u32) -> h2::client::SendRequest<bytes::Bytes> {
     let tcp = connect(host).await;
     let (client, connection) = h2::client::Builder::new()
-        .initial_window_size(0)
+        .initial_window_size(window)
         .handshake::<_, bytes::Bytes>(tcp)
         .await
         .expect("h2 handshake");
@@ -117,20 +124,50 @@ async fn clients_trickling_their_bodies_do_not_hold_admission() {
     assert!(answer.contains("request_timeout"), "{answer}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn new_streams_do_not_keep_a_stalled_response_alive() {
-    let services = Services::start(Backend::Bare).await;
-    let host = services.host_with(&[("STRATA_SEND_TIMEOUT_SECONDS", "2")]);
-    let mut attacker = h2_without_window(&host).await;
-    let held = open_stream(&mut attacker, &host, "/metrics").await;
+/// The send timeout the stall tests give the host.
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long past the send timeout a stalled response may outlive it: the
+/// watchdog's own lateness on a loaded machine, with room to spare. Well
+/// short of every other limit, so only the send timeout can end a stall
+/// in time.
+const STALL_MARGIN: Duration = Duration::from_secs(4);
+
+/// A host whose only short limit is the send timeout: the first-request,
+/// idle and no-progress limits are a minute, so a stalled response ended
+/// in seconds was ended by the send timeout and nothing else.
+fn host_with_only_a_send_timeout(services: &Services) -> Host {
+    let send_timeout = SEND_TIMEOUT.as_secs().to_string();
+    services.host_with(&[
+        ("STRATA_SEND_TIMEOUT_SECONDS", &send_timeout),
+        ("STRATA_HEADER_READ_TIMEOUT_SECONDS", "60"),
+        ("STRATA_IDLE_TIMEOUT_SECONDS", "60"),
+        ("STRATA_BODY_IDLE_TIMEOUT_SECONDS", "60"),
+    ])
+}
+
+/// Opens `path` on `attacker`, reads what of the body the window lets
+/// through, then keeps the connection busy with `/health` streams opened
+/// and reset every 300 ms, as if it were making progress. Returns how long
+/// after the response head the host ended the held response, or `None` if
+/// it still held it after `patience`.
+async fn hold_with_churn(
+    mut attacker: h2::client::SendRequest<bytes::Bytes>,
+    host: &Host,
+    path: &str,
+    patience: Duration,
+) -> Option<Duration> {
+    let held = open_stream(&mut attacker, host, path).await;
     let held = tokio::time::timeout(Duration::from_secs(10), held)
         .await
         .expect("a response head arrives")
         .expect("response");
+    let head_at = std::time::Instant::now();
     let mut body = held.into_body();
-    let closed = async {
-        // Keep the connection busy with streams that come and go, as if it
-        // were making progress.
+    // What the window lets through is read but never released, so the
+    // window never reopens.
+    let held_ended = async { while let Some(Ok(_)) = body.data().await {} };
+    let churn = async {
         loop {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let Ok(ready) = attacker.clone().ready().await else {
@@ -146,15 +183,108 @@ async fn new_streams_do_not_keep_a_stalled_response_alive() {
             }
         }
     };
-    let held_ended = body.data();
-    let outcome = tokio::time::timeout(Duration::from_secs(15), async {
+    tokio::time::timeout(patience, async {
         tokio::select! {
-            () = closed => {},
-            _ = held_ended => {},
+            () = churn => {},
+            () = held_ended => {},
         }
     })
-    .await;
-    assert!(outcome.is_ok(), "the stalled response is still held");
+    .await
+    .ok()
+    .map(|()| head_at.elapsed())
+}
+
+/// Waits a little for the host's log to name why it closed a connection.
+async fn closing_reason_logged(host: &Host, reason: &str) -> bool {
+    for _ in 0..50 {
+        if host.log_text().contains(reason) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_streams_do_not_keep_a_stalled_response_alive() {
+    let services = Services::start(Backend::Bare).await;
+    let host = host_with_only_a_send_timeout(&services);
+    let attacker = h2_without_window(&host).await;
+    let held = hold_with_churn(attacker, &host, "/metrics", Duration::from_secs(20)).await;
+    let held = held.expect("the stalled response is still held after 20 s");
+    assert!(
+        held <= SEND_TIMEOUT * 2 + STALL_MARGIN,
+        "the stalled response was held {held:?}, past its {SEND_TIMEOUT:?} send timeout"
+    );
+    assert!(
+        closing_reason_logged(&host, "the client stopped taking a response").await,
+        "the send timeout ended it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_after_its_first_byte_is_cut_off_despite_new_streams() {
+    let services = Services::start(Backend::Bare).await;
+    let host = host_with_only_a_send_timeout(&services);
+    // One byte of window per stream: the host may start the ~90 KB
+    // document, and the client never takes more.
+    let attacker = h2_with_window(&host, 1).await;
+    let held = hold_with_churn(attacker, &host, "/openapi.json", Duration::from_secs(20)).await;
+    let held = held.expect("the stalled response is still held after 20 s");
+    assert!(
+        held <= SEND_TIMEOUT * 2 + STALL_MARGIN,
+        "the stalled response was held {held:?}, past its {SEND_TIMEOUT:?} send timeout"
+    );
+    assert!(
+        closing_reason_logged(&host, "the client stopped taking a response").await,
+        "the send timeout ended it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reading_slowly_but_steadily_gets_the_whole_response() {
+    let services = Services::start(Backend::Bare).await;
+    let host = host_with_only_a_send_timeout(&services);
+    let expected = host.get("/openapi.json").await.body.len();
+    assert!(expected > 48 * 1024, "a document of {expected} bytes");
+    let mut reader = h2_with_window(&host, 4 * 1024).await;
+    let response = open_stream(&mut reader, &host, "/openapi.json").await;
+    let response = tokio::time::timeout(Duration::from_secs(10), response)
+        .await
+        .expect("a response head arrives")
+        .expect("response");
+    assert_eq!(response.status(), 200);
+    let started = std::time::Instant::now();
+    let mut body = response.into_body();
+    // 16 KiB/s: the whole document takes longer than the send timeout,
+    // while each 16 KiB of it takes half of one.
+    let mut tick = tokio::time::interval(Duration::from_millis(125));
+    let (mut received, mut unreleased) = (0usize, 0usize);
+    loop {
+        tokio::select! {
+            chunk = body.data() => match chunk {
+                Some(Ok(chunk)) => {
+                    received += chunk.len();
+                    unreleased += chunk.len();
+                }
+                Some(Err(e)) => panic!("cut off after {received} bytes, {:?}: {e}", started.elapsed()),
+                None => break,
+            },
+            _ = tick.tick() => {
+                let release = unreleased.min(2 * 1024);
+                if release > 0 {
+                    body.flow_control().release_capacity(release).expect("release");
+                    unreleased -= release;
+                }
+            }
+        }
+    }
+    assert_eq!(received, expected);
+    assert!(
+        started.elapsed() > SEND_TIMEOUT,
+        "the read outlasted the send timeout: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
