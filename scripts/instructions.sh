@@ -6,10 +6,13 @@
 # the measured components fresh and once warm (the default manifest plus the
 # echo test component, the dashboard served from L1, the bundled simulator
 # upstream), warms each route up, zeroes the counters, sends N keep-alive
-# requests with one curl, and divides the instructions by N.
+# requests with one curl, and divides the instructions by N. The instance
+# pool is small (4 slots, 2 requests at once) because valgrind cannot
+# reserve the address space of a full one.
 #
 #   bash scripts/instructions.sh            # N=2000
 #   N=500 bash scripts/instructions.sh
+#   KEEP=target/callgrind bash scripts/instructions.sh   # keep the dumps for callgrind_annotate
 #
 # Needs valgrind (Debian package `valgrind`) and the release build
 # (`cargo test --workspace --release --no-run` builds both the host and the
@@ -29,7 +32,8 @@ done
 }
 
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p target/bench/compile-cache
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 pid=
 
 # The default manifest plus echo at /hello; `instances = "warm"` on the
@@ -55,33 +59,56 @@ requests() {
 measure() {
     local mode=$1 port=18480 admin=18481
     local out=$work/callgrind.$mode
+    if curl -s "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
+        echo "instructions.sh: something already listens on port $port" >&2
+        exit 1
+    fi
     env -u REDIS_URL -u REDIS_CLUSTER_URLS -u DATABASE_URL -u STRATA_ADMIN_TOKEN \
         STRATA_MANIFEST="$(manifest "$mode")" STRATA_LISTEN=127.0.0.1:$port \
-        STRATA_ADMIN_LISTEN=127.0.0.1:$admin STRATA_MAX_INSTANCES=16 \
-        STRATA_SQLITE_PATH="$work/$mode.db" STRATA_COMPILE_CACHE_DIR=target/bench/compile-cache \
+        STRATA_ADMIN_LISTEN=127.0.0.1:$admin STRATA_MAX_INSTANCES=4 STRATA_MAX_CONCURRENT_REQUESTS=2 \
+        STRATA_SQLITE_PATH="$work/$mode.db" STRATA_COMPILE_CACHE_DIR="$PWD/target/bench/compile-cache" \
         STRATA_LOG=warn \
         valgrind --tool=callgrind --callgrind-out-file="$out.%p" \
         "$BIN" --simulate-upstream > "$work/$mode.log" 2>&1 &
     pid=$!
-    for _ in $(seq 600); do
-        curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+    # Under valgrind, start-up (and compiling the components, the first
+    # time) takes minutes.
+    local up=
+    for _ in $(seq 1200); do
+        curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && { up=1; break; }
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.5
     done
+    if [ -z "$up" ]; then
+        echo "instructions.sh: strata ($mode) did not start:" >&2
+        grep -v '^==' "$work/$mode.log" | tail -n 20 >&2
+        exit 1
+    fi
     for path in /hello /api/crypto/dashboard-summary; do
         local url="http://127.0.0.1:$port$path"
         requests "$url" 200
-        callgrind_control -z "$pid" >/dev/null
+        callgrind_control -z "$pid" >/dev/null 2>&1
         requests "$url" "$N"
-        callgrind_control -d "$path" "$pid" >/dev/null
-        local dump
-        dump=$(ls -t "$out".*.* 2>/dev/null | head -n1)
+        callgrind_control -d "$pid" >/dev/null
+        # The dump is written when valgrind next looks at its commands.
+        local dump=
+        for _ in $(seq 120); do
+            dump=$(ls -t "$out".*.* 2>/dev/null | head -n1 || true)
+            [ -n "$dump" ] && grep -q '^totals:' "$dump" && break
+            sleep 0.5
+        done
         local total
         total=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
         printf '%-6s %-32s %10.1fk instructions/request\n' "$mode" "$path" \
             "$(echo "$total / $N / 1000" | bc -l)"
-        rm -f "$dump"
+        if [ -n "${KEEP:-}" ]; then
+            mkdir -p "$KEEP"
+            mv "$dump" "$KEEP/$mode$(echo "$path" | tr / _).callgrind"
+        else
+            rm -f "$dump"
+        fi
     done
-    kill "$pid"
+    kill -9 "$pid"
     wait "$pid" 2>/dev/null || true
     pid=
 }

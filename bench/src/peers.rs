@@ -253,11 +253,11 @@ fn ratio_note(tier: Tier, strata: &LoadResult, peer: &LoadResult, way: &Way) -> 
         format!("target ≥ {target}x: not met")
     };
     let tier = match tier {
-        Tier::Fresh => "fresh instance",
-        Tier::Warm => "warm instances",
+        Tier::Fresh => "fresh instance serves",
+        Tier::Warm => "warm instances serve",
     };
     format!(
-        "Peers: strata's {tier} serve the plain hello component at {ratio:.2}x the \
+        "Peers: strata's {tier} the plain hello component at {ratio:.2}x the \
          requests/s of {} ({verdict}).",
         way.name
     )

@@ -162,6 +162,17 @@ async fn a_cached_summary_carries_its_writers_tag_and_clients_never_see_it() {
             &reply.body[..8]
         );
     }
+
+    // The scheduler's refresh writes the same way.
+    let _: () = conn.del(l2_key("dashboard:summary")).expect("DEL");
+    let refreshed = host
+        .admin("GET", "/api/crypto/dashboard-summary/refresh")
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    assert!(refreshed.body.starts_with('{'));
+    assert!(wait_for_key(&mut conn, &l2_key("dashboard:summary")) > 0);
+    let stored: Vec<u8> = conn.get(l2_key("dashboard:summary")).expect("value");
+    assert_eq!(tag_of(&stored).len(), 32, "the refresh tags its value too");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

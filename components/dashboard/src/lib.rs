@@ -63,15 +63,19 @@ fn refresh_summary() -> Result<Response, HttpError> {
     let base = base_url()?;
     let summary = compute_summary(&base)?;
     let key = CacheKeys::dashboard_summary();
-    match serde_json::to_vec(&summary) {
-        Ok(bytes) => {
-            if let Err(err) = cache::set(&key, &bytes, None) {
-                log::warn(&format!("dashboard refresh could not update {key}: {err}"));
-            }
-            Ok(Response::json_bytes(200, bytes).with_header(CACHE_HEADER, "miss"))
+    let bytes = match cache::set_json(&key, &summary, None) {
+        Ok(bytes) => bytes,
+        Err(cache::SetJsonError::Cache { json, error }) => {
+            log::warn(&format!(
+                "dashboard refresh could not update {key}: {error}"
+            ));
+            json
         }
-        Err(err) => Err(HttpError::internal(format!("encoding summary: {err}"))),
-    }
+        Err(cache::SetJsonError::Encode(err)) => {
+            return Err(HttpError::internal(format!("encoding summary: {err}")));
+        }
+    };
+    Ok(Response::json_bytes(200, bytes).with_header(CACHE_HEADER, "miss"))
 }
 
 fn base_url() -> Result<String, HttpError> {

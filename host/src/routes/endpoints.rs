@@ -181,24 +181,30 @@ pub struct Matched<'a> {
     pub name: Option<&'a str>,
 }
 
-/// The endpoint `path` names, whatever the method.
+/// The endpoint `path` names, whatever the method. Every request asks
+/// (before the manifest's routes), so it compares segments as it splits
+/// them, without allocating; most endpoints differ at the first one.
 pub fn find(path: &str) -> Option<Matched<'_>> {
-    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     ENDPOINTS.iter().find_map(|endpoint| {
-        let pattern: Vec<&str> = endpoint.path.split('/').filter(|s| !s.is_empty()).collect();
-        if pattern.len() != parts.len() {
-            return None;
-        }
-        let mut name = None;
-        for (want, got) in pattern.iter().zip(&parts) {
-            if *want == "{name}" {
-                name = Some(*got);
-            } else if want != got {
-                return None;
-            }
-        }
+        let name = match_segments(endpoint.path, path)?;
         Some(Matched { endpoint, name })
     })
+}
+
+/// Whether `path` has `pattern`'s segments (empty ones ignored); the
+/// `{name}` segment's value, if it has one.
+fn match_segments<'a>(pattern: &str, path: &'a str) -> Option<Option<&'a str>> {
+    let mut want = pattern.split('/').filter(|s| !s.is_empty());
+    let mut got = path.split('/').filter(|s| !s.is_empty());
+    let mut name = None;
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(name),
+            (Some("{name}"), Some(value)) => name = Some(value),
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
 }
 
 /// Whether a manifest route of this exact literal path would be hidden by

@@ -78,6 +78,47 @@ pub fn clear_pattern(pattern: &str) -> Result<Cleared, CacheError> {
     Ok(wit::clear_pattern(pattern)?)
 }
 
+/// Why [`set_json`] did not store its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetJsonError {
+    /// The value could not be encoded as JSON.
+    Encode(String),
+    /// The host refused to store it; the encoded value is still here for
+    /// the caller to send.
+    Cache { json: Vec<u8>, error: CacheError },
+}
+
+impl fmt::Display for SetJsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetJsonError::Encode(msg) => write!(f, "encoding failed: {msg}"),
+            SetJsonError::Cache { error, .. } => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for SetJsonError {}
+
+/// Stores `value` as JSON the way cache-or-compute does (tagged with this
+/// component version and `T`, so a later
+/// [`get_or_compute_json_bytes`]`::<T>` hit is served without a decode
+/// check) and returns the JSON text, to send on.
+pub fn set_json<T: Serialize>(
+    key: &str,
+    value: &T,
+    ttl_seconds: Option<u32>,
+) -> Result<Vec<u8>, SetJsonError> {
+    let json = encode(value).map_err(SetJsonError::Encode)?;
+    match set(
+        key,
+        &tag::prefixed(tag::of::<T>().as_ref(), &json),
+        ttl_seconds,
+    ) {
+        Ok(()) => Ok(json),
+        Err(error) => Err(SetJsonError::Cache { json, error }),
+    }
+}
+
 /// How a cache-or-compute call was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
