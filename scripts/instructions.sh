@@ -13,6 +13,13 @@
 #   bash scripts/instructions.sh            # N=2000
 #   N=500 bash scripts/instructions.sh
 #   KEEP=target/callgrind bash scripts/instructions.sh   # keep the dumps for callgrind_annotate
+#   CPU=1 N=20000 bash scripts/instructions.sh           # no valgrind: the server's CPU time
+#                                                        # (user + kernel) per request instead
+#
+# Callgrind sees user space only; what a change costs in the kernel (page
+# faults after a memory reset, say) shows in the CPU mode, which reads the
+# server's own utime + stime from /proc, so the client's share of the two
+# cores does not count, at the default pool size.
 #
 # Needs valgrind (Debian package `valgrind`) and the release build
 # (`cargo test --workspace --release --no-run` builds both the host and the
@@ -23,7 +30,10 @@ cd "$(dirname "$0")/.."
 N=${N:-2000}
 BIN=target/release/strata
 ECHO=$(ls target/release/build/test-programs-*/out/echo-v1.wasm 2>/dev/null | head -n1 || true)
-for tool in valgrind callgrind_control curl; do
+CPU=${CPU:-}
+tools="curl"
+[ -z "$CPU" ] && tools="valgrind callgrind_control curl"
+for tool in $tools; do
     command -v "$tool" >/dev/null || { echo "instructions.sh: $tool not found" >&2; exit 1; }
 done
 [ -x "$BIN" ] && [ -n "$ECHO" ] || {
@@ -56,6 +66,11 @@ requests() {
     curl -s -K "$config"
 }
 
+# utime + stime of `pid`, in clock ticks.
+cpu_ticks() {
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
 measure() {
     local mode=$1 port=18480 admin=18481
     local out=$work/callgrind.$mode
@@ -63,13 +78,18 @@ measure() {
         echo "instructions.sh: something already listens on port $port" >&2
         exit 1
     fi
+    local wrap=(valgrind --tool=callgrind "--callgrind-out-file=$out.%p")
+    local pool=(STRATA_MAX_INSTANCES=4 STRATA_MAX_CONCURRENT_REQUESTS=2)
+    if [ -n "$CPU" ]; then
+        wrap=()
+        pool=()
+    fi
     env -u REDIS_URL -u REDIS_CLUSTER_URLS -u DATABASE_URL -u STRATA_ADMIN_TOKEN \
         STRATA_MANIFEST="$(manifest "$mode")" STRATA_LISTEN=127.0.0.1:$port \
-        STRATA_ADMIN_LISTEN=127.0.0.1:$admin STRATA_MAX_INSTANCES=4 STRATA_MAX_CONCURRENT_REQUESTS=2 \
+        STRATA_ADMIN_LISTEN=127.0.0.1:$admin "${pool[@]}" \
         STRATA_SQLITE_PATH="$work/$mode.db" STRATA_COMPILE_CACHE_DIR="$PWD/target/bench/compile-cache" \
         STRATA_LOG=warn \
-        valgrind --tool=callgrind --callgrind-out-file="$out.%p" \
-        "$BIN" --simulate-upstream > "$work/$mode.log" 2>&1 &
+        "${wrap[@]}" "$BIN" --simulate-upstream > "$work/$mode.log" 2>&1 &
     pid=$!
     # Under valgrind, start-up (and compiling the components, the first
     # time) takes minutes.
@@ -87,6 +107,15 @@ measure() {
     for path in /hello /api/crypto/dashboard-summary; do
         local url="http://127.0.0.1:$port$path"
         requests "$url" 200
+        if [ -n "$CPU" ]; then
+            local before after
+            before=$(cpu_ticks "$pid")
+            requests "$url" "$N"
+            after=$(cpu_ticks "$pid")
+            printf '%-6s %-32s %10.1f µs CPU/request\n' "$mode" "$path" \
+                "$(echo "($after - $before) * 1000000 / $(getconf CLK_TCK) / $N" | bc -l)"
+            continue
+        fi
         callgrind_control -z "$pid" >/dev/null 2>&1
         requests "$url" "$N"
         callgrind_control -d "$pid" >/dev/null
