@@ -19,24 +19,11 @@ fn hostile_host(services: &Services, settings: &str) -> Host {
 
 /// As [`hostile_host`], with a per-request deadline of `timeout_ms`.
 fn hostile_host_timed(services: &Services, settings: &str, timeout_ms: u64) -> Host {
-    let manifest = format!(
-        r#"
-[components.hostile]
-source = {source:?}
-timeout_ms = {timeout_ms}
-{grants}
-{settings}
-
-[[routes]]
-path = "/hostile/{{mode}}"
-component = "hostile"
-"#,
-        source = test_programs::HOSTILE,
-        grants = hostile::OWN_CORNER,
-    );
-    let path = services.dir.path().join("warm.toml");
-    std::fs::write(&path, manifest).expect("write manifest");
-    services.host_with(&[("STRATA_MANIFEST", path.to_str().expect("utf-8 path"))])
+    hostile::host_timed(
+        services,
+        timeout_ms,
+        &format!("{}\n{settings}\n", hostile::OWN_CORNER),
+    )
 }
 
 async fn count(host: &Host) -> u64 {

@@ -52,12 +52,35 @@ pub fn host_of(
     env: &[(&str, &str)],
     wrapper: Option<&str>,
 ) -> Host {
+    host_of_timed(services, wasm, 5000, grants, env, wrapper)
+}
+
+/// As [`host`], with a per-request deadline of `timeout_ms`.
+pub fn host_timed(services: &Services, timeout_ms: u64, grants: &str) -> Host {
+    host_of_timed(
+        services,
+        Path::new(test_programs::HOSTILE),
+        timeout_ms,
+        grants,
+        &[],
+        None,
+    )
+}
+
+fn host_of_timed(
+    services: &Services,
+    wasm: &std::path::Path,
+    timeout_ms: u64,
+    grants: &str,
+    env: &[(&str, &str)],
+    wrapper: Option<&str>,
+) -> Host {
     let hostile = wasm.to_path_buf();
     let manifest = format!(
         r#"
 [components.hostile]
 source = {hostile:?}
-timeout_ms = 5000
+timeout_ms = {timeout_ms}
 {grants}
 
 [[routes]]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use strata_runtime::{InstancePolicy, LoadedComponent};
+use strata_runtime::{InstancePolicy, InstanceStats, LoadedComponent, Retirement};
 
 use super::{Exposition, RequestMetrics};
 
@@ -194,34 +194,37 @@ fn render_instances(components: &[Arc<LoadedComponent>], out: &mut Exposition) {
         .iter()
         .filter(|(component, _)| component.instances != InstancePolicy::Fresh)
         .collect();
-    out.header(
+    let mut per_warm_component =
+        |name: &str, kind: &str, help: &str, value: fn(&InstanceStats) -> u64| {
+            out.header(name, kind, help);
+            for (component, stats) in &warm {
+                out.sample(
+                    name,
+                    &[("component", &component.name), ("instances", "warm")],
+                    value(stats) as f64,
+                );
+            }
+        };
+    per_warm_component(
         "strata_instances_reused_total",
         "counter",
         "Requests served by a warm instance that had served an earlier request.",
+        |stats| stats.reused,
     );
-    for (component, stats) in &warm {
-        out.sample(
-            "strata_instances_reused_total",
-            &[("component", &component.name), ("instances", "warm")],
-            stats.reused as f64,
-        );
-    }
-    out.header(
+    per_warm_component(
         "strata_instances_parked",
         "gauge",
         "Warm instances waiting for their next request.",
+        |stats| stats.parked,
     );
-    for (component, stats) in &warm {
-        out.sample(
-            "strata_instances_parked",
-            &[("component", &component.name), ("instances", "warm")],
-            stats.parked as f64,
-        );
-    }
+    let reasons: Vec<&str> = Retirement::ALL.iter().map(|why| why.label()).collect();
     out.header(
         "strata_instances_retired_total",
         "counter",
-        "Warm instances not reused again, by reason (trap, deadline, error, cancelled, held_resource, memory, max_requests, idle, pool_full).",
+        &format!(
+            "Warm instances not reused again, by reason ({}).",
+            reasons.join(", ")
+        ),
     );
     for (component, stats) in &warm {
         for (why, count) in &stats.retired {
