@@ -2,19 +2,20 @@
 //! dependency order (cache, database, outbound client, runtime, components,
 //! router), failing with one clear message when something is wrong.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
 use crate::config::{Cli, Manifest, ManifestError};
-use crate::deploy::Deployer;
-use crate::dispatch::{Dispatcher, Limits};
+use crate::deploy::{DeploySettings, Deployer, EnvLookup, StartupManifest};
+use crate::dispatch::{Dispatcher, Limits, Serving};
 use crate::live::{Live, LiveSettings};
 use strata_backplane::{Backplane, BackplaneError, Namespace, Timeouts, Topology};
 use strata_cache::{CacheSettings, L1Limits, L2, TieredCache};
 use strata_data::{Database, OpenError, PoolSettings};
-use strata_runtime::{EngineSettings, Registry, Runtime, RuntimeError, RuntimeSettings, Services};
+use strata_runtime::{EngineSettings, Runtime, RuntimeError, RuntimeSettings, Services};
 use strata_upstream::{Budgets, FetchError, Outbound, OutboundSettings};
 
 /// Why the host could not start.
@@ -28,8 +29,8 @@ pub enum StartError {
     Database(#[from] OpenError),
     #[error("outbound HTTP client: {0}")]
     Outbound(#[from] FetchError),
-    #[error("component '{name}': {message}")]
-    Component { name: String, message: String },
+    #[error("cannot serve the app: {0}")]
+    Serving(String),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
 }
@@ -38,12 +39,11 @@ pub enum StartError {
 /// dispatcher, and the shared services the admin surface reports on.
 pub struct App {
     pub runtime: Arc<Runtime>,
-    pub registry: Arc<Registry>,
     pub deployer: Arc<Deployer>,
+    /// The active manifest's serving table is `dispatcher.current()`.
     pub dispatcher: Arc<Dispatcher>,
     pub cache: Arc<TieredCache>,
     pub database: Arc<Database>,
-    pub manifest: Arc<Manifest>,
     pub live: Arc<Live>,
     pub started: Instant,
 }
@@ -52,18 +52,42 @@ impl App {
     /// Builds the application from settings. `upstream_override` replaces
     /// `${STRATA_UPSTREAM_URL}` in the manifest (the in-process simulator).
     pub async fn build(cli: &Cli, upstream_override: Option<String>) -> Result<Self, StartError> {
-        let manifest = Manifest::load_with(cli.manifest.as_deref(), |name| {
+        let lookup = move |name: &str| {
             if name == "STRATA_UPSTREAM_URL"
                 && let Some(url) = &upstream_override
             {
                 return Some(url.clone());
             }
             std::env::var(name).ok()
+        };
+        let (text, base) = Manifest::read(cli.manifest.as_deref())?;
+        // What the operator's own manifest reads is open to deployed ones;
+        // every other variable only if listed.
+        let open =
+            std::cell::RefCell::new(cli.manifest_env.iter().cloned().collect::<BTreeSet<_>>());
+        let manifest = Manifest::parse_with(&text, base, |name| {
+            open.borrow_mut().insert(name.to_string());
+            lookup(name)
         })?;
+        let open = open.into_inner();
+        let env: EnvLookup =
+            Arc::new(move |name: &str| open.contains(name).then(|| lookup(name)).flatten());
+        let startup = StartupManifest {
+            manifest: Arc::new(manifest),
+            text,
+            label: cli.manifest.as_ref().map_or_else(
+                || "embedded".into(),
+                |path| format!("file:{}", path.display()),
+            ),
+        };
 
         let backplane = connect_redis(cli)?;
-        let cache = Arc::new(build_cache(cli, &manifest, backplane.clone()).await?);
-        let database = Arc::new(open_database(cli, &manifest).await?);
+        let cache = Arc::new(build_cache(cli, &startup.manifest, backplane.clone()).await?);
+        let database = Arc::new(open_database(cli, &startup.manifest).await?);
+        let chosen = crate::deploy::choose_manifest(&database, &startup, &env)
+            .await
+            .map_err(StartError::Serving)?;
+        let manifest = chosen.manifest.clone();
         let outbound = Arc::new(
             Outbound::new(OutboundSettings {
                 default_timeout: Duration::from_millis(cli.outbound_timeout_ms),
@@ -100,26 +124,31 @@ impl App {
             },
         )?;
 
-        let manifest = Arc::new(manifest);
         let runtime = Arc::new(runtime);
-        let registry = Arc::new(Registry::new(manifest.components.keys()));
         let dispatcher = Arc::new(Dispatcher::new(
-            manifest.router().clone(),
-            registry.clone(),
-            Limits::new(cli.max_concurrent_requests, &manifest),
+            Serving::new(manifest.clone(), 0, chosen.hash.clone(), None),
+            Limits::new(cli.max_concurrent_requests),
             runtime.clone(),
         ));
         let deployer = Deployer::new(
             runtime.clone(),
-            registry.clone(),
+            dispatcher.clone(),
             database.clone(),
-            manifest.clone(),
-            cli.max_component_bytes,
+            cache.clone(),
+            DeploySettings {
+                max_bytes: cli.max_component_bytes,
+                max_timeout: crate::config::deadline_room(crate::config::body_idle_timeout(
+                    cli, &manifest,
+                )),
+                upstreams: manifest.upstreams.clone(),
+                env,
+                startup,
+            },
         );
         let last_seen = deployer
-            .restore()
+            .restore(chosen)
             .await
-            .map_err(|(name, message)| StartError::Component { name, message })?;
+            .map_err(StartError::Serving)?;
         deployer.spawn_sync(last_seen);
         if let Some(dir) = &cli.components_dir {
             crate::deploy::spawn_watcher(deployer.clone(), dir.clone());
@@ -127,12 +156,10 @@ impl App {
 
         Ok(Self {
             runtime,
-            registry,
             deployer,
             dispatcher,
             cache,
             database,
-            manifest,
             started: Instant::now(),
             live: Arc::new(Live::new(
                 LiveSettings {

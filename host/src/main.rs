@@ -159,10 +159,11 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         own_listeners.push(admin.local_addr()?);
     }
     app.runtime.outbound().set_listeners(own_listeners);
+    app.deployer.set_address(format!("http://{address}"));
     app.start_background().await;
     let server = Arc::new(strata::http::Server::new(
         app.clone(),
-        strata::http::Settings::new(&cli, &app.manifest),
+        strata::http::Settings::new(&cli, &app.dispatcher.current().manifest),
     ));
 
     let (stop, stopped) = tokio::sync::watch::channel(());
@@ -187,7 +188,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     println!("strata listening on http://{address}");
-    tracing::info!(%address, components = app.registry.deployed(), "serving");
+    tracing::info!(%address, components = app.dispatcher.current().registry.deployed(), "serving");
     let public = tokio::spawn(strata::http::serve(
         listener,
         server,
@@ -203,26 +204,76 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `strata deploy NAME FILE`: progress on stderr, the outcome on stdout.
-async fn deploy(
-    cli: &Cli,
-    name: &str,
-    file: &std::path::Path,
-    admin_url: &str,
-) -> anyhow::Result<()> {
+/// A command against a running host: progress on stderr, the outcome on
+/// stdout.
+async fn admin_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
+    use strata::deploy::client::{self, Admin};
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let outcome =
-        strata::deploy::client::deploy(admin_url, cli.admin_token.as_deref(), name, file, |line| {
-            eprintln!("strata: {line}")
-        })
-        .await?;
-    println!(
-        "deployed {name} version {} (deployment {}, compiled in {} ms, previous version {})",
-        outcome["version"].as_str().unwrap_or("?"),
-        outcome["deployment_id"],
-        outcome["compile_ms"],
-        outcome["previous_version"].as_str().unwrap_or("none"),
-    );
+    let progress = |line: String| eprintln!("strata: {line}");
+    let admin = |url| Admin {
+        url,
+        token: cli.admin_token.as_deref(),
+    };
+    match command {
+        Command::Deploy {
+            manifest: Some(file),
+            target,
+            ..
+        } => {
+            let outcome =
+                client::deploy_manifest(&admin(&target.admin_url), file, progress).await?;
+            println!("{}", client::describe_app_outcome(&outcome));
+        }
+        Command::Deploy {
+            name: Some(name),
+            file: Some(file),
+            target,
+            ..
+        } => {
+            let outcome = client::deploy(&admin(&target.admin_url), name, file, progress).await?;
+            println!(
+                "deployed {name} version {} (deployment {}, compiled in {} ms, previous version {})",
+                outcome["version"].as_str().unwrap_or("?"),
+                outcome["deployment_id"],
+                outcome["compile_ms"],
+                outcome["previous_version"].as_str().unwrap_or("none"),
+            );
+        }
+        Command::Deploy { .. } => anyhow::bail!("give NAME FILE, or --manifest FILE"),
+        Command::Rollback {
+            manifest: true,
+            target,
+            ..
+        } => {
+            let outcome = admin(&target.admin_url)
+                .post("/admin/apps/rollback")
+                .await?;
+            println!("{}", client::describe_app_outcome(&outcome));
+        }
+        Command::Rollback {
+            name: Some(name),
+            target,
+            ..
+        } => {
+            let path = format!("/admin/components/{name}/rollback");
+            let outcome = admin(&target.admin_url).post(&path).await?;
+            println!(
+                "rolled {name} back to version {} (deployment {})",
+                outcome["version"].as_str().unwrap_or("?"),
+                outcome["deployment_id"],
+            );
+        }
+        Command::Rollback { .. } => anyhow::bail!("give NAME, or --manifest"),
+        Command::Apps { target } => {
+            let apps = admin(&target.admin_url).get("/admin/apps").await?;
+            println!("{}", client::describe_apps(&apps));
+        }
+        Command::Status { target } => {
+            let instances = admin(&target.admin_url).get("/admin/instances").await?;
+            let now = chrono::Utc::now().timestamp_micros();
+            println!("{}", client::describe_instances(&instances, now));
+        }
+    }
     Ok(())
 }
 
@@ -245,11 +296,7 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match &cli.command {
-            Some(Command::Deploy {
-                name,
-                file,
-                admin_url,
-            }) => deploy(&cli, name, file, admin_url).await,
+            Some(command) => admin_command(&cli, command).await,
             None => run(cli.clone()).await,
         }
     });

@@ -15,6 +15,7 @@
 mod support;
 
 mod admin;
+mod apps;
 mod budget;
 mod cluster;
 mod compat;

@@ -35,6 +35,7 @@ mod stored;
 mod testing;
 mod write;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,6 +87,9 @@ pub struct TieredCache {
     /// Broadcasts invalidations to other instances (with an L2 only).
     coherence: Option<Arc<Coherence>>,
     settings: CacheSettings,
+    /// `settings.families` as of the active manifest: a manifest deploy
+    /// replaces them while the cache serves.
+    families: arc_swap::ArcSwap<BTreeMap<String, FamilyPolicy>>,
     flights: FlightTable,
     counters: Arc<Counters>,
 }
@@ -104,6 +108,7 @@ impl TieredCache {
             l2,
             coherence,
             counters: Arc::new(Counters::for_families(settings.families.keys())),
+            families: arc_swap::ArcSwap::from_pointee(settings.families.clone()),
             settings,
             flights: FlightTable::default(),
         }

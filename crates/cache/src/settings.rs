@@ -49,10 +49,17 @@ pub struct CacheSettings {
 }
 
 impl TieredCache {
+    /// Replaces the per-family policies (a manifest deploy). Calls already
+    /// running keep the policy they looked up; the remembered-failure
+    /// counters keep the families configured at start.
+    pub fn set_families(&self, families: BTreeMap<String, FamilyPolicy>) {
+        self.families.store(Arc::new(families));
+    }
+
     /// `(l1 ttl, l2 ttl, l1 only)` for a key: the per-call TTL if given,
     /// else the family's policy, else the global defaults.
     pub(crate) fn policy(&self, key: &str, ttl: Option<Duration>) -> (Duration, Duration, bool) {
-        let family = self.settings.families.get(strata_keys::family(key));
+        let family = self.families.load().get(strata_keys::family(key)).copied();
         let l1_only = family.is_some_and(|f| f.l1_only);
         match (ttl, family) {
             (Some(ttl), _) => (ttl, ttl, l1_only),
@@ -67,8 +74,8 @@ impl TieredCache {
     /// How long a remembered failure of `key` stays fresh: its family's
     /// negative TTL, else the host's, never over [`LONGEST_NEGATIVE_TTL`].
     pub(crate) fn negative_ttl(&self, key: &str) -> Duration {
-        self.settings
-            .families
+        self.families
+            .load()
             .get(strata_keys::family(key))
             .and_then(|f| f.negative_ttl_seconds)
             .map_or(self.settings.negative_ttl, Duration::from_secs)
@@ -78,8 +85,8 @@ impl TieredCache {
     /// The longest TTL a caller may ask for on `key`: the family's cap, else
     /// the host's (never below the family's own default).
     pub(crate) fn max_ttl(&self, key: &str) -> Duration {
-        let family = self.settings.families.get(strata_keys::family(key));
-        match family {
+        let family = self.families.load().get(strata_keys::family(key)).copied();
+        match family.as_ref() {
             Some(FamilyPolicy {
                 max_ttl_seconds: Some(max),
                 ..

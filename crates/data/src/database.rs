@@ -81,6 +81,27 @@ impl Database {
         }
     }
 
+    /// Runs host statements in order in one transaction on the host pool:
+    /// all take effect or none does. Returns each statement's rows.
+    pub async fn host_transaction(
+        &self,
+        statements: &[(&str, Vec<SqlValue>)],
+    ) -> Result<Vec<RowSet>, SqlError> {
+        match &self.backend {
+            Backend::Postgres(pools) => pools.host_transaction(statements).await,
+            Backend::Sqlite(pools) => pools.host_transaction(statements).await,
+        }
+    }
+
+    /// Whether component statements can run, or why not (Postgres without
+    /// the component login roles, when no component needed them at start).
+    pub fn component_sql(&self) -> Result<(), String> {
+        match &self.backend {
+            Backend::Postgres(pools) => pools.components.as_ref().map(drop).map_err(Clone::clone),
+            Backend::Sqlite(_) => Ok(()),
+        }
+    }
+
     /// Runs a host write on the host pool; returns the rows affected.
     pub async fn host_execute(
         &self,

@@ -8,25 +8,60 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Commands other than serving.
+/// The running host a command talks to.
+#[derive(Debug, Clone, Args)]
+pub struct AdminTarget {
+    /// The host's admin base URL (its public URL when it uses a token;
+    /// the token is STRATA_ADMIN_TOKEN).
+    #[arg(
+        long,
+        env = "STRATA_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub admin_url: String,
+}
+
+/// Commands other than serving. Each talks to a running host's admin API;
+/// through the shared database, a change reaches every instance.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Upload a component to a running host and make it active there (and,
-    /// through the shared database, on every instance).
+    /// Deploy one component (`strata deploy NAME FILE`), or a whole app
+    /// (`strata deploy --manifest strata.toml`: components, routes, grants
+    /// and cache families, with the files it names uploaded alongside).
     Deploy {
-        /// Component name, as declared in the host's manifest.
-        name: String,
+        /// Component name, as declared in the active manifest.
+        #[arg(required_unless_present = "manifest")]
+        name: Option<String>,
         /// The `.wasm` component file.
-        file: PathBuf,
-        /// The host's admin base URL (its public URL when it uses a token).
-        #[arg(
-            long,
-            env = "STRATA_ADMIN_URL",
-            default_value = "http://127.0.0.1:8081"
-        )]
-        admin_url: String,
+        #[arg(required_unless_present = "manifest")]
+        file: Option<PathBuf>,
+        /// A manifest to make active, instead of one component.
+        #[arg(long, conflicts_with_all = ["name", "file"])]
+        manifest: Option<PathBuf>,
+        #[command(flatten)]
+        target: AdminTarget,
+    },
+    /// Roll a component (NAME) or the whole manifest (`--manifest`) back
+    /// to what was active before.
+    Rollback {
+        #[arg(required_unless_present = "manifest")]
+        name: Option<String>,
+        #[arg(long, conflicts_with = "name")]
+        manifest: bool,
+        #[command(flatten)]
+        target: AdminTarget,
+    },
+    /// Show the active manifest, what the host serves and the history.
+    Apps {
+        #[command(flatten)]
+        target: AdminTarget,
+    },
+    /// Show every instance sharing the database and what each serves.
+    Status {
+        #[command(flatten)]
+        target: AdminTarget,
     },
 }
 
@@ -71,10 +106,16 @@ pub struct Cli {
     #[arg(long, env = "STRATA_MANIFEST")]
     pub manifest: Option<PathBuf>,
 
-    /// Folder watched for `NAME.wasm` files: a complete file there deploys
-    /// component NAME (which the manifest must declare).
+    /// Folder watched for `NAME.wasm` files (a component deploy) and a
+    /// `strata.toml` (a manifest deploy).
     #[arg(long, env = "STRATA_COMPONENTS_DIR")]
     pub components_dir: Option<PathBuf>,
+
+    /// Environment variables a deployed manifest's `${VAR}` may read,
+    /// besides those the startup manifest uses (comma-separated). Others
+    /// stay closed: an admin upload cannot copy `DATABASE_URL` into config.
+    #[arg(long, env = "STRATA_MANIFEST_ENV", value_delimiter = ',')]
+    pub manifest_env: Vec<String>,
 
     /// Largest component binary accepted by deploy, in bytes.
     #[arg(long, env = "STRATA_MAX_COMPONENT_BYTES", default_value_t = 64 * 1024 * 1024)]

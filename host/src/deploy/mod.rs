@@ -1,20 +1,27 @@
-//! Hot deploy: replace a component's version while the host keeps serving.
+//! Hot deploy: replace a component's version, or the whole app (the
+//! manifest: components, grants, routes, cache families), while the host
+//! keeps serving.
 //!
-//! A deploy is validated completely before anything changes: it must be a
-//! component (not a core module), export `wasi:http/incoming-handler`,
-//! import only what the host offers and the manifest grants, and instantiate
-//! without trapping. Then its bytes are stored content-addressed in the
-//! database, a row is appended to the deployment log, and the component's
-//! registry slot is swapped atomically: requests already running finish on
-//! the old version.
+//! A deploy is validated completely before anything changes: each
+//! component must be a component (not a core module), export
+//! `wasi:http/incoming-handler`, import only what the host offers and the
+//! manifest grants, and instantiate without trapping; a manifest must also
+//! parse and validate as a whole. Then the bytes are stored
+//! content-addressed in the database, rows are appended to the logs in one
+//! transaction, and the serving table (`dispatch::Serving`) or one
+//! component's slot is swapped atomically: requests already running finish
+//! on what they started with.
 //!
 //! The database is the source of truth, so a restart comes back with the
-//! same versions, and every instance sharing the database follows the log
-//! (polled every [`SYNC_INTERVAL`]) to switch within a second. Compiled code
-//! is cached on disk by wasmtime, keyed by content, so a restart or a second
-//! instance does not recompile.
+//! same manifest and versions, and every instance sharing the database
+//! follows the logs (polled every [`SYNC_INTERVAL`]) to switch within a
+//! second. Compiled code is cached on disk by wasmtime, keyed by content, so
+//! a restart or a second instance does not recompile.
 
+mod app;
+mod build;
 pub mod client;
+mod component;
 mod restore;
 pub mod store;
 mod sync;
@@ -22,16 +29,23 @@ mod watch;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::Manifest;
+use crate::dispatch::Dispatcher;
+pub use app::{AppOutcome, AppStatus, ManifestUpload};
+pub use restore::{Chosen, choose_manifest};
+use strata_cache::TieredCache;
 use strata_data::{Database, SqlError};
 use strata_digest::content_hash;
-use strata_runtime::{LoadedComponent, Registry, Runtime, RuntimeError};
+use strata_runtime::{ComponentPlan, LoadedComponent, Runtime, RuntimeError};
 pub use watch::spawn_watcher;
+
+/// Distinct (component, action) pairs counted for metrics at most.
+const MAX_COUNTED: usize = 256;
 
 /// How often an instance checks the log for other instances' deploys.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
@@ -54,6 +68,11 @@ pub enum DeployError {
     MissingBlob(String),
     #[error("compiler task failed: {0}")]
     Internal(String),
+    /// A manifest deploy refused, with every problem found.
+    #[error("manifest refused: {}", .0.join("; "))]
+    Manifest(Vec<String>),
+    #[error("no earlier manifest to roll back to")]
+    NoEarlierManifest,
 }
 
 /// What a deploy or rollback did.
@@ -79,13 +98,45 @@ pub struct ComponentStatus {
     pub history: Vec<store::Deployment>,
 }
 
+/// Answers `${VAR}` references in manifests: each instance expands a
+/// stored manifest with its own environment.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// What the deployer needs besides the services it drives.
+pub struct DeploySettings {
+    /// Largest component binary accepted.
+    pub max_bytes: usize,
+    /// Longest `timeout_ms` a deployed manifest may give a component: the
+    /// connection limits were sized at start for the deadlines known then.
+    pub max_timeout: Duration,
+    /// The `[[upstreams]]` the request budgets were built from.
+    pub upstreams: Vec<crate::config::manifest::UpstreamSpec>,
+    pub env: EnvLookup,
+    /// The manifest the host was started with (the seed of an empty store).
+    pub startup: StartupManifest,
+}
+
+/// The manifest the host was started with, as text.
+pub struct StartupManifest {
+    pub manifest: Arc<Manifest>,
+    pub text: String,
+    /// `--manifest PATH`, or `embedded`.
+    pub label: String,
+}
+
 /// See the module documentation.
 pub struct Deployer {
     runtime: Arc<Runtime>,
-    registry: Arc<Registry>,
+    dispatcher: Arc<Dispatcher>,
     database: Arc<Database>,
-    manifest: Arc<Manifest>,
-    max_bytes: usize,
+    cache: Arc<TieredCache>,
+    settings: DeploySettings,
+    /// This instance in `strata.instances`.
+    instance: String,
+    /// Where this instance serves, once it listens, for `strata status`.
+    address: std::sync::OnceLock<String>,
+    /// The newest deployment log row this instance has followed.
+    last_seen: std::sync::atomic::AtomicI64,
     /// One change at a time per instance, so log order is swap order.
     lock: tokio::sync::Mutex<()>,
     /// Changes made here, by (component, action), for metrics.
@@ -95,27 +146,46 @@ pub struct Deployer {
 impl Deployer {
     pub fn new(
         runtime: Arc<Runtime>,
-        registry: Arc<Registry>,
+        dispatcher: Arc<Dispatcher>,
         database: Arc<Database>,
-        manifest: Arc<Manifest>,
-        max_bytes: usize,
+        cache: Arc<TieredCache>,
+        settings: DeploySettings,
     ) -> Arc<Self> {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_string())
+            .unwrap_or_else(|_| "host".into());
         Arc::new(Self {
             runtime,
-            registry,
+            dispatcher,
             database,
-            manifest,
-            max_bytes,
+            cache,
+            settings,
+            instance: format!(
+                "{host}-{}-{}",
+                std::process::id(),
+                &content_hash(format!("{:?}", std::time::SystemTime::now()).as_bytes())[..8]
+            ),
+            address: std::sync::OnceLock::new(),
+            last_seen: Default::default(),
             lock: tokio::sync::Mutex::new(()),
             counts: Default::default(),
         })
     }
 
+    /// Records where this instance serves (once it is listening).
+    pub fn set_address(&self, address: String) {
+        let _ = self.address.set(address);
+    }
+
     fn count(&self, component: &str, action: &str) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        *counts
-            .entry((component.to_string(), action.to_string()))
-            .or_default() += 1;
+        let mut key = (component.to_string(), action.to_string());
+        // Manifest deploys can bring any number of names over time; the
+        // metric series stay bounded.
+        if counts.len() >= MAX_COUNTED && !counts.contains_key(&key) {
+            key.0 = "(other)".into();
+        }
+        *counts.entry(key).or_default() += 1;
     }
 
     /// Deploys, rollbacks and removals made here, by (component, action).
@@ -128,21 +198,36 @@ impl Deployer {
 
     /// Largest binary accepted.
     pub fn max_bytes(&self) -> usize {
-        self.max_bytes
+        self.settings.max_bytes
     }
 
-    /// Compiles and validates off the async threads (compilation is CPU
-    /// bound and can take a second for a large component).
+    /// The active manifest.
+    fn manifest(&self) -> Arc<Manifest> {
+        self.dispatcher.current().manifest.clone()
+    }
+
+    /// Compiles and validates `bytes` as `name` under the active manifest.
     async fn compile(
         &self,
         name: &str,
         bytes: Vec<u8>,
     ) -> Result<Arc<LoadedComponent>, DeployError> {
         let plan = self
-            .manifest
+            .manifest()
             .plan(name)
             .ok_or_else(|| DeployError::UnknownComponent(name.to_string()))?
             .clone();
+        self.compile_with(name, bytes, plan).await
+    }
+
+    /// Compiles and validates off the async threads (compilation is CPU
+    /// bound and can take a second for a large component).
+    async fn compile_with(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        plan: ComponentPlan,
+    ) -> Result<Arc<LoadedComponent>, DeployError> {
         let runtime = self.runtime.clone();
         let name = name.to_string();
         let loaded = tokio::task::spawn_blocking(move || runtime.load(&name, &bytes, &plan))
@@ -152,126 +237,12 @@ impl Deployer {
         Ok(Arc::new(loaded))
     }
 
-    /// Records the manifest version as the first log entry of a component,
-    /// so the first real deploy has something to roll back to.
-    async fn record_baseline(&self, name: &str) -> Result<(), DeployError> {
-        if !store::history(&self.database, name, 1).await?.is_empty() {
-            return Ok(());
-        }
-        if let Some(current) = self.registry.get(name)
-            && let Ok(bytes) = self.manifest_bytes(name)
-            && content_hash(&bytes) == current.hash
-        {
-            store::put_blob(&self.database, &current.hash, &bytes).await?;
-            store::record(
-                &self.database,
-                name,
-                "deploy",
-                Some(&current.hash),
-                "manifest",
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// Validates `bytes` and makes them `name`'s active version.
-    pub async fn deploy(
-        &self,
-        name: &str,
-        bytes: Vec<u8>,
-        source: &str,
-    ) -> Result<DeployOutcome, DeployError> {
-        if !self.registry.declares(name) {
-            return Err(DeployError::UnknownComponent(name.to_string()));
-        }
-        if bytes.len() > self.max_bytes {
-            return Err(DeployError::TooLarge {
-                size: bytes.len(),
-                limit: self.max_bytes,
-            });
-        }
-        let _guard = self.lock.lock().await;
-        let started = Instant::now();
-        let hash = content_hash(&bytes);
-        let loaded = self.compile(name, bytes.clone()).await?;
-        let compile_ms = started.elapsed().as_millis() as u64;
-        self.record_baseline(name).await?;
-        store::put_blob(&self.database, &hash, &bytes).await?;
-        let id = store::record(&self.database, name, "deploy", Some(&hash), source).await?;
-        Ok(self.activate(name, loaded, "deploy", id, compile_ms))
-    }
-
-    fn activate(
-        &self,
-        name: &str,
-        loaded: Arc<LoadedComponent>,
-        action: &'static str,
-        id: i64,
-        compile_ms: u64,
-    ) -> DeployOutcome {
-        let version = loaded.version.to_string();
-        let hash = loaded.hash.clone();
-        let previous = self.registry.swap(name, Some(loaded));
-        tracing::info!(
-            component = name,
-            version,
-            action,
-            deployment = id,
-            compile_ms,
-            "component version activated"
-        );
-        DeployOutcome {
-            component: name.to_string(),
-            action,
-            version,
-            hash,
-            deployment_id: id,
-            previous_version: previous.map(|p| p.version.to_string()),
-            compile_ms,
-        }
-    }
-
-    /// Re-activates the version that was active before the current one.
-    pub async fn rollback(&self, name: &str) -> Result<DeployOutcome, DeployError> {
-        if !self.registry.declares(name) {
-            return Err(DeployError::UnknownComponent(name.to_string()));
-        }
-        let _guard = self.lock.lock().await;
-        let history = store::history(&self.database, name, 1000).await?;
-        let current = history.first().and_then(|row| row.hash.clone());
-        let target = history
-            .iter()
-            .skip(1)
-            .filter_map(|row| row.hash.clone())
-            .find(|hash| Some(hash) != current.as_ref())
-            .ok_or_else(|| DeployError::NothingToRollBack(name.to_string()))?;
-        let started = Instant::now();
-        let loaded = self.load_stored(name, &target).await?;
-        let compile_ms = started.elapsed().as_millis() as u64;
-        let id = store::record(&self.database, name, "rollback", Some(&target), "admin").await?;
-        Ok(self.activate(name, loaded, "rollback", id, compile_ms))
-    }
-
-    /// Stops serving `name` (its routes answer 503) until the next deploy.
-    pub async fn remove(&self, name: &str) -> Result<i64, DeployError> {
-        if !self.registry.declares(name) {
-            return Err(DeployError::UnknownComponent(name.to_string()));
-        }
-        let _guard = self.lock.lock().await;
-        self.record_baseline(name).await?;
-        let id = store::record(&self.database, name, "remove", None, "admin").await?;
-        self.registry.swap(name, None);
-        self.count(name, "remove");
-        tracing::info!(component = name, deployment = id, "component removed");
-        Ok(id)
-    }
-
     /// Every declared component with its versions and recent history.
     pub async fn status(&self) -> Result<Vec<ComponentStatus>, DeployError> {
         let mut out = Vec::new();
-        for name in self.registry.names() {
-            let active = self.registry.get(name);
+        let serving = self.dispatcher.current();
+        for name in serving.registry.names() {
+            let active = serving.registry.get(name);
             out.push(ComponentStatus {
                 name: name.to_string(),
                 active_version: active.as_ref().map(|c| c.version.to_string()),
@@ -285,18 +256,20 @@ impl Deployer {
 
     /// The current hash of every slot, for the directory watcher.
     pub(crate) fn current_hashes(&self) -> BTreeMap<String, Option<String>> {
-        self.registry
+        let serving = self.dispatcher.current();
+        serving
+            .registry
             .names()
             .map(|name| {
                 (
                     name.to_string(),
-                    self.registry.get(name).map(|c| c.hash.clone()),
+                    serving.registry.get(name).map(|c| c.hash.clone()),
                 )
             })
             .collect()
     }
 
     pub(crate) fn declares(&self, name: &str) -> bool {
-        self.registry.declares(name)
+        self.dispatcher.current().registry.declares(name)
     }
 }

@@ -1,5 +1,6 @@
 //! Deploy by file: `NAME.wasm` dropped into the components folder deploys
-//! component `NAME`.
+//! component `NAME`, and a `strata.toml` there is a manifest deploy (its
+//! file sources resolved against the folder and uploaded with it).
 //!
 //! The folder is polled rather than watched with inotify: polling sees
 //! network and container filesystems too, and it makes "the write is
@@ -13,8 +14,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::Deployer;
+use super::{Deployer, ManifestUpload, app};
+use crate::config::{ComponentSource, Manifest};
 use strata_digest::content_hash;
+
+/// The manifest file a watched folder may hold.
+const MANIFEST_FILE: &str = "strata.toml";
 
 /// Time between scans; also the settling time of a new file.
 const SCAN_INTERVAL: Duration = Duration::from_millis(500);
@@ -56,7 +61,8 @@ async fn scan(deployer: &Deployer, dir: &Path, seen: &mut HashMap<PathBuf, Seen>
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        let Some(name) = component_name(&path) else {
+        let is_manifest = path.file_name().is_some_and(|n| n == MANIFEST_FILE);
+        let Some(name) = component_name(&path).or(is_manifest.then(String::new)) else {
             continue;
         };
         let Ok(meta) = entry.metadata() else { continue };
@@ -87,6 +93,10 @@ async fn scan(deployer: &Deployer, dir: &Path, seen: &mut HashMap<PathBuf, Seen>
                 ..state
             },
         );
+        if is_manifest {
+            deploy_manifest(deployer, dir, &path).await;
+            continue;
+        }
         if !deployer.declares(&name) {
             tracing::warn!(file = %path.display(), "no component '{name}' in the manifest; file ignored");
             continue;
@@ -113,5 +123,55 @@ async fn scan(deployer: &Deployer, dir: &Path, seen: &mut HashMap<PathBuf, Seen>
                 tracing::error!(component = name, file = %path.display(), error = %e, "file deploy refused; the running version keeps serving")
             }
         }
+    }
+}
+
+/// Deploys the folder's `strata.toml` with the files it names, unless it is
+/// what is already active.
+async fn deploy_manifest(deployer: &Deployer, dir: &Path, path: &Path) {
+    let refused = |error: String| {
+        tracing::error!(file = %path.display(), error, "manifest deploy refused; the active manifest keeps serving");
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => return refused(format!("cannot read it: {e}")),
+    };
+    let env = deployer.settings.env.clone();
+    let manifest = match Manifest::parse_with(&text, dir.to_path_buf(), |name| env(name)) {
+        Ok(manifest) => manifest,
+        Err(e) => return refused(e.messages().join("; ")),
+    };
+    let mut files = HashMap::new();
+    for (name, spec) in &manifest.components {
+        if let ComponentSource::File(file) = spec.source() {
+            let file = manifest.resolve(&file);
+            match std::fs::read(&file) {
+                Ok(bytes) => files.insert(name.clone(), bytes),
+                Err(e) => {
+                    return refused(format!(
+                        "component '{name}': cannot read {}: {e}",
+                        file.display()
+                    ));
+                }
+            };
+        }
+    }
+    let active = deployer.dispatcher.current().manifest_hash.clone();
+    if let Ok(body) = app::stored_form(&text, &manifest, &files)
+        && content_hash(body.as_bytes()) == active
+    {
+        return;
+    }
+    let upload = ManifestUpload {
+        manifest: text,
+        components: files,
+        source: format!("file:{}", path.display()),
+    };
+    match deployer.deploy_manifest(upload).await {
+        Ok(outcome) => tracing::info!(
+            manifest = outcome.manifest_id,
+            "manifest deployed from file"
+        ),
+        Err(e) => refused(e.to_string()),
     }
 }

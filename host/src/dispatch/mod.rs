@@ -6,6 +6,7 @@
 //! clients (body limits, admin access, status codes).
 
 mod limits;
+mod serving;
 mod warmup;
 
 use std::sync::Arc;
@@ -14,10 +15,13 @@ use hyper::header::{HeaderName, HeaderValue};
 use thiserror::Error;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::routes::{RouteMatch, Routed, Router};
-use strata_runtime::{InvokeError, Registry, RequestBody, Runtime};
+use arc_swap::ArcSwap;
 
-pub use limits::{Limits, Permits};
+use crate::routes::{RouteMatch, Routed};
+use strata_runtime::{InvokeError, RequestBody, Runtime};
+
+pub use limits::{ComponentLimits, Limits, Permits};
+pub use serving::Serving;
 
 /// Request headers the host sets for components; never taken from clients.
 const PARAM_HEADER_PREFIX: &str = "strata-param-";
@@ -41,33 +45,31 @@ pub enum DispatchError {
     Invoke(#[from] InvokeError),
 }
 
-/// The routing table, the deployed components and the admission limits,
-/// in front of the runtime.
+/// The active manifest's routes and components, and the admission
+/// limits, in front of the runtime.
 pub struct Dispatcher {
-    router: Router,
-    registry: Arc<Registry>,
+    serving: ArcSwap<Serving>,
     limits: Limits,
     runtime: Arc<Runtime>,
 }
 
 impl Dispatcher {
-    pub fn new(
-        router: Router,
-        registry: Arc<Registry>,
-        limits: Limits,
-        runtime: Arc<Runtime>,
-    ) -> Self {
+    pub fn new(serving: Serving, limits: Limits, runtime: Arc<Runtime>) -> Self {
         Self {
-            router,
-            registry,
+            serving: ArcSwap::from_pointee(serving),
             limits,
             runtime,
         }
     }
 
-    /// The manifest's routing table.
-    pub fn router(&self) -> &Router {
-        &self.router
+    /// What the active manifest serves; a request keeps the one it loaded.
+    pub fn current(&self) -> Arc<Serving> {
+        self.serving.load_full()
+    }
+
+    /// Makes `serving` the active one; returns the one it replaced.
+    pub fn install(&self, serving: Arc<Serving>) -> Arc<Serving> {
+        self.serving.swap(serving)
     }
 
     /// Routes a request the host itself makes (the dashboard scheduler,
@@ -78,8 +80,9 @@ impl Dispatcher {
     ) -> Result<hyper::Response<HyperOutgoingBody>, DispatchError> {
         let method = req.method().as_str().to_string();
         let path = req.uri().path().to_string();
-        match self.router.route(&method, &path) {
-            Routed::Found(matched) => self.run(matched, req, ()).await,
+        let serving = self.current();
+        match serving.router().route(&method, &path) {
+            Routed::Found(matched) => self.run(&serving, matched, req, ()).await,
             Routed::MethodNotAllowed(allowed) => {
                 Err(DispatchError::MethodNotAllowed { method, allowed })
             }
@@ -87,20 +90,21 @@ impl Dispatcher {
         }
     }
 
-    /// Admits and runs a routed request. `hold` (and the admission
+    /// Admits and runs a request routed on `serving`. `hold` (and the admission
     /// permits) are kept while the guest runs, and released as soon as it
     /// is done, even if the client is slow to take the response.
     pub async fn run(
         &self,
+        serving: &Serving,
         matched: RouteMatch<'_>,
         mut req: hyper::Request<RequestBody>,
         hold: impl Send + 'static,
     ) -> Result<hyper::Response<HyperOutgoingBody>, DispatchError> {
-        let component = self
+        let component = serving
             .registry
             .get(matched.component)
             .ok_or_else(|| DispatchError::ComponentMissing(matched.component.to_string()))?;
-        let permits = self.limits.admit(matched.component)?;
+        let permits = self.limits.admit(&serving.limits, matched.component)?;
         tracing::Span::current().record("version", &*component.version);
         stamp(&matched, req.headers_mut());
         tracing::debug!(component = matched.component, route = matched.pattern, method = %req.method(), path = %req.uri().path(), "dispatch");

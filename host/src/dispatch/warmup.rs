@@ -2,14 +2,24 @@
 //! loads, so caches such as the latest report are primed before traffic
 //! arrives instead of by the first unlucky client.
 
+use std::sync::Arc;
+
 use http_body_util::BodyExt;
+use strata_runtime::LoadedComponent;
 
 use super::Dispatcher;
 
 impl Dispatcher {
     /// Requests each deployed component's warm-up paths once.
     pub async fn warm_up(&self) {
-        for component in self.registry.all() {
+        self.warm_up_components(&self.current().registry.all())
+            .await;
+    }
+
+    /// Requests the warm-up paths of `components` once (after start, or
+    /// after a deploy brought them in).
+    pub async fn warm_up_components(&self, components: &[Arc<LoadedComponent>]) {
+        for component in components {
             for path in &component.warmup {
                 let request = hyper::Request::builder()
                     .method(hyper::Method::GET)

@@ -113,7 +113,7 @@ pub async fn list_components(app: &App) -> Result<hyper::Response<HyperOutgoingB
 /// essence, parameters such as `charset` aside). A browser form cannot send
 /// these types cross-site without a preflight, and a mislabelled upload is
 /// caught before it is read.
-fn require_content_type<B>(
+pub(super) fn require_content_type<B>(
     req: &hyper::Request<B>,
     accepted: &[&str],
     expected: &'static str,

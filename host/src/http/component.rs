@@ -31,7 +31,8 @@ pub(super) async fn from_client<B: ClientBody>(
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let app = &*server.app;
-    let router = app.dispatcher.router();
+    let serving = app.dispatcher.current();
+    let router = serving.router();
     let matched = match router.route(&method, &path) {
         Routed::Found(matched) if matched.admin || role.components => matched,
         Routed::MethodNotAllowed(allowed) => {
@@ -65,7 +66,12 @@ pub(super) async fn from_client<B: ClientBody>(
     let slot = connection.try_permit().ok_or(ApiError::Overloaded(None))?;
     Ok(app
         .dispatcher
-        .run(matched, hyper::Request::from_parts(parts, body), slot)
+        .run(
+            &serving,
+            matched,
+            hyper::Request::from_parts(parts, body),
+            slot,
+        )
         .await?)
 }
 

@@ -8,7 +8,7 @@ use hyper::header::HeaderValue;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::error::ApiError;
-use super::{ClientBody, ListenerRole, Server, admin, auth, cached, feed, health, openapi};
+use super::{ClientBody, ListenerRole, Server, admin, apps, auth, cached, feed, health, openapi};
 use crate::routes::endpoints::{self, Kind};
 
 pub(super) async fn answer<B: ClientBody>(
@@ -78,6 +78,10 @@ pub(super) async fn answer<B: ClientBody>(
         Kind::Component => admin::deploy(app, &name, req).await,
         Kind::Rollback => admin::rollback(app, &name).await,
         Kind::PublishReport => admin::create_report(app, req).await,
+        Kind::Apps if req.method() == hyper::Method::GET => apps::status(app).await,
+        Kind::Apps => apps::deploy(app, req).await,
+        Kind::AppRollback => apps::rollback(app).await,
+        Kind::Instances => apps::instances(app).await,
     }
 }
 

@@ -98,6 +98,8 @@ impl ApiError {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 DeployError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                DeployError::Manifest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                DeployError::NoEarlierManifest => StatusCode::CONFLICT,
             },
         }
     }
@@ -134,6 +136,8 @@ impl ApiError {
                 DeployError::NothingToRollBack(_) => "nothing_to_roll_back",
                 DeployError::Store(_) | DeployError::MissingBlob(_) => "store_unavailable",
                 DeployError::Internal(_) => "internal",
+                DeployError::Manifest(_) => "invalid_manifest",
+                DeployError::NoEarlierManifest => "nothing_to_roll_back",
             },
         }
     }
@@ -185,6 +189,9 @@ impl ApiError {
         let mut body = json!({ "error": self.client_message(), "code": self.code() });
         if let Some(hint) = self.hint() {
             body["hint"] = json!(hint);
+        }
+        if let ApiError::Deploy(DeployError::Manifest(errors)) = &self {
+            body["errors"] = json!(errors);
         }
         if let Some(id) = super::request_id() {
             body["request_id"] = json!(&*id);

@@ -28,7 +28,7 @@ pub async fn report(app: &App) -> hyper::Response<HyperOutgoingBody> {
         tracing::debug!(error = %e, "health: the database is unavailable");
         reasons.push("database: unavailable".to_string());
     }
-    let deployed = app.registry.deployed();
+    let deployed = app.dispatcher.current().registry.deployed();
     let (status, code) = if deployed == 0 {
         reasons.push("no component is deployed".into());
         ("unhealthy", StatusCode::SERVICE_UNAVAILABLE)

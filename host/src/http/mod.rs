@@ -8,6 +8,7 @@
 //! handling is testable in-process.
 
 mod admin;
+mod apps;
 pub mod auth;
 mod cached;
 mod component;

@@ -41,20 +41,12 @@ impl Settings {
 /// Connection limits. A connection waiting on a component is not idle, so
 /// the body-progress limit never undercuts the longest component deadline.
 fn connection_settings(cli: &Cli, manifest: &Manifest, header: Duration) -> ConnectionSettings {
-    let longest_deadline = manifest
-        .components
-        .values()
-        .filter_map(|spec| spec.timeout_ms)
-        .chain([cli.request_timeout_ms])
-        .max()
-        .map_or(Duration::ZERO, Duration::from_millis);
     ConnectionSettings {
         max_connections: cli.max_connections,
         max_requests_per_connection: cli.max_requests_per_connection,
         first_request_timeout: header,
         idle_timeout: Duration::from_secs(cli.idle_timeout_seconds.max(1)),
         send_timeout: Duration::from_secs(cli.send_timeout_seconds.max(1)),
-        body_idle_timeout: Duration::from_secs(cli.body_idle_timeout_seconds.max(1))
-            .max(longest_deadline + Duration::from_secs(5)),
+        body_idle_timeout: crate::config::body_idle_timeout(cli, manifest),
     }
 }

@@ -40,7 +40,7 @@ impl InProcess {
                 .await
                 .expect("the default app builds"),
         );
-        let settings = Settings::new(&cli, &app.manifest);
+        let settings = Settings::new(&cli, &app.dispatcher.current().manifest);
         Self {
             server: Server::new(app, settings),
             _dir: dir,

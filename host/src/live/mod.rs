@@ -191,24 +191,29 @@ pub fn start(live: Arc<Live>, dispatcher: Arc<Dispatcher>) {
         tracing::info!("live dashboard refresh disabled");
         return;
     }
-    if !matches!(
-        dispatcher.router().route("GET", REFRESH_PATH),
-        Routed::Found(_)
-    ) {
-        tracing::info!(
-            path = REFRESH_PATH,
-            "live dashboard refresh disabled: no route serves it"
-        );
-        return;
-    }
     tokio::spawn(schedule(live, dispatcher));
 }
 
 async fn schedule(live: Arc<Live>, dispatcher: Arc<Dispatcher>) {
     let settings = live.settings.clone();
     let mut failures = 0u32;
+    let mut routed = None;
     loop {
-        if live.acquire_turn().await {
+        // The active manifest may add or drop the route at any deploy.
+        let serves = matches!(
+            dispatcher.current().router().route("GET", REFRESH_PATH),
+            Routed::Found(_)
+        );
+        if routed != Some(serves) {
+            routed = Some(serves);
+            if !serves {
+                tracing::info!(
+                    path = REFRESH_PATH,
+                    "live dashboard refresh paused: no route serves it"
+                );
+            }
+        }
+        if serves && live.acquire_turn().await {
             match refresh(&dispatcher, settings.timeout).await {
                 Ok(data) => {
                     failures = 0;

@@ -33,6 +33,10 @@ pub enum Kind {
     Component,
     Rollback,
     PublishReport,
+    /// `GET` shows the active manifest, `POST` deploys one.
+    Apps,
+    AppRollback,
+    Instances,
 }
 
 /// Who may call an endpoint.
@@ -161,6 +165,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
         Kind::Rollback,
     ),
     admin("/admin/reports", &[Method::POST], Kind::PublishReport),
+    admin("/admin/apps", &[Method::GET, Method::POST], Kind::Apps),
+    admin("/admin/apps/rollback", &[Method::POST], Kind::AppRollback),
+    admin("/admin/instances", &[Method::GET], Kind::Instances),
     // The seed's names (issue #21). Its clear was a GET: kept for callers
     // with the token, deprecated in openapi.json.
     admin("/admin/cache/stats", &[Method::GET], Kind::CacheStats),

@@ -71,6 +71,25 @@ impl Pools {
         ))
     }
 
+    pub(crate) async fn host_transaction(
+        &self,
+        statements: &[(&str, Vec<SqlValue>)],
+    ) -> Result<Vec<RowSet>, SqlError> {
+        let mut tx = self.host.begin().await.map_err(error)?;
+        let mut results = Vec::with_capacity(statements.len());
+        for (text, params) in statements {
+            let query = bind_all!(sqlx::query(text), params);
+            results.push(collect_rows!(
+                query.fetch(&mut *tx),
+                value::decode_pg,
+                usize::MAX,
+                error
+            ));
+        }
+        tx.commit().await.map_err(error)?;
+        Ok(results)
+    }
+
     pub(crate) async fn host_execute(
         &self,
         text: &str,

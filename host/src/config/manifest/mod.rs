@@ -12,17 +12,16 @@
 mod expand;
 mod instances;
 mod upstreams;
+mod validate;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 use strata_cache::FamilyPolicy;
 use strata_data::SqlGrant;
-use strata_runtime::{ComponentPlan, Grants};
-use strata_upstream::{AllowedHost, UpstreamBudget};
+use strata_runtime::ComponentPlan;
+use strata_upstream::UpstreamBudget;
 
 pub use crate::routes::RouteSpec;
 use crate::routes::Router;
@@ -30,7 +29,6 @@ use thiserror::Error;
 
 use expand::expand_strings;
 pub use instances::InstanceMode;
-use instances::instance_policy;
 pub use upstreams::UpstreamSpec;
 
 /// The manifest compiled into the binary: the three market-data components
@@ -47,7 +45,9 @@ pub enum ManifestError {
     },
     #[error("manifest: {0}")]
     Parse(String),
-    #[error("manifest references ${{{0}}} but that environment variable is not set")]
+    #[error(
+        "manifest references ${{{0}}} but that environment variable is not set (a deployed manifest reads only those its host's startup manifest uses or STRATA_MANIFEST_ENV lists)"
+    )]
     MissingVar(String),
     #[error(
         "manifest: unterminated or malformed ${{...}} in {0:?} (use ${{NAME}} or ${{NAME:-default}})"
@@ -70,6 +70,29 @@ pub enum ManifestError {
     Route(#[from] crate::routes::RouteError),
     #[error("manifest: [[upstreams]] entry {host:?}: {message}")]
     BadUpstream { host: String, message: String },
+    /// Several problems at once: a deploy lists every one, so a fix does
+    /// not take a round trip per mistake.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Many(Vec<ManifestError>),
+}
+
+impl ManifestError {
+    /// Every problem, one message each.
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            ManifestError::Many(all) => all.iter().flat_map(ManifestError::messages).collect(),
+            one => vec![one.to_string()],
+        }
+    }
+
+    /// One error from a list of them (which must not be empty to mean one).
+    fn from_list(mut errors: Vec<ManifestError>) -> Result<(), ManifestError> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(ManifestError::Many(errors)),
+        }
+    }
 }
 
 /// Where a component's wasm comes from.
@@ -79,10 +102,17 @@ pub enum ComponentSource {
     Builtin(String),
     /// A `.wasm` file, resolved relative to the manifest's folder.
     File(PathBuf),
+    /// A binary stored in the deployment store (`sha256:HASH`): how a
+    /// deployed manifest names the files uploaded with it, so every
+    /// instance finds the same bytes.
+    Stored(String),
 }
 
+/// The `source` prefix of a stored binary.
+pub const STORED_PREFIX: &str = "sha256:";
+
 /// One component's declaration and grants.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentSpec {
     /// `builtin:NAME` or a path to a `.wasm` component.
@@ -131,10 +161,21 @@ pub struct ComponentSpec {
 impl ComponentSpec {
     /// The parsed `source`.
     pub fn source(&self) -> ComponentSource {
-        match self.source.strip_prefix("builtin:") {
-            Some(name) => ComponentSource::Builtin(name.to_string()),
-            None => ComponentSource::File(PathBuf::from(&self.source)),
+        if let Some(name) = self.source.strip_prefix("builtin:") {
+            ComponentSource::Builtin(name.to_string())
+        } else if let Some(hash) = self.source.strip_prefix(STORED_PREFIX) {
+            ComponentSource::Stored(hash.to_string())
+        } else {
+            ComponentSource::File(PathBuf::from(&self.source))
         }
+    }
+
+    /// Whether `other` differs from this only in where the bytes come
+    /// from: same grants, limits and instance policy.
+    pub fn same_terms(&self, other: &ComponentSpec) -> bool {
+        let mut other = other.clone();
+        other.source.clone_from(&self.source);
+        *self == other
     }
 }
 
@@ -186,6 +227,13 @@ impl Manifest {
         path: Option<&Path>,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ManifestError> {
+        let (text, base) = Self::read(path)?;
+        Self::parse_with(&text, base, lookup)
+    }
+
+    /// The text at `path` (or the embedded default) and the folder its
+    /// relative sources are resolved against.
+    pub fn read(path: Option<&Path>) -> Result<(String, PathBuf), ManifestError> {
         match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
@@ -193,9 +241,15 @@ impl Manifest {
                     source,
                 })?;
                 let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-                Self::parse_with(&text, base, lookup)
+                // An empty folder means "uploaded, not on disk" to deploys.
+                let base = if base.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    base
+                };
+                Ok((text, base))
             }
-            None => Self::parse_with(DEFAULT_MANIFEST, PathBuf::from("."), lookup),
+            None => Ok((DEFAULT_MANIFEST.to_string(), PathBuf::from("."))),
         }
     }
 
@@ -204,7 +258,8 @@ impl Manifest {
         Self::parse_with(text, base_dir, |name| std::env::var(name).ok())
     }
 
-    fn parse_with(
+    /// As [`Manifest::parse`], with `lookup` answering `${VAR}` references.
+    pub fn parse_with(
         text: &str,
         base_dir: PathBuf,
         lookup: impl Fn(&str) -> Option<String>,
@@ -221,8 +276,18 @@ impl Manifest {
         let mut manifest = Manifest::deserialize(table)
             .map_err(|e| ManifestError::Parse(e.message().trim().replace('\n', " ")))?;
         manifest.base_dir = base_dir;
-        (manifest.plans, manifest.router) = manifest.validate()?;
-        manifest.budgets = upstreams::validate(&manifest.upstreams)?;
+        match (
+            manifest.validate(),
+            upstreams::validate(&manifest.upstreams),
+        ) {
+            (Ok((plans, router)), Ok(budgets)) => {
+                (manifest.plans, manifest.router, manifest.budgets) = (plans, router, budgets);
+            }
+            (shape, budgets) => {
+                let errors = [shape.err(), budgets.err()].into_iter().flatten().collect();
+                ManifestError::from_list(errors)?;
+            }
+        }
         Ok(manifest)
     }
 
@@ -249,101 +314,6 @@ impl Manifest {
     pub fn budgets(&self) -> &[UpstreamBudget] {
         &self.budgets
     }
-
-    /// Checks the whole manifest; returns each component's plan and the
-    /// routing table, which the host then uses as they are.
-    fn validate(&self) -> Result<(BTreeMap<String, ComponentPlan>, Router), ManifestError> {
-        let mut plans = BTreeMap::new();
-        for (name, spec) in &self.components {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-            {
-                return Err(ManifestError::BadComponentName(name.clone()));
-            }
-            plans.insert(name.clone(), validate_component(name, spec)?);
-        }
-        for (family, policy) in &self.cache.families {
-            check_family_ttls(family, policy)?;
-            if policy
-                .max_ttl_seconds
-                .is_some_and(|max| max < policy.ttl_seconds)
-            {
-                return Err(ManifestError::Parse(format!(
-                    "cache family {family:?}: max_ttl_seconds is below its ttl_seconds"
-                )));
-            }
-        }
-        for route in &self.routes {
-            if !self.components.contains_key(&route.component) {
-                return Err(ManifestError::UnknownComponent {
-                    path: route.path.clone(),
-                    component: route.component.clone(),
-                });
-            }
-            if let Some(endpoint) = crate::routes::endpoints::shadows(&route.path) {
-                return Err(ManifestError::ShadowedRoute {
-                    path: route.path.clone(),
-                    endpoint,
-                });
-            }
-        }
-        Ok((plans, Router::new(&self.routes)?))
-    }
-}
-
-fn validate_component(name: &str, spec: &ComponentSpec) -> Result<ComponentPlan, ManifestError> {
-    let bad = |message: String| ManifestError::BadComponent {
-        component: name.to_string(),
-        message,
-    };
-    if spec.source.trim().is_empty() {
-        return Err(bad("source is empty".into()));
-    }
-    let mut seen = HashSet::new();
-    for prefix in &spec.cache_prefixes {
-        if prefix.is_empty() {
-            return Err(bad(
-                "an empty cache prefix would grant every key; list the families instead".into(),
-            ));
-        }
-        strata_keys::validate_key(prefix)
-            .map_err(|e| bad(format!("cache prefix {prefix:?}: {e}")))?;
-        if !seen.insert(prefix) {
-            return Err(bad(format!("cache prefix {prefix:?} is listed twice")));
-        }
-    }
-    let outbound = spec
-        .outbound
-        .iter()
-        .map(|host| {
-            AllowedHost::parse(host).map_err(|e| bad(format!("outbound entry {host:?}: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if spec.timeout_ms == Some(0) {
-        return Err(bad("timeout_ms must be positive".into()));
-    }
-    if spec.max_concurrency == Some(0) {
-        return Err(bad("max_concurrency must be positive".into()));
-    }
-    for path in &spec.warmup {
-        if !path.starts_with('/') || path.chars().any(char::is_control) {
-            return Err(bad(format!("warmup path {path:?} must start with '/'")));
-        }
-    }
-    let instances = instance_policy(spec).map_err(bad)?;
-    Ok(ComponentPlan {
-        grants: Arc::new(Grants {
-            cache_prefixes: spec.cache_prefixes.clone(),
-            sql: spec.sql,
-            outbound,
-            config: spec.config.clone(),
-        }),
-        timeout: spec.timeout_ms.map(Duration::from_millis),
-        warmup: spec.warmup.clone(),
-        instances,
-    })
 }
 
 /// A TOML error as one line (`line L, column C: message`): start-up
@@ -363,29 +333,3 @@ fn one_line(error: &toml::de::Error, text: &str) -> String {
 
 #[cfg(test)]
 mod tests;
-
-/// TTLs the cache can honour: a year-2500 deadline or a negative TTL of
-/// days is a typo, and refused with the limit rather than cut silently.
-fn check_family_ttls(family: &str, policy: &FamilyPolicy) -> Result<(), ManifestError> {
-    let longest = strata_cache::LONGEST_TTL.as_secs();
-    let longest_negative = strata_cache::LONGEST_NEGATIVE_TTL.as_secs();
-    let over = |what: &str, value: u64, limit: u64| {
-        ManifestError::Parse(format!(
-            "cache family {family:?}: {what} = {value} is over the limit of {limit}"
-        ))
-    };
-    for (what, value) in [
-        ("ttl_seconds", Some(policy.ttl_seconds)),
-        ("max_ttl_seconds", policy.max_ttl_seconds),
-    ] {
-        if let Some(value) = value.filter(|v| *v > longest) {
-            return Err(over(what, value, longest));
-        }
-    }
-    match policy.negative_ttl_seconds {
-        Some(value) if value > longest_negative => {
-            Err(over("negative_ttl_seconds", value, longest_negative))
-        }
-        _ => Ok(()),
-    }
-}

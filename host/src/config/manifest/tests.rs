@@ -2,6 +2,8 @@
 
 use super::expand::expand_env;
 use super::*;
+use std::time::Duration;
+
 use strata_runtime::{InstancePolicy, WarmPolicy};
 
 fn parse(text: &str) -> Result<Manifest, ManifestError> {
@@ -263,5 +265,19 @@ fn warm_settings_out_of_bounds_are_refused_with_the_limit() {
         let text = format!("{ONE_COMPONENT}instances = \"warm\"\n{setting}\n");
         let err = parse(&text).expect_err(setting);
         assert!(err.to_string().contains(message), "{setting}: {err}");
+    }
+}
+
+#[test]
+fn every_problem_of_a_manifest_is_listed_not_just_the_first() {
+    let text = "[components.a]\nsource = \"builtin:market\"\ncache_prefixes = [\"\"]\n\n[components.b]\nsource = \"builtin:market\"\ntimeout_ms = 0\n\n[[routes]]\npath = \"/x\"\ncomponent = \"nobody\"\n\n[[upstreams]]\nhost = \"api.example.com\"\nrate = \"lots\"\n";
+    let error = Manifest::parse(text, PathBuf::from(".")).expect_err("four problems");
+    let messages = error.messages();
+    assert_eq!(messages.len(), 4, "{messages:?}");
+    for needle in ["\"a\"", "\"b\"", "nobody", "api.example.com"] {
+        assert!(
+            messages.iter().any(|m| m.contains(needle)),
+            "{needle}: {messages:?}"
+        );
     }
 }

@@ -13,7 +13,7 @@ use strata_upstream::UpstreamBudget;
 use super::ManifestError;
 
 /// One `[[upstreams]]` entry as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSpec {
     /// `host`, `host:port` or a base URL, as in a component's `outbound`.

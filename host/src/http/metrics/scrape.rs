@@ -145,10 +145,16 @@ pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String 
         );
     }
     out.single(
+        "strata_manifest_id",
+        "gauge",
+        "The stored manifest this instance serves (0: none stored); instances that differ have not followed a deploy yet.",
+        app.dispatcher.current().manifest_id as f64,
+    );
+    out.single(
         "strata_components_deployed",
         "gauge",
         "Components with an active version.",
-        app.registry.deployed() as f64,
+        app.dispatcher.current().registry.deployed() as f64,
     );
     out.single(
         "strata_instances_active",
@@ -156,7 +162,7 @@ pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String 
         "Component instances alive right now (pool slots in use), parked warm ones included.",
         app.runtime.active_instances() as f64,
     );
-    render_instances(&app.registry.all(), &mut out);
+    render_instances(&app.dispatcher.current().registry.all(), &mut out);
     out.single(
         "strata_instances_max",
         "gauge",

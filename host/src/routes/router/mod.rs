@@ -13,7 +13,7 @@ use thiserror::Error;
 use serde::Deserialize;
 
 /// One route: a path pattern, optional method filter, and its component.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
     /// `/exact`, `/with/{param}`, or `/prefix/*` (trailing wildcard).

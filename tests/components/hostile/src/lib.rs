@@ -24,6 +24,7 @@
 //! | `count` | `200 {"count":n}`: n counts the requests this instance has served, so n > 1 shows a reused (warm) instance |
 //! | `print` | writes a line to stdout and to stderr, then `200 {"printed":true}` |
 //! | `busy` | computes for 50 ms (across several epoch ticks), then `200 {"busy_ms":50}` |
+//! | `sleep` | waits 1.5 s (a request still in flight while a test changes the app), then `200 {"slept_ms":1500}` |
 //! | `grow` | keeps 8 MiB more in a global (its memory grows for good), answers `200 {"held_mib":n}` |
 //! | `stash` | keeps this request's handle in a global instead of dropping it, answers `200 {"stashed":true}` |
 //! | `read-stash` | reads header `x-secret` of a stashed request through the host: `200 {"secret":value}`, or `{"secret":null}` when this instance holds none |
@@ -200,6 +201,9 @@ thread_local! {
 /// How long `busy` computes: several epoch ticks of the host.
 const BUSY_MS: u64 = 50;
 
+/// How long `sleep` waits.
+const SLEEP_MS: u64 = 1500;
+
 /// Memory kept for good (`grow`).
 static HELD: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
 
@@ -284,6 +288,10 @@ impl Handler for Hostile {
                     spins = std::hint::black_box(spins.wrapping_add(1));
                 }
                 Response::json(200, &serde_json::json!({ "busy_ms": BUSY_MS }))
+            }
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_millis(SLEEP_MS));
+                Response::json(200, &serde_json::json!({ "slept_ms": SLEEP_MS }))
             }
             "grow" => {
                 let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());

@@ -141,18 +141,8 @@ pub async fn record(
     hash: Option<&str>,
     source: &str,
 ) -> Result<i64, SqlError> {
-    let rows = query(
-        db,
-        "INSERT INTO strata.deployments (component, action, hash, source) VALUES ($1, $2, $3, $4) RETURNING id",
-        &[
-            SqlValue::Text(component.into()),
-            SqlValue::Text(action.into()),
-            hash.map_or(SqlValue::Null, |h| SqlValue::Text(h.into())),
-            SqlValue::Text(source.into()),
-        ],
-    )
-    .await?;
-    Ok(rows.rows.first().and_then(|r| r.first()).map_or(0, int))
+    let (sql, params) = insert_deployment(component, action, hash, source);
+    Ok(returned_id(&query(db, sql, &params).await?))
 }
 
 /// The versions ever deployed for `component`, most recently used first.
@@ -176,3 +166,6 @@ pub async fn versions(db: &Database, component: &str) -> Result<Vec<StoredVersio
         })
         .collect())
 }
+
+mod manifests;
+pub use manifests::*;
