@@ -82,7 +82,10 @@ impl Database {
     }
 
     /// Runs host statements in order in one transaction on the host pool:
-    /// all take effect or none does. Returns each statement's rows.
+    /// all take effect or none does, and host transactions of every
+    /// instance sharing the database run one at a time (Postgres: an
+    /// advisory lock; SQLite: its single writer). Returns each statement's
+    /// rows.
     pub async fn host_transaction(
         &self,
         statements: &[(&str, Vec<SqlValue>)],

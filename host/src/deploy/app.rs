@@ -147,14 +147,15 @@ impl Deployer {
         let hash = content_hash(body.as_bytes());
         let logged = store::logged_versions(&self.database).await?;
         let mut statements = Vec::new();
+        // A row for every component, not only those that change: another
+        // instance may log a version between this read and the commit, and
+        // the newest rows must be this manifest's.
         for (name, component) in &ready {
             let Some(loaded) = &component.loaded else {
                 continue;
             };
-            if logged.get(name) == Some(&Some(loaded.hash.clone())) {
-                continue;
-            }
-            if let Some(bytes) = &component.fresh_bytes {
+            let known = logged.get(name) == Some(&Some(loaded.hash.clone()));
+            if let Some(bytes) = component.fresh_bytes.as_ref().filter(|_| !known) {
                 statements.push(store::insert_blob(&loaded.hash, bytes));
             }
             statements.push(store::insert_deployment(

@@ -39,6 +39,11 @@ use crate::{RowSet, SqlError, SqlValue, value};
 use error::error;
 use transaction::{begin, finish, stopped};
 
+/// The advisory lock every host transaction holds: instances sharing the
+/// database commit them one at a time, so ids follow commit order (a
+/// deploy's log rows are never interleaved with another's).
+const HOST_TRANSACTION_LOCK: i64 = 0x5354_5241_5441_0001;
+
 /// The pools of one Postgres database.
 pub(crate) struct Pools {
     pub(super) host: PgPool,
@@ -76,6 +81,11 @@ impl Pools {
         statements: &[(&str, Vec<SqlValue>)],
     ) -> Result<Vec<RowSet>, SqlError> {
         let mut tx = self.host.begin().await.map_err(error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(HOST_TRANSACTION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
         let mut results = Vec::with_capacity(statements.len());
         for (text, params) in statements {
             let query = bind_all!(sqlx::query(text), params);
