@@ -21,6 +21,8 @@ mod compat;
 mod contract;
 mod data;
 mod deploy;
+mod guest_output;
+mod imports;
 mod layout;
 mod live;
 mod negative;
