@@ -22,6 +22,8 @@ mod compat;
 mod contract;
 mod data;
 mod deploy;
+mod guest_output;
+mod imports;
 mod layout;
 mod live;
 mod negative;

@@ -137,6 +137,17 @@ async fn json_logs_carry_the_request_span() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_written_to_a_file_carries_no_colour_codes() {
+    let services = Services::start(Backend::Bare).await;
+    let host = services.host();
+    let _ = host.get("/health").await;
+    assert_eq!(host.get("/nothing-here").await.status, 404);
+    let log = host.log_text();
+    assert!(log.contains(" INFO "), "levels are written:\n{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a file:\n{log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_every_route() {
     let services = Services::start(Backend::Bare).await;
     let host = services.host();

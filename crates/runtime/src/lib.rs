@@ -6,7 +6,8 @@
 //! served request (what it may import, how much memory and time it gets,
 //! which instance state it can see) is decided here and nowhere else:
 //! [`load`] refuses what could never serve, [`invoke`] runs each request
-//! in its own store, and [`capabilities`] hands out only what was granted.
+//! in its own store, [`capabilities`] hands out only what was granted, and
+//! [`output`] takes what a guest prints into the log, never the response.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -14,8 +15,10 @@
 mod capabilities;
 mod engine;
 mod error;
+mod imports;
 mod invoke;
 mod load;
+mod output;
 mod registry;
 mod state;
 mod warm;
@@ -30,6 +33,7 @@ pub use capabilities::{Grants, Services};
 pub use engine::EngineSettings;
 pub use error::RuntimeError;
 pub use invoke::{InvokeError, RequestBody};
+pub use output::RequestId;
 pub use registry::{LoadedComponent, Registry};
 pub use state::HostState;
 pub use warm::{InstancePolicy, InstanceStats, Retirement, WarmPolicy};

@@ -4,6 +4,11 @@
 //! exports no HTTP handler, imports a capability its manifest does not
 //! grant, or traps while starting would only fail on every request; all of
 //! that is checked once, before it is put in the registry.
+//!
+//! The grant is checked twice: from the import section before compiling
+//! ([`imports`](crate::imports)), so a component that can never be
+//! accepted costs milliseconds rather than a compile, and on the compiled
+//! component's type, which is the check that counts.
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -11,6 +16,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::capabilities::Grants;
 use crate::error::RuntimeError;
+use crate::imports;
 use crate::registry::LoadedComponent;
 use crate::warm::{InstancePolicy, WarmPool};
 use crate::{ComponentPlan, Runtime, describe};
@@ -19,6 +25,9 @@ use crate::{ComponentPlan, Runtime, describe};
 /// layer 1. A core module has version 1 and layer 0.
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 const CORE_MODULE_LAYER: [u8; 2] = [0, 0];
+
+/// Longest import name quoted in a refusal.
+const MAX_QUOTED_NAME: usize = 200;
 
 impl Runtime {
     /// Compiles and pre-instantiates `bytes` as component `name`, refusing
@@ -34,6 +43,18 @@ impl Runtime {
         }
         if bytes[6..8] == CORE_MODULE_LAYER {
             return Err(RuntimeError::CoreModule);
+        }
+        match imports::top_level(bytes) {
+            Ok(names) => {
+                if let Some(refusal) = names.iter().find_map(|name| ungranted(name, &plan.grants)) {
+                    return Err(refusal);
+                }
+            }
+            Err(e) => tracing::debug!(
+                component = name,
+                error = %e,
+                "imports not read before compiling; the compiler decides"
+            ),
         }
         let component =
             Component::new(&self.engine, bytes).map_err(|e| RuntimeError::Compile(describe(&e)))?;
@@ -71,7 +92,7 @@ impl Runtime {
         &self,
         component: &LoadedComponent,
     ) -> Result<(), RuntimeError> {
-        let mut store = self.new_store(component);
+        let mut store = self.new_store(component, None);
         component
             .pre
             .instantiate_async(&mut store)
@@ -81,27 +102,33 @@ impl Runtime {
     }
 }
 
-/// Refuses a component that imports a `strata:host` capability its
-/// manifest entry does not grant at all: such a component could only ever
-/// fail, so it is better refused at deploy than at its first request.
+/// Refuses a compiled component that imports a `strata:host` capability
+/// its manifest entry does not grant at all: such a component could only
+/// ever fail, so it is better refused at deploy than at its first request.
 fn check_imports_are_granted(
     engine: &Engine,
     component: &Component,
     grants: &Grants,
 ) -> Result<(), RuntimeError> {
-    for (import, _) in component.component_type().imports(engine) {
-        let Some(interface) = import
-            .strip_prefix("strata:host/")
-            .map(|rest| rest.split('@').next().unwrap_or(rest))
-        else {
-            continue;
-        };
-        if let Some(capability) = grants.missing_for(interface) {
-            return Err(RuntimeError::NotGranted {
-                import: import.to_string(),
-                capability,
-            });
-        }
+    match component
+        .component_type()
+        .imports(engine)
+        .find_map(|(import, _)| ungranted(import, grants))
+    {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The refusal of `import` if it names a `strata:host` interface whose
+/// capability `grants` lacks entirely. The name is quoted escaped: before
+/// compiling it has not been validated.
+fn ungranted(import: &str, grants: &Grants) -> Option<RuntimeError> {
+    let interface = import.strip_prefix("strata:host/")?;
+    let interface = interface.split('@').next().unwrap_or(interface);
+    let capability = grants.missing_for(interface)?;
+    Some(RuntimeError::NotGranted {
+        import: strata_logtext::bounded(import, MAX_QUOTED_NAME).into_owned(),
+        capability,
+    })
 }

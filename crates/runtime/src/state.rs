@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::capabilities::{Contexts, HasCapabilities};
+use crate::output::{GuestOutput, Source};
 
 /// Direct `wasi:http/outgoing-handler` calls would bypass the host's
 /// outbound policy (allow-list, retries, breaker), so they are refused;
@@ -124,11 +125,14 @@ impl ResourceLimiter for Limits {
 }
 
 /// The data of one instance's `Store`. Everything tied to one request
-/// (capability contexts with their grant, log budget and deadline) is
+/// (capability contexts with their grant, log budget and deadline, the
+/// request id and budget its stdout and stderr are logged under) is
 /// replaced by [`HostState::begin_request`] when a warm instance takes its
 /// next request; the WASI context and limits belong to the instance.
 pub struct HostState {
     pub(crate) wasi: WasiCtx,
+    /// The guest's stdout and stderr (the `wasi` context writes into it).
+    pub(crate) output: GuestOutput,
     pub(crate) http: WasiHttpCtx,
     pub(crate) http_hooks: DenyDirectOutgoing,
     pub(crate) table: ResourceTable,
@@ -140,10 +144,17 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// Gives the instance a new request's contexts and deadline.
-    pub(crate) fn begin_request(&mut self, capabilities: Contexts, deadline: Instant) {
+    /// Gives the instance a new request's contexts, deadline and output
+    /// account.
+    pub(crate) fn begin_request(
+        &mut self,
+        capabilities: Contexts,
+        deadline: Instant,
+        output: Source,
+    ) {
         self.capabilities = capabilities;
         self.deadline = deadline;
+        self.output.begin(output);
     }
 }
 

@@ -193,13 +193,14 @@ impl Deployer {
                 errors.push(problem("has no validated plan".into()));
                 continue;
             };
+            let bytes = Arc::new(bytes);
             match self.compile_with(name, bytes.clone(), plan).await {
                 Ok(loaded) => {
                     ready.insert(
                         name.clone(),
                         Ready {
                             loaded: Some(loaded),
-                            fresh_bytes: fresh.then_some(bytes),
+                            fresh_bytes: fresh.then(|| Arc::unwrap_or_clone(bytes)),
                         },
                     );
                 }

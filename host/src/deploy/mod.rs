@@ -210,7 +210,7 @@ impl Deployer {
     async fn compile(
         &self,
         name: &str,
-        bytes: Vec<u8>,
+        bytes: Arc<Vec<u8>>,
     ) -> Result<Arc<LoadedComponent>, DeployError> {
         let plan = self
             .manifest()
@@ -225,7 +225,7 @@ impl Deployer {
     async fn compile_with(
         &self,
         name: &str,
-        bytes: Vec<u8>,
+        bytes: Arc<Vec<u8>>,
         plan: ComponentPlan,
     ) -> Result<Arc<LoadedComponent>, DeployError> {
         let runtime = self.runtime.clone();

@@ -187,6 +187,6 @@ impl Deployer {
         let bytes = store::blob(&self.database, hash)
             .await?
             .ok_or_else(|| super::DeployError::MissingBlob(hash.to_string()))?;
-        self.compile(name, bytes).await
+        self.compile(name, Arc::new(bytes)).await
     }
 }

@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::metrics::Labels;
 use super::{ClientBody, ListenerRole, Server, auth};
 use crate::routes::Routed;
-use strata_runtime::RequestBody;
+use strata_runtime::{RequestBody, RequestId};
 
 /// A client's request for a component route. Admin-only routes need the
 /// same access as admin endpoints; the admin listener serves nothing else.
@@ -61,7 +61,11 @@ pub(super) async fn from_client<B: ClientBody>(
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // The guest's output is logged under the id the client is shown.
+    if let Some(id) = super::request_id() {
+        parts.extensions.insert(RequestId(id));
+    }
     let body = read_body(body, limit, server.settings.body_read_timeout).await?;
     let slot = connection.try_permit().ok_or(ApiError::Overloaded(None))?;
     Ok(app

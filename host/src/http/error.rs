@@ -181,10 +181,17 @@ impl ApiError {
 
     pub fn into_response(self) -> hyper::Response<HyperOutgoingBody> {
         let status = self.status();
+        let id = super::request_id();
         if status.is_server_error() {
             // Debug-formatted: the text may come from a guest, and a newline
-            // in it must not start a forged line in a plain-text log.
-            tracing::warn!(code = self.code(), error = ?self.to_string(), "request failed");
+            // in it must not start a forged line in a plain-text log. The id
+            // is the body's, and the one the guest's output is logged under.
+            tracing::warn!(
+                code = self.code(),
+                request_id = id.as_deref(),
+                error = ?self.to_string(),
+                "request failed"
+            );
         }
         let mut body = json!({ "error": self.client_message(), "code": self.code() });
         if let Some(hint) = self.hint() {
@@ -193,8 +200,8 @@ impl ApiError {
         if let ApiError::Deploy(DeployError::Manifest(errors)) = &self {
             body["errors"] = json!(errors);
         }
-        if let Some(id) = super::request_id() {
-            body["request_id"] = json!(&*id);
+        if let Some(id) = &id {
+            body["request_id"] = json!(&**id);
         }
         let mut response = json_response(status, &body);
         if matches!(self, ApiError::Overloaded(_) | ApiError::TooManyClients) {

@@ -373,7 +373,8 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn from(response: reqwest::Response) -> Self {
+    /// Reads `response` in full.
+    pub async fn from(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.text().await.expect("response body");

@@ -17,7 +17,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::head::GuestRun;
-use super::running::{Running, reap};
+use super::running::{Running, Who, reap};
 
 /// A response body whose guest is still running: each poll first lets the
 /// guest make progress (it may be blocked on body back-pressure), then reads
@@ -34,7 +34,7 @@ pub(super) struct GuestBody {
     body: HyperOutgoingBody,
     running: Arc<Running>,
     reaper: tokio::task::JoinHandle<()>,
-    component: Arc<str>,
+    who: Who,
     deadline: Instant,
     /// Whether the client has been sent the whole body: the inner body ended,
     /// or as many bytes went out as the response's `content-length` (hyper
@@ -49,7 +49,7 @@ impl GuestBody {
     pub(super) fn wrap(
         body: HyperOutgoingBody,
         guest: GuestRun,
-        component: Arc<str>,
+        who: Who,
         declared: Option<u64>,
         deadline: Instant,
     ) -> HyperOutgoingBody {
@@ -58,13 +58,13 @@ impl GuestBody {
             started: Instant::now(),
             waiting_on_client_ms: AtomicU64::new(0),
         });
-        let reaper = tokio::spawn(reap(Arc::downgrade(&running), deadline, component.clone()));
+        let reaper = tokio::spawn(reap(Arc::downgrade(&running), deadline, who.clone()));
         Self {
             remaining: declared.or(body.size_hint().exact()),
             body,
             running,
             reaper,
-            component,
+            who,
             deadline,
             delivered: false,
         }
@@ -80,7 +80,12 @@ impl GuestBody {
             *slot = None;
             self.reaper.abort();
             if let Err(e) = finished {
-                tracing::warn!(component = &*self.component, error = %e, "component failed while writing its response body");
+                tracing::warn!(
+                    component = &*self.who.component,
+                    request_id = self.who.request_id.as_deref(),
+                    error = %e,
+                    "component failed while writing its response body"
+                );
             }
         }
     }
@@ -136,16 +141,18 @@ impl Drop for GuestBody {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let component = self.component.clone();
+            let who = self.who.clone();
             let deadline = self.deadline;
             runtime.spawn(async move {
+                let component = &*who.component;
+                let request_id = who.request_id.as_deref();
                 match tokio::time::timeout_at(deadline.into(), guest).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
-                        tracing::warn!(component = &*component, error = %e, "component failed after its response was sent")
+                        tracing::warn!(component, request_id, error = %e, "component failed after its response was sent")
                     }
                     Err(_) => {
-                        tracing::warn!(component = &*component, "component stopped: still running at its deadline after its response was sent")
+                        tracing::warn!(component, request_id, "component stopped: still running at its deadline after its response was sent")
                     }
                 }
             });

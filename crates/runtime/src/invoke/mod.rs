@@ -34,6 +34,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 pub use error::InvokeError;
 
+use crate::output::RequestId;
 use crate::registry::LoadedComponent;
 use crate::warm::{ParkingSpace, Retirement, Retiring};
 use crate::{Runtime, describe};
@@ -83,16 +84,20 @@ impl Runtime {
         hold: impl Send + 'static,
     ) -> Result<hyper::Response<HyperOutgoingBody>, InvokeError> {
         let started = Instant::now();
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone());
         let parked = component.warm.as_ref().and_then(|pool| pool.checkout());
         let (mut store, reused) = match parked {
             Some(parked) => {
                 let mut store = parked.store;
-                self.reuse_store(&mut store, &component);
+                self.reuse_store(&mut store, &component, request_id.clone());
                 (store, Some((parked.proxy, parked.served)))
             }
             None => {
                 component.started.fetch_add(1, Ordering::Relaxed);
-                (self.new_store(&component), None)
+                (self.new_store(&component, request_id.clone()), None)
             }
         };
         let (sender, mut receiver) = tokio::sync::oneshot::channel();
@@ -138,6 +143,7 @@ impl Runtime {
                 .call_handle(&mut store, req, out)
                 .await
                 .map_err(|e| classify_trap(e, timeout));
+            store.data().output.finish();
             drop(hold);
             // Parked or dropped here, not when the future is: either way
             // the outparam's sender is gone once the run has finished (a
@@ -171,9 +177,12 @@ impl Runtime {
                 None => response,
                 Some(guest) => {
                     let declared = declared_length(response.headers());
-                    let name = component.name.clone();
+                    let who = running::Who {
+                        component: component.name.clone(),
+                        request_id,
+                    };
                     let deadline = started + timeout;
-                    response.map(|body| GuestBody::wrap(body, guest, name, declared, deadline))
+                    response.map(|body| GuestBody::wrap(body, guest, who, declared, deadline))
                 }
             }),
             Ok(Head::Sent(Err(code))) => Err(InvokeError::Guest(code)),

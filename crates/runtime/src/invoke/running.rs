@@ -15,6 +15,14 @@ use super::head::GuestRun;
 /// what it already wrote, before it is stopped.
 pub(super) const SEND_STALL: Duration = Duration::from_secs(10);
 
+/// Whose guest it is, for the log lines about it: the response has left
+/// the request's span by the time they are written.
+#[derive(Clone)]
+pub(super) struct Who {
+    pub(super) component: Arc<str>,
+    pub(super) request_id: Option<Arc<str>>,
+}
+
 /// A running guest shared between its response body and its reaper.
 pub(super) struct Running {
     pub(super) guest: Mutex<Option<GuestRun>>,
@@ -50,11 +58,7 @@ impl Running {
 
 /// Stops the guest in `running` at `deadline`, or once the client has left
 /// its output untaken for [`SEND_STALL`]; ends early if the body is gone.
-pub(super) async fn reap(
-    running: std::sync::Weak<Running>,
-    deadline: Instant,
-    component: Arc<str>,
-) {
+pub(super) async fn reap(running: std::sync::Weak<Running>, deadline: Instant, who: Who) {
     loop {
         let Some(shared) = running.upgrade() else {
             return;
@@ -72,7 +76,11 @@ pub(super) async fn reap(
             continue;
         };
         if shared.stop().is_some() {
-            tracing::warn!(component = &*component, "component stopped: {why}");
+            tracing::warn!(
+                component = &*who.component,
+                request_id = who.request_id.as_deref(),
+                "component stopped: {why}"
+            );
         }
         return;
     }

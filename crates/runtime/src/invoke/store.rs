@@ -4,8 +4,10 @@
 //! holding only this component's grants and limits, with the epoch
 //! callback that enforces its deadline; loading checks use the same store
 //! so a component is tested as it will run. A warm instance keeps its
-//! store, and gets the next request's contexts and deadline instead.
+//! store, and gets the next request's contexts, deadline and output
+//! account instead.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
@@ -16,6 +18,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use super::error::DeadlineExceeded;
 use crate::Runtime;
 use crate::capabilities::{self, Contexts, Instance};
+use crate::output::{GuestOutput, Source, Stream};
 use crate::registry::LoadedComponent;
 use crate::state::{DenyDirectOutgoing, HostState, InstanceGuard, Limits};
 
@@ -36,12 +39,24 @@ fn resource_table() -> ResourceTable {
 }
 
 impl Runtime {
-    pub(crate) fn new_store(&self, component: &LoadedComponent) -> Store<HostState> {
+    /// A store for a new instance of `component`; what the guest prints is
+    /// logged under `request_id` (`None` outside a client request).
+    pub(crate) fn new_store(
+        &self,
+        component: &LoadedComponent,
+        request_id: Option<Arc<str>>,
+    ) -> Store<HostState> {
         let memory =
             usize::try_from(self.settings().engine.instance_memory_bytes).unwrap_or(usize::MAX);
         let deadline = Instant::now() + component.timeout;
+        let output = GuestOutput::new(source(component, request_id));
         let state = HostState {
-            wasi: WasiCtx::builder().env(VERSION_VAR, &component.hash).build(),
+            wasi: WasiCtx::builder()
+                .env(VERSION_VAR, &component.hash)
+                .stdout(output.stream(Stream::Stdout))
+                .stderr(output.stream(Stream::Stderr))
+                .build(),
+            output,
             http: WasiHttpCtx::new(),
             http_hooks: DenyDirectOutgoing,
             table: resource_table(),
@@ -69,12 +84,20 @@ impl Runtime {
     }
 
     /// Readies a parked warm instance's store for the next request: new
-    /// capability contexts (grant, log budget) and a new deadline, so
-    /// nothing of the previous request's host state carries over.
-    pub(crate) fn reuse_store(&self, store: &mut Store<HostState>, component: &LoadedComponent) {
+    /// capability contexts (grant, log budget), a new deadline and a new
+    /// output account under `request_id`, so nothing of the previous
+    /// request's host state carries over.
+    pub(crate) fn reuse_store(
+        &self,
+        store: &mut Store<HostState>,
+        component: &LoadedComponent,
+        request_id: Option<Arc<str>>,
+    ) {
         let deadline = Instant::now() + component.timeout;
         let contexts = self.contexts(component, deadline);
-        store.data_mut().begin_request(contexts, deadline);
+        store
+            .data_mut()
+            .begin_request(contexts, deadline, source(component, request_id));
         store.set_epoch_deadline(1);
     }
 
@@ -88,5 +111,14 @@ impl Runtime {
                 deadline,
             },
         )
+    }
+}
+
+/// Whom `component`'s output is logged for.
+fn source(component: &LoadedComponent, request_id: Option<Arc<str>>) -> Source {
+    Source {
+        component: component.name.clone(),
+        version: component.version.clone(),
+        request_id,
     }
 }

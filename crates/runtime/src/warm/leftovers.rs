@@ -4,7 +4,9 @@
 //! A guest's libc keeps the stdin, stdout and stderr streams it opened (and
 //! pollables on them) for the life of the instance, so a table that must be
 //! empty would retire every component that ever printed. Those streams
-//! carry nothing of a request. Everything that does is another type: the
+//! carry nothing of a request: what a request writes to them is logged
+//! under its own id, and the next request starts a fresh account
+//! (`crate::output`). Everything that does is another type: the
 //! incoming request, its fields, the outparam, response, bodies, trailers,
 //! cache leases. A body's stream is a *child* of its body, and the table
 //! refuses to delete a resource that still has children, so a kept body
@@ -51,6 +53,23 @@ mod tests {
         let mut table = ResourceTable::new();
         let stdout: DynOutputStream = Box::new(wasmtime_wasi::p2::pipe::SinkOutputStream);
         table.push(stdout).expect("push");
+        assert!(only_instance_state(&mut table));
+    }
+
+    #[test]
+    fn the_hosts_captured_stdout_and_stderr_are_reusable() {
+        use crate::output::{GuestOutput, Source, Stream};
+        use wasmtime_wasi::cli::StdoutStream;
+        let output = GuestOutput::new(Source {
+            component: "c".into(),
+            version: "v".into(),
+            request_id: None,
+        });
+        let mut table = ResourceTable::new();
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let stream: DynOutputStream = output.stream(stream).p2_stream();
+            table.push(stream).expect("push");
+        }
         assert!(only_instance_state(&mut table));
     }
 

@@ -23,6 +23,8 @@
 //! | `ok` | `200 {"ok":true}` |
 //! | `count` | `200 {"count":n}`: n counts the requests this instance has served, so n > 1 shows a reused (warm) instance |
 //! | `print` | writes a line to stdout and to stderr, then `200 {"printed":true}` |
+//! | `print-body` | writes the request body to stdout exactly as sent (no newline added), then `200 {"printed":n,"ok":bool}` (`ok`: every write succeeded) |
+//! | `print-flood` | 100 000 stdout lines of 1 KiB each, then `200 {"printed":100000}` |
 //! | `busy` | computes for 50 ms (across several epoch ticks), then `200 {"busy_ms":50}` |
 //! | `sleep` | waits 1.5 s (a request still in flight while a test changes the app), then `200 {"slept_ms":1500}` |
 //! | `grow` | keeps 8 MiB more in a global (its memory grows for good), answers `200 {"held_mib":n}` |
@@ -281,6 +283,16 @@ impl Handler for Hostile {
                 eprintln!("hostile: a line on stderr");
                 Response::json(200, &serde_json::json!({ "printed": true }))
             }
+            "print-body" => {
+                use std::io::Write as _;
+                let mut stdout = std::io::stdout();
+                let written = stdout.write_all(&req.body).and_then(|()| stdout.flush());
+                Response::json(
+                    200,
+                    &serde_json::json!({ "printed": req.body.len(), "ok": written.is_ok() }),
+                )
+            }
+            "print-flood" => print_flood(),
             "busy" => {
                 let started = std::time::Instant::now();
                 let mut spins = 0u64;
@@ -362,6 +374,17 @@ fn log_flood() -> Response {
         log::info(&line);
     }
     Response::json(200, &serde_json::json!({ "logged": LOG_FLOOD_LINES }))
+}
+
+/// Floods stdout with [`LOG_FLOOD_LINES`] lines of exactly 1 KiB, then
+/// answers normally: the host must keep only its per-request budget of it.
+fn print_flood() -> Response {
+    let mut line = String::from("hostile print-flood ");
+    line.extend(std::iter::repeat_n('x', KIB - 1 - line.len()));
+    for _ in 0..LOG_FLOOD_LINES {
+        println!("{line}");
+    }
+    Response::json(200, &serde_json::json!({ "printed": LOG_FLOOD_LINES }))
 }
 
 /// A refused capability call (the expected outcome) as
