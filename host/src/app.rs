@@ -84,9 +84,10 @@ impl App {
         let backplane = connect_redis(cli)?;
         let cache = Arc::new(build_cache(cli, &startup.manifest, backplane.clone()).await?);
         let database = Arc::new(open_database(cli, &startup.manifest).await?);
-        let chosen = crate::deploy::choose_manifest(&database, &startup, &env)
-            .await
-            .map_err(StartError::Serving)?;
+        let chosen =
+            crate::deploy::choose_manifest(&database, &startup, &env, cli.startup_manifest_wins)
+                .await
+                .map_err(StartError::Serving)?;
         let manifest = chosen.manifest.clone();
         let outbound = Arc::new(
             Outbound::new(OutboundSettings {

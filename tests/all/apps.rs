@@ -429,3 +429,79 @@ async fn a_deployed_manifest_cannot_read_the_hosts_secrets_through_env_reference
         assert!(!body.to_string().contains("postgres://"), "{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_without_components_is_refused_rather_than_emptying_the_app() {
+    let services = Services::start(Backend::Bare).await;
+    let host = echo_host(&services, &[]);
+    let (status, body) = post_json(&host, "/admin/apps", &json!({ "manifest": "" })).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no component"),
+        "{body}"
+    );
+    assert_eq!(status_of(&host, "/hello").await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_upstream_budgets_are_accepted_and_said_to_apply_at_restart() {
+    let services = Services::start(Backend::Bare).await;
+    let host = echo_host(&services, &[]);
+    let budgeted = format!(
+        "{}\n[[upstreams]]\nhost = \"api.example.com\"\nrate = \"5/s\"\n",
+        app_manifest(&[], "")
+    );
+    let outcome = deployed(&host, &budgeted).await;
+    let notes = outcome["on_restart"].to_string();
+    assert!(notes.contains("[[upstreams]]"), "{outcome}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_told_its_startup_manifest_wins_serves_it_and_makes_it_active() {
+    let services = Services::start(Backend::RedisPostgres).await;
+    let mut host = echo_host(&services, &[]);
+    deployed(&host, &app_manifest(&["h"], "")).await;
+    host.kill();
+
+    let restarted = echo_host(&services, &[("STRATA_STARTUP_MANIFEST_WINS", "true")]);
+    assert_eq!(
+        status_of(&restarted, "/h/ok").await,
+        404,
+        "the file's app, without hostile"
+    );
+    assert_eq!(status_of(&restarted, "/hello").await, 200);
+    let apps = restarted.admin("GET", "/admin/apps").await.json();
+    assert_eq!(apps["active"]["action"], "seed", "{apps}");
+    assert_eq!(apps["active"]["id"], apps["serving_manifest_id"], "{apps}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_does_not_redeploy_an_unchanged_watched_strata_toml_over_a_later_deploy() {
+    let services = Services::start(Backend::Bare).await;
+    let folder = services.dir.path().join("watched");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let folder_text = folder.display().to_string();
+    let env = [("STRATA_COMPONENTS_DIR", folder_text.as_str())];
+    let mut host = echo_host(&services, &env);
+    std::fs::copy(test_programs::HOSTILE, folder.join("hostile.wasm")).expect("copy");
+    std::fs::write(folder.join("strata.toml"), app_manifest(&["h"], "")).expect("write");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status_of(&host, "/h/ok").await != 200 {
+        assert!(Instant::now() < deadline, "strata.toml was not deployed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    deployed(&host, &app_manifest(&["h2"], "")).await;
+    host.kill();
+
+    let restarted = echo_host(&services, &env);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        status_of(&restarted, "/h2/ok").await,
+        200,
+        "the later deploy stands"
+    );
+    assert_eq!(status_of(&restarted, "/h/ok").await, 404);
+}

@@ -8,62 +8,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, ValueEnum};
 
-/// The running host a command talks to.
-#[derive(Debug, Clone, Args)]
-pub struct AdminTarget {
-    /// The host's admin base URL (its public URL when it uses a token;
-    /// the token is STRATA_ADMIN_TOKEN).
-    #[arg(
-        long,
-        env = "STRATA_ADMIN_URL",
-        default_value = "http://127.0.0.1:8081"
-    )]
-    pub admin_url: String,
-}
-
-/// Commands other than serving. Each talks to a running host's admin API;
-/// through the shared database, a change reaches every instance.
-#[derive(Debug, Clone, Subcommand)]
-pub enum Command {
-    /// Deploy one component (`strata deploy NAME FILE`), or a whole app
-    /// (`strata deploy --manifest strata.toml`: components, routes, grants
-    /// and cache families, with the files it names uploaded alongside).
-    Deploy {
-        /// Component name, as declared in the active manifest.
-        #[arg(required_unless_present = "manifest")]
-        name: Option<String>,
-        /// The `.wasm` component file.
-        #[arg(required_unless_present = "manifest")]
-        file: Option<PathBuf>,
-        /// A manifest to make active, instead of one component.
-        #[arg(long, conflicts_with_all = ["name", "file"])]
-        manifest: Option<PathBuf>,
-        #[command(flatten)]
-        target: AdminTarget,
-    },
-    /// Roll a component (NAME) or the whole manifest (`--manifest`) back
-    /// to what was active before.
-    Rollback {
-        #[arg(required_unless_present = "manifest")]
-        name: Option<String>,
-        #[arg(long, conflicts_with = "name")]
-        manifest: bool,
-        #[command(flatten)]
-        target: AdminTarget,
-    },
-    /// Show the active manifest, what the host serves and the history.
-    Apps {
-        #[command(flatten)]
-        target: AdminTarget,
-    },
-    /// Show every instance sharing the database and what each serves.
-    Status {
-        #[command(flatten)]
-        target: AdminTarget,
-    },
-}
+pub use super::commands::Command;
 
 /// Log output shape: plain for people, JSON for log pipelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -116,6 +63,13 @@ pub struct Cli {
     /// stay closed: an admin upload cannot copy `DATABASE_URL` into config.
     #[arg(long, env = "STRATA_MANIFEST_ENV", value_delimiter = ',')]
     pub manifest_env: Vec<String>,
+
+    /// Serve the startup manifest even when the database holds a different
+    /// active one, and make it the active one for every instance (the way
+    /// back when the stored manifest does not load, or to apply an edited
+    /// file by restarting). Without it the database's manifest wins.
+    #[arg(long, env = "STRATA_STARTUP_MANIFEST_WINS")]
+    pub startup_manifest_wins: bool,
 
     /// Largest component binary accepted by deploy, in bytes.
     #[arg(long, env = "STRATA_MAX_COMPONENT_BYTES", default_value_t = 64 * 1024 * 1024)]

@@ -2,6 +2,7 @@
 //! the manifest of components, grants and routes.
 
 mod cli;
+mod commands;
 pub mod manifest;
 
 pub use cli::{Cli, Command, LogFormat};

@@ -21,6 +21,10 @@ use super::{DeployError, Deployer};
 use crate::config::{ComponentSource, Manifest, STORED_PREFIX};
 use strata_digest::content_hash;
 
+/// Largest manifest text a deploy takes (the startup file is the
+/// operator's own).
+const MAX_MANIFEST_BYTES: usize = 1 << 20;
+
 /// A manifest to deploy and the binaries of its file sources, by
 /// component name.
 pub struct ManifestUpload {
@@ -45,6 +49,8 @@ pub struct AppOutcome {
     pub routes: usize,
     /// Time spent validating and compiling.
     pub compile_ms: u64,
+    /// Changes each instance applies only when it restarts.
+    pub on_restart: Vec<String>,
 }
 
 /// `GET /admin/apps`: the active manifest, what this instance serves, the
@@ -122,6 +128,12 @@ impl Deployer {
         action: &'static str,
     ) -> Result<AppOutcome, DeployError> {
         let started = Instant::now();
+        if upload.manifest.len() > MAX_MANIFEST_BYTES {
+            return Err(DeployError::Manifest(vec![format!(
+                "the manifest is {} bytes; the limit is {MAX_MANIFEST_BYTES}",
+                upload.manifest.len()
+            )]));
+        }
         let env = self.settings.env.clone();
         // No folder: a deployed manifest's file sources must come with it,
         // never from the server's own disk.
@@ -169,7 +181,11 @@ impl Deployer {
         statements.push(store::insert_manifest(&hash, &body, action, &upload.source));
         let results = self.database.host_transaction(&statements).await?;
         let id = results.get(manifest_at).map_or(0, store::returned_id);
-        let manifest = Arc::new(manifest);
+        // Served as stored (`sha256:` sources), as every other instance
+        // serves it; it validated as uploaded, so it parses the same.
+        let manifest = Arc::new(
+            Manifest::parse_with(&body, PathBuf::new(), |name| env(name)).unwrap_or(manifest),
+        );
         let serving = Arc::new(Self::serving(
             manifest.clone(),
             id,
@@ -177,9 +193,14 @@ impl Deployer {
             &ready,
             &current,
         ));
-        self.cache.set_families(manifest.cache.families.clone());
         self.dispatcher.install(serving.clone());
-        let outcome = outcome(action, &current, &serving, compile_ms);
+        self.cache.set_families(manifest.cache.families.clone());
+        let mut outcome = outcome(action, &current, &serving, compile_ms);
+        if manifest.upstreams != self.settings.upstreams {
+            outcome.on_restart.push(
+                "[[upstreams]]: request budgets are built at start; each instance applies the new ones when it restarts".into(),
+            );
+        }
         for name in outcome.added.iter().chain(&outcome.changed) {
             self.count(name, action);
         }
@@ -195,13 +216,13 @@ impl Deployer {
         Ok(outcome)
     }
 
-    /// What this host cannot change without a restart, and uploads the
+    /// What a deploy may not do: empty the app, upload binaries the
     /// manifest does not use.
     fn host_terms(&self, manifest: &Manifest, upload: &ManifestUpload) -> Vec<String> {
         let mut errors = Vec::new();
-        if manifest.upstreams != self.settings.upstreams {
+        if manifest.components.is_empty() {
             errors.push(
-                "[[upstreams]] differs from the one this host started with; request budgets change only with a restart".into(),
+                "the manifest declares no component: it would stop serving every route (roll back or deploy one that keeps what should run)".into(),
             );
         }
         for name in upload.components.keys() {
@@ -257,6 +278,7 @@ fn outcome(
         unchanged: Vec::new(),
         routes: after.manifest.routes.len(),
         compile_ms,
+        on_restart: Vec::new(),
     };
     for name in after.registry.names() {
         let list = match (

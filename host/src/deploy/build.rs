@@ -99,24 +99,34 @@ impl Deployer {
         versions: Versions<'_>,
         current: &Serving,
     ) -> Result<BTreeMap<String, Ready>, Vec<String>> {
+        // What this host's own settings allow is checked where a manifest
+        // is deployed; an instance following one that another instance
+        // accepted only warns, so instances never split over a setting.
+        let strict = matches!(versions, Versions::Declared(_));
         let mut ready = BTreeMap::new();
         let mut errors = Vec::new();
         for (name, spec) in &manifest.components {
             let problem = |message: String| format!("component '{name}': {message}");
+            let mut host_problems = Vec::new();
             if let Some(timeout) = spec.timeout_ms
                 && u128::from(timeout) > self.settings.max_timeout.as_millis()
             {
-                errors.push(problem(format!(
+                host_problems.push(problem(format!(
                     "timeout_ms = {timeout} is over the {} ms this host's connection limits allow (raise STRATA_BODY_IDLE_TIMEOUT_SECONDS and restart)",
                     self.settings.max_timeout.as_millis()
                 )));
-                continue;
             }
             if spec.sql != crate::config::SqlGrant::None
                 && let Err(why) = self.database.component_sql()
             {
-                errors.push(problem(format!("its SQL grant cannot be served: {why}")));
+                host_problems.push(problem(format!("its SQL grant cannot be served: {why}")));
+            }
+            if strict && !host_problems.is_empty() {
+                errors.append(&mut host_problems);
                 continue;
+            }
+            for warning in host_problems {
+                tracing::warn!(warning, "serving the active manifest anyway");
             }
             let logged = match &versions {
                 Versions::Logged(log) => log.get(name).cloned(),

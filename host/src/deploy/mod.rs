@@ -139,6 +139,8 @@ pub struct Deployer {
     last_seen: std::sync::atomic::AtomicI64,
     /// One change at a time per instance, so log order is swap order.
     lock: tokio::sync::Mutex<()>,
+    /// One manifest upload read into memory at a time.
+    uploads: Arc<tokio::sync::Semaphore>,
     /// Changes made here, by (component, action), for metrics.
     counts: std::sync::Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -168,6 +170,7 @@ impl Deployer {
             address: std::sync::OnceLock::new(),
             last_seen: Default::default(),
             lock: tokio::sync::Mutex::new(()),
+            uploads: Arc::new(tokio::sync::Semaphore::new(1)),
             counts: Default::default(),
         })
     }
@@ -194,6 +197,12 @@ impl Deployer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The right to read one manifest upload into memory, unless another
+    /// is being read or deployed.
+    pub fn upload_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.uploads.clone().try_acquire_owned().ok()
     }
 
     /// Largest binary accepted.

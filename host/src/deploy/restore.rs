@@ -28,8 +28,8 @@ pub struct Chosen {
     /// Its row in the store; 0 when it is not stored (yet).
     pub id: i64,
     pub hash: String,
-    /// The stored form and files to seed an empty store with, once loaded.
-    seed: Option<(String, HashMap<String, Vec<u8>>, String)>,
+    /// The startup manifest to store, once it has loaded.
+    seed: Option<Seed>,
 }
 
 /// Reads the startup manifest's file sources (to store them as `sha256:`
@@ -47,54 +47,80 @@ fn startup_files(startup: &StartupManifest) -> Result<HashMap<String, Vec<u8>>, 
     Ok(files)
 }
 
+/// The startup manifest as it would be stored, its files and its hash.
+type StoredForm = (String, HashMap<String, Vec<u8>>, String);
+
+fn stored_startup(startup: &StartupManifest) -> Result<StoredForm, String> {
+    let files = startup_files(startup)?;
+    let body = app::stored_form(&startup.text, &startup.manifest, &files)?;
+    let hash = content_hash(body.as_bytes());
+    Ok((body, files, hash))
+}
+
 /// See the module documentation. Fails when the store's active manifest
 /// does not load here (a `${VAR}` this instance lacks, say): serving a
-/// different app than the cluster would be worse than not starting.
+/// different app than the cluster would be worse than not starting; with
+/// `wins` (STRATA_STARTUP_MANIFEST_WINS) the startup manifest is served
+/// and stored as the active one instead.
 pub async fn choose_manifest(
     database: &Database,
     startup: &StartupManifest,
     env: &EnvLookup,
+    wins: bool,
 ) -> Result<Chosen, String> {
-    let files = startup_files(startup)?;
-    let body = app::stored_form(&startup.text, &startup.manifest, &files)?;
-    let hash = content_hash(body.as_bytes());
-    let active = match store::active_manifest(database).await {
-        Ok(Some(row)) => row,
-        Ok(None) => {
+    let active = store::active_manifest(database)
+        .await
+        .map_err(|e| format!("cannot read the active manifest: {e}"))?;
+    let startup_chosen = |(body, files, hash): StoredForm, force: bool| Chosen {
+        manifest: startup.manifest.clone(),
+        id: 0,
+        hash,
+        seed: Some(Seed {
+            body,
+            files,
+            label: startup.label.clone(),
+            force,
+        }),
+    };
+    // The startup files are read only when needed: a host serving the
+    // database's manifest may not have them.
+    let form = stored_startup(startup);
+    let Some(active) = active else {
+        return Ok(startup_chosen(form?, false));
+    };
+    match &form {
+        Ok((_, _, hash)) if *hash == active.hash => {
             return Ok(Chosen {
                 manifest: startup.manifest.clone(),
-                id: 0,
-                seed: Some((body, files, startup.label.clone())),
-                hash,
-            });
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the active manifest; serving the startup manifest unstored");
-            return Ok(Chosen {
-                manifest: startup.manifest.clone(),
-                id: 0,
-                hash,
+                id: active.id,
+                hash: hash.clone(),
                 seed: None,
             });
         }
-    };
-    if active.hash == hash {
-        return Ok(Chosen {
-            manifest: startup.manifest.clone(),
-            id: active.id,
-            hash,
-            seed: None,
-        });
+        _ if wins => {
+            tracing::warn!(
+                active = active.id,
+                startup = startup.label,
+                "STRATA_STARTUP_MANIFEST_WINS: serving the startup manifest and making it the active one"
+            );
+            return Ok(startup_chosen(form?, true));
+        }
+        _ => {}
     }
     tracing::warn!(
         active = active.id,
-        active_hash = &active.hash[..12.min(active.hash.len())],
+        active_hash = %strata_logtext::bounded(&active.hash, 12),
         startup = startup.label,
-        startup_hash = &hash[..12],
-        "the database's active manifest differs from the startup manifest; serving the database's (make the file active with `strata deploy --manifest FILE`)"
+        startup_error = form.err().unwrap_or_default(),
+        "the database's active manifest differs from the startup manifest; serving the database's (make the file active with `strata deploy --manifest FILE`, or start with STRATA_STARTUP_MANIFEST_WINS=1)"
     );
     let manifest = Manifest::parse_with(&active.body, PathBuf::new(), |name| env(name))
-        .map_err(|e| format!("the active manifest #{} does not load here: {e}", active.id))?;
+        .map_err(|e| {
+            format!(
+                "the active manifest #{} does not load here: {e} (STRATA_STARTUP_MANIFEST_WINS=1 serves the startup manifest instead)",
+                active.id
+            )
+        })?;
     Ok(Chosen {
         manifest: Arc::new(manifest),
         id: active.id,
@@ -103,23 +129,34 @@ pub async fn choose_manifest(
     })
 }
 
-/// Stores the startup manifest on an empty store; returns its id, or 0
-/// when another instance seeded a different one first (the sync loop then
-/// follows that one).
-async fn seed(
-    database: &Database,
-    hash: &str,
-    (body, files, label): (String, HashMap<String, Vec<u8>>, String),
-) -> Result<i64, String> {
-    for (name, bytes) in &files {
+/// The startup manifest to store once it has loaded.
+struct Seed {
+    body: String,
+    files: HashMap<String, Vec<u8>>,
+    label: String,
+    /// Stored even when another manifest is active (the startup one wins).
+    force: bool,
+}
+
+/// Stores the startup manifest (on an empty store, or over the active one
+/// when it wins); returns its id, or 0 when another instance seeded a
+/// different one first (the sync loop then follows that one).
+async fn seed(database: &Database, hash: &str, seed: Seed) -> Result<i64, String> {
+    let failed = |e: strata_data::SqlError| format!("cannot store the startup manifest: {e}");
+    for (name, bytes) in &seed.files {
         store::put_blob(database, &content_hash(bytes), bytes)
             .await
             .map_err(|e| format!("component '{name}': cannot store it: {e}"))?;
     }
-    match store::seed_manifest(database, hash, &body, &label).await {
+    if seed.force {
+        let insert = store::insert_manifest(hash, &seed.body, "seed", &seed.label);
+        let rows = database.host_transaction(&[insert]).await.map_err(failed)?;
+        return Ok(rows.first().map_or(0, store::returned_id));
+    }
+    match store::seed_manifest(database, hash, &seed.body, &seed.label).await {
         Ok(Some(row)) if row.hash == hash => Ok(row.id),
         Ok(_) => Ok(0),
-        Err(e) => Err(format!("cannot store the startup manifest: {e}")),
+        Err(e) => Err(failed(e)),
     }
 }
 

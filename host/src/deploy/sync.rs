@@ -21,6 +21,36 @@ const HEARTBEAT: Duration = Duration::from_secs(2);
 const LISTED_FOR: Duration = Duration::from_secs(10);
 const FORGOTTEN_AFTER: Duration = Duration::from_secs(3600);
 
+/// When to try following a manifest again after a failure: 1 s, doubling
+/// to 30 s, reset by a newer manifest. A store hiccup is retried; a
+/// manifest that does not load here is not hammered.
+#[derive(Default)]
+struct Retry {
+    manifest: i64,
+    failures: u32,
+    at: Option<std::time::Instant>,
+}
+
+impl Retry {
+    fn due(&self, manifest: i64) -> bool {
+        manifest != self.manifest || self.at.is_none_or(|at| std::time::Instant::now() >= at)
+    }
+
+    fn failed(&mut self, manifest: i64) -> Duration {
+        if manifest != self.manifest {
+            *self = Retry {
+                manifest,
+                ..Retry::default()
+            };
+        }
+        self.failures += 1;
+        let wait = Duration::from_secs(1 << self.failures.min(5).saturating_sub(1))
+            .min(Duration::from_secs(30));
+        self.at = Some(std::time::Instant::now() + wait);
+        wait
+    }
+}
+
 fn micros_ago(ago: Duration) -> i64 {
     SystemTime::now()
         .checked_sub(ago)
@@ -34,54 +64,54 @@ impl Deployer {
     pub fn spawn_sync(self: &Arc<Self>, mut last_seen: i64) {
         let this = self.clone();
         tokio::spawn(async move {
-            // A manifest that failed here is not retried until a newer one.
-            let mut failed_manifest = 0;
+            let mut retry = Retry::default();
             let mut last_report = None::<std::time::Instant>;
             let mut first = true;
             loop {
                 if !std::mem::take(&mut first) {
                     tokio::time::sleep(SYNC_INTERVAL).await;
                 }
+                // Component rows first, the manifest second: rows a newer
+                // manifest wrote are then never applied to the old serving
+                // table (following the manifest accounts for them).
+                let rows = match store::since(&this.database, last_seen).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot read the deployment log");
+                        continue;
+                    }
+                };
                 let mut changed = false;
                 match store::active_manifest_id(&this.database).await {
-                    Ok(id)
-                        if id > 0
-                            && id != failed_manifest
-                            && id != this.dispatcher.current().manifest_id =>
-                    {
-                        match this.follow_manifest().await {
-                            Ok(Some(latest)) => {
-                                last_seen = latest;
-                                changed = true;
-                            }
-                            Ok(None) => {}
-                            Err(e) => {
-                                // A store hiccup is retried; a manifest that
-                                // does not load here waits for the next one.
-                                if !matches!(e, DeployError::Store(_)) {
-                                    failed_manifest = id;
+                    Ok(id) if id > 0 && id != this.dispatcher.current().manifest_id => {
+                        if retry.due(id) {
+                            match this.follow_manifest().await {
+                                Ok(Some(latest)) => {
+                                    last_seen = latest;
+                                    changed = true;
                                 }
-                                tracing::error!(manifest = id, error = %e, "cannot follow another instance's manifest deploy; serving the previous one");
+                                Ok(None) => {}
+                                Err(e) => {
+                                    let next = retry.failed(id);
+                                    tracing::error!(manifest = id, error = %e, retry_in = ?next, "cannot follow another instance's manifest deploy; serving the previous one");
+                                }
                             }
                         }
                     }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "cannot read the manifest log"),
-                }
-                match store::since(&this.database, last_seen).await {
-                    Ok(rows) if !rows.is_empty() => {
-                        last_seen = rows.last().map_or(last_seen, |row| row.id);
-                        let latest: HashMap<String, Option<String>> = rows
-                            .into_iter()
-                            .map(|row| (row.component, row.hash))
-                            .collect();
-                        for (name, hash) in latest {
-                            this.follow(&name, hash).await;
+                    Ok(_) => {
+                        if let Some(newest) = rows.last().map(|row| row.id) {
+                            last_seen = newest;
+                            let latest: HashMap<String, Option<String>> = rows
+                                .into_iter()
+                                .map(|row| (row.component, row.hash))
+                                .collect();
+                            for (name, hash) in latest {
+                                this.follow(&name, hash).await;
+                            }
+                            changed = true;
                         }
-                        changed = true;
                     }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "cannot read the deployment log"),
+                    Err(e) => tracing::debug!(error = %e, "cannot read the manifest log"),
                 }
                 this.last_seen
                     .store(last_seen, std::sync::atomic::Ordering::Relaxed);
@@ -110,14 +140,27 @@ impl Deployer {
         let manifest = Manifest::parse_with(&row.body, PathBuf::new(), |name| env(name))
             .map_err(|e| DeployError::Manifest(e.messages()))?;
         let logged = store::logged_versions(&self.database).await?;
-        let ready = self
+        let ready = match self
             .prepare(&manifest, Versions::Logged(&logged), &current)
             .await
-            .map_err(DeployError::Manifest)?;
+        {
+            Ok(ready) => ready,
+            Err(errors) => {
+                // A logged version that does not load under the new terms
+                // (a component deploy that raced the manifest): the manifest's
+                // own versions, as at start.
+                for error in &errors {
+                    tracing::warn!(error, "following with the manifest's own version");
+                }
+                self.prepare(&manifest, Versions::Declared(&HashMap::new()), &current)
+                    .await
+                    .map_err(DeployError::Manifest)?
+            }
+        };
         let manifest = Arc::new(manifest);
         let serving = Self::serving(manifest.clone(), row.id, row.hash, &ready, &current);
-        self.cache.set_families(manifest.cache.families.clone());
         self.dispatcher.install(Arc::new(serving));
+        self.cache.set_families(manifest.cache.families.clone());
         tracing::info!(
             manifest = row.id,
             "following another instance's manifest deploy"

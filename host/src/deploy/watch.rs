@@ -156,16 +156,25 @@ async fn deploy_manifest(deployer: &Deployer, dir: &Path, path: &Path) {
             };
         }
     }
-    let active = deployer.dispatcher.current().manifest_hash.clone();
-    if let Ok(body) = app::stored_form(&text, &manifest, &files)
-        && content_hash(body.as_bytes()) == active
-    {
-        return;
+    let source = format!("file:{}", path.display());
+    // Deployed only when it changed since it was last deployed from here
+    // (or never was): a restart must not undo a later deploy by the API.
+    if let Ok(body) = app::stored_form(&text, &manifest, &files) {
+        let hash = content_hash(body.as_bytes());
+        let history = super::store::manifest_history(&deployer.database, 1000).await;
+        let last_from_here = history
+            .iter()
+            .flatten()
+            .find(|row| row.source == source)
+            .map(|row| row.hash.clone());
+        if hash == deployer.dispatcher.current().manifest_hash || last_from_here == Some(hash) {
+            return;
+        }
     }
     let upload = ManifestUpload {
         manifest: text,
         components: files,
-        source: format!("file:{}", path.display()),
+        source,
     };
     match deployer.deploy_manifest(upload).await {
         Ok(outcome) => tracing::info!(

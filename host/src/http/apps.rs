@@ -60,6 +60,11 @@ pub async fn deploy<B: ClientBody>(
     req: hyper::Request<B>,
 ) -> Result<hyper::Response<HyperOutgoingBody>, ApiError> {
     require_content_type(&req, &["application/json"], "application/json")?;
+    // One upload held in memory at a time (each may be hundreds of MiB).
+    let _turn = app
+        .deployer
+        .upload_turn()
+        .ok_or(ApiError::Overloaded(None))?;
     let max_component = app.deployer.max_bytes();
     // Base64 is 4/3 of the binary; a few components' worth in one request.
     let limit = max_component.saturating_mul(4).saturating_add(1 << 20);
@@ -87,8 +92,13 @@ pub async fn deploy<B: ClientBody>(
     }
     let mut components = HashMap::new();
     for (name, encoded) in upload.components {
+        // Line breaks and spaces (the `base64` tool wraps at 76) are not data.
+        let compact: Vec<u8> = encoded
+            .bytes()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
         let binary = base64::engine::general_purpose::STANDARD
-            .decode(encoded.as_bytes())
+            .decode(&compact)
             .map_err(|e| ApiError::BadRequest(format!("component '{name}': not base64: {e}")))?;
         if binary.len() > max_component {
             return Err(ApiError::Deploy(DeployError::TooLarge {

@@ -7,6 +7,7 @@
 //! only its own connection, never a slot other clients need.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http_body_util::{BodyExt, Limited};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -67,11 +68,27 @@ pub(super) async fn from_client<B: ClientBody>(
         parts.extensions.insert(RequestId(id));
     }
     let body = read_body(body, limit, server.settings.body_read_timeout).await?;
+    // A manifest deploy while the body arrived: the request runs on the
+    // app as it is now (a removed route is gone, a revoked grant revoked),
+    // and a slow body does not keep the old app alive.
+    let latest = app.dispatcher.current();
+    let rerouted;
+    let (serving, matched) = if Arc::ptr_eq(&latest, &serving) {
+        (&serving, matched)
+    } else {
+        rerouted = latest;
+        match rerouted.router().route(&method, &path) {
+            Routed::Found(now) if now.admin == matched.admin && (now.admin || role.components) => {
+                (&rerouted, now)
+            }
+            _ => return Err(ApiError::NotFound { method, path }),
+        }
+    };
     let slot = connection.try_permit().ok_or(ApiError::Overloaded(None))?;
     Ok(app
         .dispatcher
         .run(
-            &serving,
+            serving,
             matched,
             hyper::Request::from_parts(parts, body),
             slot,

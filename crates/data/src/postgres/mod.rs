@@ -81,6 +81,11 @@ impl Pools {
         statements: &[(&str, Vec<SqlValue>)],
     ) -> Result<Vec<RowSet>, SqlError> {
         let mut tx = self.host.begin().await.map_err(error)?;
+        // A stalled holder must not stop every instance's deploys for good.
+        sqlx::query("SET LOCAL lock_timeout = '10s'")
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(HOST_TRANSACTION_LOCK)
             .execute(&mut *tx)

@@ -13,6 +13,12 @@ use super::instances::instance_policy;
 use super::{ComponentSpec, Manifest, ManifestError};
 use crate::routes::Router;
 
+/// Components one manifest may declare: each is compiled and kept in
+/// memory, and a deploy compiles them all before it answers.
+const MAX_COMPONENTS: usize = 256;
+/// Routes one manifest may list (the router is built on every deploy).
+const MAX_ROUTES: usize = 4096;
+
 impl Manifest {
     /// Checks the whole manifest; returns each component's plan and the
     /// routing table, which the host then uses as they are.
@@ -20,6 +26,18 @@ impl Manifest {
         &self,
     ) -> Result<(BTreeMap<String, ComponentPlan>, Router), ManifestError> {
         let mut errors = Vec::new();
+        if self.components.len() > MAX_COMPONENTS {
+            errors.push(ManifestError::Parse(format!(
+                "{} components; at most {MAX_COMPONENTS}",
+                self.components.len()
+            )));
+        }
+        if self.routes.len() > MAX_ROUTES {
+            errors.push(ManifestError::Parse(format!(
+                "{} routes; at most {MAX_ROUTES}",
+                self.routes.len()
+            )));
+        }
         let mut plans = BTreeMap::new();
         for (name, spec) in &self.components {
             if name.is_empty()

@@ -100,16 +100,18 @@ pub async fn seed_manifest(
     body: &str,
     source: &str,
 ) -> Result<Option<ManifestRow>, SqlError> {
-    db.host_execute(
+    let insert = (
         "INSERT INTO strata.manifests (hash, body, action, source) \
          SELECT $1, $2, 'seed', $3 WHERE NOT EXISTS (SELECT 1 FROM strata.manifests)",
-        &[
+        vec![
             SqlValue::Text(hash.into()),
             SqlValue::Text(body.into()),
             SqlValue::Text(source.into()),
         ],
-    )
-    .await?;
+    );
+    // Under the host transaction lock: instances starting at once on an
+    // empty store seed one manifest, not one each.
+    db.host_transaction(&[insert]).await?;
     active_manifest(db).await
 }
 

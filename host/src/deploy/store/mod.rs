@@ -141,8 +141,12 @@ pub async fn record(
     hash: Option<&str>,
     source: &str,
 ) -> Result<i64, SqlError> {
-    let (sql, params) = insert_deployment(component, action, hash, source);
-    Ok(returned_id(&query(db, sql, &params).await?))
+    // Under the host transaction lock, so log ids follow commit order
+    // across instances (the sync loop's cursor never skips a row).
+    let rows = db
+        .host_transaction(&[insert_deployment(component, action, hash, source)])
+        .await?;
+    Ok(rows.first().map_or(0, returned_id))
 }
 
 /// The versions ever deployed for `component`, most recently used first.

@@ -62,6 +62,11 @@ pub fn method_label(method: &hyper::Method) -> &'static str {
     }
 }
 
+/// Distinct (route, component) pairs with series of their own: manifest
+/// deploys can bring new routes without end, the series stay bounded;
+/// later pairs share `(other)`.
+const MAX_ROUTE_SERIES: usize = 512;
+
 /// Requests served, by route, component, method and status.
 #[derive(Default)]
 pub struct RequestMetrics {
@@ -71,6 +76,17 @@ pub struct RequestMetrics {
 }
 
 impl RequestMetrics {
+    /// `(route, component)`, or `(other)` for both once the pairs seen
+    /// reach [`MAX_ROUTE_SERIES`].
+    fn bounded(&self, route: &str, component: &str) -> (String, String) {
+        let latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (route.to_string(), component.to_string());
+        if latency.len() >= MAX_ROUTE_SERIES && !latency.contains_key(&key) {
+            return ("(other)".into(), "(other)".into());
+        }
+        key
+    }
+
     /// Counts a connection closed at accept because of the connection cap.
     pub fn connection_refused(&self) {
         self.connections_refused
@@ -86,6 +102,8 @@ impl RequestMetrics {
         status: u16,
         elapsed: Duration,
     ) {
+        let (route, component) = self.bounded(route, component);
+        let (route, component) = (route.as_str(), component.as_str());
         let key = RequestKey {
             route: route.to_string(),
             component: component.to_string(),

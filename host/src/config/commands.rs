@@ -1,0 +1,60 @@
+//! Commands other than serving: each talks to a running host's admin API.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+/// The running host a command talks to.
+#[derive(Debug, Clone, Args)]
+pub struct AdminTarget {
+    /// The host's admin base URL (its public URL when it uses a token;
+    /// the token is STRATA_ADMIN_TOKEN).
+    #[arg(
+        long,
+        env = "STRATA_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub admin_url: String,
+}
+
+/// Commands other than serving. Each talks to a running host's admin API;
+/// through the shared database, a change reaches every instance.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Deploy one component (`strata deploy NAME FILE`), or a whole app
+    /// (`strata deploy --manifest strata.toml`: components, routes, grants
+    /// and cache families, with the files it names uploaded alongside).
+    Deploy {
+        /// Component name, as declared in the active manifest.
+        #[arg(required_unless_present = "manifest")]
+        name: Option<String>,
+        /// The `.wasm` component file.
+        #[arg(required_unless_present = "manifest")]
+        file: Option<PathBuf>,
+        /// A manifest to make active, instead of one component.
+        #[arg(long, conflicts_with_all = ["name", "file"])]
+        manifest: Option<PathBuf>,
+        #[command(flatten)]
+        target: AdminTarget,
+    },
+    /// Roll a component (NAME) or the whole manifest (`--manifest`) back
+    /// to what was active before.
+    Rollback {
+        #[arg(required_unless_present = "manifest")]
+        name: Option<String>,
+        #[arg(long, conflicts_with = "name")]
+        manifest: bool,
+        #[command(flatten)]
+        target: AdminTarget,
+    },
+    /// Show the active manifest, what the host serves and the history.
+    Apps {
+        #[command(flatten)]
+        target: AdminTarget,
+    },
+    /// Show every instance sharing the database and what each serves.
+    Status {
+        #[command(flatten)]
+        target: AdminTarget,
+    },
+}
