@@ -69,6 +69,13 @@ const PROGRAMS: &[Program] = &[
         env: &[],
     },
     Program {
+        constant: "STANDARD",
+        file: "standard.wasm",
+        package: "test-standard",
+        features: &[],
+        env: &[],
+    },
+    Program {
         constant: "LEGACY",
         file: "legacy.wasm",
         package: "test-legacy",

@@ -33,6 +33,7 @@ mod resilience;
 mod routes;
 mod sandbox;
 mod security;
+mod standard;
 mod startup;
 mod tiers;
 mod upstream;

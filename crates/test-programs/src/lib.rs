@@ -10,6 +10,7 @@
 //! | [`HOSTILE`] | `hostile`: misbehaves on demand (traps, loops, floods, refused capabilities) |
 //! | [`BADINIT`] | `badinit`: traps in its constructors, before any handler code runs |
 //! | [`BADINIT_FIRST_CALL`] | `badinit` with `first-call-trap`: instantiates, then traps on the first call |
+//! | [`STANDARD`] | `standard`: `wasi:config/store` and `wasi:logging/logging` from the upstream WIT, no Strata SDK |
 //! | [`WRONGWORLD`] | `wrongworld`: a valid component that exports no `wasi:http/incoming-handler` |
 
 include!(concat!(env!("OUT_DIR"), "/programs.rs"));

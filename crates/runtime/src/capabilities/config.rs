@@ -1,4 +1,5 @@
-//! `strata:host/config`: the component's own manifest settings.
+//! `strata:host/config` and the standard `wasi:config/store`: the
+//! component's own manifest settings, through either interface.
 
 use std::sync::Arc;
 
@@ -14,7 +15,16 @@ mod bindings {
     });
 }
 
+mod standard {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        interfaces: "import wasi:config/store@0.2.0-draft;",
+        imports: { default: async | trappable },
+    });
+}
+
 use bindings::strata::host::config as wit;
+use standard::wasi::config::store;
 
 /// The settings of the component this instance runs.
 pub(crate) struct ConfigContext {
@@ -33,11 +43,27 @@ pub(super) fn link<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut ConfigContext,
 ) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, HasSelf<ConfigContext>>(linker, get)
+    wit::add_to_linker::<T, HasSelf<ConfigContext>>(linker, get)?;
+    store::add_to_linker::<T, HasSelf<ConfigContext>>(linker, get)
 }
 
 impl wit::Host for ConfigContext {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         Ok(self.grants.config.get(&key).cloned())
+    }
+}
+
+impl store::Host for ConfigContext {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, store::Error>> {
+        Ok(Ok(self.grants.config.get(&key).cloned()))
+    }
+
+    async fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, store::Error>> {
+        Ok(Ok(self
+            .grants
+            .config
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()))
     }
 }

@@ -1,5 +1,6 @@
-//! `strata:host/log`: guest log lines as `tracing` events tagged with the
-//! component and version.
+//! `strata:host/log` and the standard `wasi:logging/logging`: guest log
+//! lines as `tracing` events tagged with the component and version, under
+//! one line budget per request whichever interface writes them.
 
 use std::sync::Arc;
 
@@ -15,7 +16,16 @@ mod bindings {
     });
 }
 
+mod standard {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        interfaces: "import wasi:logging/logging@0.1.0-draft;",
+        imports: { default: async | trappable },
+    });
+}
+
 use bindings::strata::host::log as wit;
+use standard::wasi::logging::logging as wasi_logging;
 
 /// Longest guest log message kept; longer ones are cut so a chatty guest
 /// cannot flood the host's log pipeline with one line.
@@ -47,11 +57,46 @@ pub(super) fn link<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut LogContext,
 ) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, HasSelf<LogContext>>(linker, get)
+    wit::add_to_linker::<T, HasSelf<LogContext>>(linker, get)?;
+    wasi_logging::add_to_linker::<T, HasSelf<LogContext>>(linker, get)
 }
 
 impl wit::Host for LogContext {
     async fn log(&mut self, level: wit::Level, message: String) -> wasmtime::Result<()> {
+        self.write(level, message);
+        Ok(())
+    }
+}
+
+impl wasi_logging::Host for LogContext {
+    async fn log(
+        &mut self,
+        level: wasi_logging::Level,
+        context: String,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        use wasi_logging::Level as L;
+        let level = match level {
+            L::Trace => wit::Level::Trace,
+            L::Debug => wit::Level::Debug,
+            L::Info => wit::Level::Info,
+            L::Warn => wit::Level::Warn,
+            L::Error | L::Critical => wit::Level::Error,
+        };
+        let message = if context.is_empty() {
+            message
+        } else {
+            format!("{context}: {message}")
+        };
+        self.write(level, message);
+        Ok(())
+    }
+}
+
+impl LogContext {
+    /// One guest line, counted against the request's budget, cut and
+    /// escaped.
+    fn write(&mut self, level: wit::Level, message: String) {
         self.lines += 1;
         if self.lines > MAX_LINES_PER_REQUEST {
             if self.lines == MAX_LINES_PER_REQUEST + 1 {
@@ -62,7 +107,7 @@ impl wit::Host for LogContext {
                     "guest log limit reached for this request; dropping further lines"
                 );
             }
-            return Ok(());
+            return;
         }
         let mut message = message;
         if message.len() > MAX_MESSAGE {
@@ -83,6 +128,5 @@ impl wit::Host for LogContext {
             wit::Level::Warn => tracing::warn!(target: "guest", component, version, "{message}"),
             wit::Level::Error => tracing::error!(target: "guest", component, version, "{message}"),
         }
-        Ok(())
     }
 }

@@ -4,26 +4,31 @@
 
 use super::ManifestError;
 
-/// Expands references in every string value inside `value` (not in keys).
+/// Expands references in every string value inside `value` (not in keys),
+/// noting every reference that fails in `errors` (all of them, so a deploy
+/// lists each missing variable at once).
 pub(super) fn expand_strings(
     value: &mut toml::Value,
     lookup: &impl Fn(&str) -> Option<String>,
-) -> Result<(), ManifestError> {
+    errors: &mut Vec<ManifestError>,
+) {
     match value {
-        toml::Value::String(text) => *text = expand_env(text, lookup)?,
+        toml::Value::String(text) => match expand_env(text, lookup) {
+            Ok(expanded) => *text = expanded,
+            Err(e) => errors.push(e),
+        },
         toml::Value::Array(items) => {
             for item in items {
-                expand_strings(item, lookup)?;
+                expand_strings(item, lookup, errors);
             }
         }
         toml::Value::Table(table) => {
             for (_, item) in table.iter_mut() {
-                expand_strings(item, lookup)?;
+                expand_strings(item, lookup, errors);
             }
         }
         _ => {}
     }
-    Ok(())
 }
 
 /// Replaces `${VAR}` and `${VAR:-default}` in one string with values from

@@ -85,12 +85,21 @@ impl ManifestError {
         }
     }
 
-    /// One error from a list of them (which must not be empty to mean one).
-    fn from_list(mut errors: Vec<ManifestError>) -> Result<(), ManifestError> {
-        match errors.len() {
-            0 => Ok(()),
-            1 => Err(errors.remove(0)),
-            _ => Err(ManifestError::Many(errors)),
+    /// `Ok` for no errors, else one error standing for all of them.
+    fn from_list(errors: Vec<ManifestError>) -> Result<(), ManifestError> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::gather(errors))
+        }
+    }
+
+    /// One error standing for `errors` (itself, when there is one).
+    fn gather(mut errors: Vec<ManifestError>) -> ManifestError {
+        if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            ManifestError::Many(errors)
         }
     }
 }
@@ -270,11 +279,19 @@ impl Manifest {
         toml::from_str::<Manifest>(text).map_err(|e| ManifestError::Parse(one_line(&e, text)))?;
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| ManifestError::Parse(one_line(&e, text)))?;
+        // Every failing reference is noted and validation goes on, so one
+        // answer lists every problem.
+        let mut errors = Vec::new();
         for (_, value) in table.iter_mut() {
-            expand_strings(value, &lookup)?;
+            expand_strings(value, &lookup, &mut errors);
         }
-        let mut manifest = Manifest::deserialize(table)
-            .map_err(|e| ManifestError::Parse(e.message().trim().replace('\n', " ")))?;
+        let mut manifest = match Manifest::deserialize(table) {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                errors.push(ManifestError::Parse(e.message().trim().replace('\n', " ")));
+                return Err(ManifestError::gather(errors));
+            }
+        };
         manifest.base_dir = base_dir;
         match (
             manifest.validate(),
@@ -283,11 +300,9 @@ impl Manifest {
             (Ok((plans, router)), Ok(budgets)) => {
                 (manifest.plans, manifest.router, manifest.budgets) = (plans, router, budgets);
             }
-            (shape, budgets) => {
-                let errors = [shape.err(), budgets.err()].into_iter().flatten().collect();
-                ManifestError::from_list(errors)?;
-            }
+            (shape, budgets) => errors.extend([shape.err(), budgets.err()].into_iter().flatten()),
         }
+        ManifestError::from_list(errors)?;
         Ok(manifest)
     }
 

@@ -281,3 +281,16 @@ fn every_problem_of_a_manifest_is_listed_not_just_the_first() {
         );
     }
 }
+
+#[test]
+fn every_missing_variable_is_listed_with_the_other_problems() {
+    let text = "[components.a]\nsource = \"${STRATA_TEST_UNSET_A}\"\nconfig = { b = \"${STRATA_TEST_UNSET_B}\" }\n\n[[routes]]\npath = \"/x\"\ncomponent = \"nobody\"\n";
+    let messages = parse(text).expect_err("three problems").messages();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    for needle in ["STRATA_TEST_UNSET_A", "STRATA_TEST_UNSET_B", "nobody"] {
+        assert!(
+            messages.iter().any(|m| m.contains(needle)),
+            "{needle}: {messages:?}"
+        );
+    }
+}
