@@ -76,6 +76,13 @@ const PROGRAMS: &[Program] = &[
         env: &[],
     },
     Program {
+        constant: "NARROW",
+        file: "narrow.wasm",
+        package: "test-narrow",
+        features: &[],
+        env: &[],
+    },
+    Program {
         constant: "LEGACY",
         file: "legacy.wasm",
         package: "test-legacy",

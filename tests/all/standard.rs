@@ -62,3 +62,17 @@ async fn wasi_logging_lines_reach_the_log_under_the_component() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_built_against_a_composed_world_needs_only_its_own_grants() {
+    let services = Services::start(Backend::Bare).await;
+    let manifest = format!(
+        "[components.narrow]\nsource = {:?}\nconfig = {{ greeting = \"hello\" }}\n\n[[routes]]\npath = \"/narrow\"\ncomponent = \"narrow\"\n",
+        test_programs::NARROW
+    );
+    let path = services.dir.path().join("narrow.toml");
+    std::fs::write(&path, manifest).expect("write manifest");
+    let host = services.host_with(&[("STRATA_MANIFEST", path.to_str().expect("utf-8 path"))]);
+    let reply = host.get("/narrow").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "hello"));
+}

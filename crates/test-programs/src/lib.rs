@@ -11,6 +11,7 @@
 //! | [`BADINIT`] | `badinit`: traps in its constructors, before any handler code runs |
 //! | [`BADINIT_FIRST_CALL`] | `badinit` with `first-call-trap`: instantiates, then traps on the first call |
 //! | [`STANDARD`] | `standard`: `wasi:config/store` and `wasi:logging/logging` from the upstream WIT, no Strata SDK |
+//! | [`NARROW`] | `narrow`: built against a world of `strata:host/proxy` + `strata:host/with-config`, importing only `strata:host/config` |
 //! | [`WRONGWORLD`] | `wrongworld`: a valid component that exports no `wasi:http/incoming-handler` |
 
 include!(concat!(env!("OUT_DIR"), "/programs.rs"));
