@@ -101,12 +101,10 @@ impl Deployer {
                     Ok(_) => {
                         if let Some(newest) = rows.last().map(|row| row.id) {
                             last_seen = newest;
-                            let latest: HashMap<String, Option<String>> = rows
-                                .into_iter()
-                                .map(|row| (row.component, row.hash))
-                                .collect();
-                            for (name, hash) in latest {
-                                this.follow(&name, hash).await;
+                            let names: std::collections::BTreeSet<String> =
+                                rows.into_iter().map(|row| row.component).collect();
+                            for name in names {
+                                this.follow(&name).await;
                             }
                             changed = true;
                         }
@@ -168,9 +166,22 @@ impl Deployer {
         Ok(Some(latest))
     }
 
-    /// Makes `name`'s slot hold `hash` (or nothing), if it does not already.
-    async fn follow(&self, name: &str, hash: Option<String>) {
+    /// Makes `name`'s slot hold its newest logged version (or nothing).
+    async fn follow(&self, name: &str) {
         let _guard = self.lock.lock().await;
+        // Read under the lock, not from the rows polled before it: a local
+        // deploy may have logged a newer row meanwhile, and following the
+        // polled one would bring an older version back.
+        let hash = match store::history(&self.database, name, 1).await {
+            Ok(rows) => match rows.into_iter().next() {
+                Some(row) => row.hash,
+                None => return,
+            },
+            Err(e) => {
+                tracing::debug!(component = name, error = %e, "cannot read the deployment log");
+                return;
+            }
+        };
         let serving = self.dispatcher.current();
         let current = serving.registry.get(name).map(|c| c.hash.clone());
         if current == hash || !serving.registry.declares(name) {

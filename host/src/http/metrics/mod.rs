@@ -76,17 +76,6 @@ pub struct RequestMetrics {
 }
 
 impl RequestMetrics {
-    /// `(route, component)`, or `(other)` for both once the pairs seen
-    /// reach [`MAX_ROUTE_SERIES`].
-    fn bounded(&self, route: &str, component: &str) -> (String, String) {
-        let latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (route.to_string(), component.to_string());
-        if latency.len() >= MAX_ROUTE_SERIES && !latency.contains_key(&key) {
-            return ("(other)".into(), "(other)".into());
-        }
-        key
-    }
-
     /// Counts a connection closed at accept because of the connection cap.
     pub fn connection_refused(&self) {
         self.connections_refused
@@ -102,11 +91,28 @@ impl RequestMetrics {
         status: u16,
         elapsed: Duration,
     ) {
-        let (route, component) = self.bounded(route, component);
-        let (route, component) = (route.as_str(), component.as_str());
+        let seconds = elapsed.as_secs_f64();
+        // One lock for the series check and the latency update: once the
+        // pairs seen reach MAX_ROUTE_SERIES, a new pair counts as `(other)`.
+        let (route, component) = {
+            let mut latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pair = (route.to_string(), component.to_string());
+            if latency.len() >= MAX_ROUTE_SERIES && !latency.contains_key(&pair) {
+                pair = ("(other)".into(), "(other)".into());
+            }
+            let entry = latency.entry(pair.clone()).or_default();
+            entry.count += 1;
+            entry.sum += seconds;
+            for (bucket, bound) in entry.buckets.iter_mut().zip(BUCKETS) {
+                if seconds <= bound {
+                    *bucket += 1;
+                }
+            }
+            pair
+        };
         let key = RequestKey {
-            route: route.to_string(),
-            component: component.to_string(),
+            route,
+            component,
             method: method.to_string(),
             // A component picks its status freely (100 to 999); codes HTTP
             // does not define share one series.
@@ -121,18 +127,6 @@ impl RequestMetrics {
             .unwrap_or_else(|e| e.into_inner())
             .entry(key)
             .or_default() += 1;
-        let seconds = elapsed.as_secs_f64();
-        let mut latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = latency
-            .entry((route.to_string(), component.to_string()))
-            .or_default();
-        entry.count += 1;
-        entry.sum += seconds;
-        for (bucket, bound) in entry.buckets.iter_mut().zip(BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
     }
 
     fn render(&self, out: &mut Exposition) {

@@ -53,3 +53,27 @@ fn latency_lands_in_every_bucket_at_or_above_it() {
         "strata_http_requests_total{route=\"/x\",component=\"c\",method=\"GET\",status=\"200\"} 1"
     ));
 }
+
+#[test]
+fn route_series_stop_growing_at_the_cap_and_later_routes_share_other() {
+    let metrics = RequestMetrics::default();
+    for n in 0..MAX_ROUTE_SERIES + 100 {
+        metrics.observe(
+            &format!("/r{n}/{{x}}"),
+            "c",
+            "GET",
+            200,
+            Duration::from_millis(1),
+        );
+    }
+    metrics.observe("/r0/{x}", "c", "GET", 200, Duration::from_millis(1));
+    let latency = metrics.latency.lock().expect("unpoisoned");
+    assert_eq!(latency.len(), MAX_ROUTE_SERIES + 1);
+    assert_eq!(
+        latency[&("(other)".to_string(), "(other)".to_string())].count,
+        100
+    );
+    assert_eq!(latency[&("/r0/{x}".to_string(), "c".to_string())].count, 2);
+    let counts = metrics.counts.lock().expect("unpoisoned");
+    assert!(counts.keys().all(|k| k.route != "/r600/{x}"));
+}
