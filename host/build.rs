@@ -72,6 +72,40 @@ fn main() {
     generated.push_str("];\n");
     std::fs::write(out_dir.join("builtin_components.rs"), generated)
         .unwrap_or_else(|e| fail(&format!("cannot write builtin_components.rs: {e}")));
+
+    embed_wit(&workspace.join("wit"), &out_dir);
+}
+
+/// Embeds the WIT this host serves (`wit/host.wit` and every package in
+/// `wit/deps`) for `strata new`, which writes it into a new project: a
+/// package vendored here later reaches new projects with no other change.
+fn embed_wit(wit: &std::path::Path, out_dir: &std::path::Path) {
+    let mut deps: Vec<PathBuf> = std::fs::read_dir(wit.join("deps"))
+        .unwrap_or_else(|e| fail(&format!("cannot read wit/deps: {e}")))
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wit"))
+        .collect();
+    deps.sort();
+    let mut generated = format!(
+        "/// `wit/host.wit`.\npub const HOST_WIT: &str = include_str!({:?});\n\n\
+         /// `wit/deps/*.wit`, by file name.\npub const WIT_DEPS: &[(&str, &str)] = &[\n",
+        wit.join("host.wit").display().to_string()
+    );
+    for path in deps {
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_else(|| fail(&format!("{} has no UTF-8 name", path.display())));
+        writeln!(
+            generated,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .expect("writing to a String cannot fail");
+    }
+    generated.push_str("];\n");
+    std::fs::write(out_dir.join("wit_files.rs"), generated)
+        .unwrap_or_else(|e| fail(&format!("cannot write wit_files.rs: {e}")));
 }
 
 fn fail(message: &str) -> ! {

@@ -41,6 +41,28 @@ if [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
     }
 fi
 
+# The examples' toolchains, each inside its example's folder at the version
+# the example pins (the test build compiles the examples with them):
+# componentize-py in a virtual environment, componentize-js from npm.
+py_example="$here/examples/hello-python"
+py_pinned=$(sed -n 's/^componentize-py==//p' "$py_example/requirements.txt")
+if [ "$("$py_example/.venv/bin/componentize-py" --version 2>/dev/null)" != "componentize-py $py_pinned" ]; then
+    say "installing componentize-py for examples/hello-python"
+    python3 -m venv "$py_example/.venv" &&
+        "$py_example/.venv/bin/pip" install -q --disable-pip-version-check -r "$py_example/requirements.txt" || {
+        echo "setup: error: could not install componentize-py (python3 -m venv, then pip install -r examples/hello-python/requirements.txt)" >&2
+        exit 1
+    }
+fi
+js_pinned=$(sed -n 's/.*"@bytecodealliance\/componentize-js": "\(.*\)".*/\1/p' "$here/examples/hello-js/package.json")
+if [ "$(sed -n 's/^  "version": "\(.*\)".*/\1/p' "$here/examples/hello-js/node_modules/@bytecodealliance/componentize-js/package.json" 2>/dev/null)" != "$js_pinned" ]; then
+    say "installing componentize-js for examples/hello-js"
+    (cd "$here/examples/hello-js" && npm ci --no-audit --no-fund --loglevel=error) || {
+        echo "setup: error: 'npm ci' in examples/hello-js failed" >&2
+        exit 1
+    }
+fi
+
 # Redis on 127.0.0.1:6379 (end-to-end tests start private servers of their
 # own; the shared one is for running the host by hand).
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then

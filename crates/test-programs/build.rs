@@ -8,7 +8,9 @@
 
 use std::env;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
 
 use strata_wasm_build::{Build, TARGET};
 
@@ -90,6 +92,13 @@ const PROGRAMS: &[Program] = &[
         env: &[],
     },
     Program {
+        constant: "EXAMPLE_HELLO_RUST",
+        file: "hello-rust.wasm",
+        package: "example-hello-rust",
+        features: &[],
+        env: &[],
+    },
+    Program {
         constant: "WRONGWORLD",
         file: "wrongworld.wasm",
         package: "test-wrongworld",
@@ -111,6 +120,7 @@ fn main() {
     // The components, the SDK and key rules they build on, the contract.
     for watched in [
         "tests/components",
+        "examples/hello-rust",
         "components/sdk",
         "keys/src",
         "wit",
@@ -158,6 +168,23 @@ fn main() {
         .expect("writing to a String cannot fail");
         all.push(program.constant);
     }
+    for example in FOREIGN {
+        let shipped = out_dir.join(example.file);
+        example
+            .build(&workspace, &shipped)
+            .unwrap_or_else(|e| fail(&format!("{} ({}): {e}", example.file, example.constant)));
+        writeln!(
+            generated,
+            "/// `{}`, built by `{}` in `examples/{}`.\npub const {}: &str = {:?};",
+            example.file,
+            example.tool,
+            example.dir,
+            example.constant,
+            shipped.display().to_string()
+        )
+        .expect("writing to a String cannot fail");
+        all.push(example.constant);
+    }
     writeln!(
         generated,
         "\n/// Every test component above.\npub const ALL: &[&str] = &[{}];",
@@ -166,6 +193,130 @@ fn main() {
     .expect("writing to a String cannot fail");
     std::fs::write(out_dir.join("programs.rs"), generated)
         .unwrap_or_else(|e| fail(&format!("cannot write programs.rs: {e}")));
+}
+
+/// An example built by another language's toolchain, which
+/// `scripts/setup.sh` installs inside the example's folder (a Python
+/// virtual environment, an npm project), so the version is the one the
+/// example pins.
+struct Foreign {
+    constant: &'static str,
+    file: &'static str,
+    /// The example's folder under `examples/`.
+    dir: &'static str,
+    /// Its sources, relative to that folder.
+    sources: &'static [&'static str],
+    /// The tool, relative to that folder.
+    tool: &'static str,
+    /// Its arguments; `{out}` is the artifact's path.
+    args: &'static [&'static str],
+}
+
+const FOREIGN: &[Foreign] = &[
+    Foreign {
+        constant: "EXAMPLE_HELLO_PYTHON",
+        file: "hello-python.wasm",
+        dir: "hello-python",
+        sources: &["app.py", "wit", "requirements.txt"],
+        tool: ".venv/bin/componentize-py",
+        args: &[
+            "-d",
+            "../../wit",
+            "-d",
+            "wit",
+            "-w",
+            "example:hello-python/app",
+            "componentize",
+            "app",
+            "-o",
+            "{out}",
+        ],
+    },
+    Foreign {
+        constant: "EXAMPLE_HELLO_JS",
+        file: "hello-js.wasm",
+        dir: "hello-js",
+        sources: &["hello.js", "wit", "package.json", "package-lock.json"],
+        tool: "node_modules/.bin/componentize-js",
+        args: &[
+            "hello.js",
+            "--wit",
+            "wit",
+            "--world-name",
+            "app",
+            "--disable",
+            "fetch-event",
+            "-o",
+            "{out}",
+        ],
+    },
+];
+
+impl Foreign {
+    /// Builds the example unless its artifact is newer than every source
+    /// (the example's files and the WIT): these toolchains take seconds to
+    /// tens of seconds and have no incremental build of their own.
+    fn build(&self, workspace: &Path, out: &Path) -> Result<(), String> {
+        let dir = workspace.join("examples").join(self.dir);
+        let tool = dir.join(self.tool);
+        if !tool.exists() {
+            return Err(format!(
+                "{} is missing: run `bash scripts/setup.sh`, which installs it",
+                tool.display()
+            ));
+        }
+        let mut sources = newest(&workspace.join("wit"))?;
+        for source in self.sources {
+            let path = dir.join(source);
+            println!("cargo:rerun-if-changed={}", path.display());
+            sources = sources.max(newest(&path)?);
+        }
+        let built = std::fs::metadata(out).and_then(|m| m.modified()).ok();
+        if built.is_some_and(|built| built > sources) {
+            return Ok(());
+        }
+        let out = out.display().to_string();
+        let args = self
+            .args
+            .iter()
+            .map(|a| if *a == "{out}" { out.as_str() } else { a });
+        let output = Command::new(&tool)
+            .args(args)
+            .current_dir(&dir)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} failed ({}):\n{}{}",
+                self.tool,
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+}
+
+/// The newest modification time of `path`, a file or a folder of them.
+/// `metadata` follows symbolic links (the JS example's WIT), so a changed
+/// contract counts.
+fn newest(path: &Path) -> Result<SystemTime, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_dir() {
+        return meta
+            .modified()
+            .map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let mut newest = SystemTime::UNIX_EPOCH;
+    let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", path.display()))?;
+        newest = newest.max(self::newest(&entry.path())?);
+    }
+    Ok(newest)
 }
 
 fn describe(program: &Program) -> String {

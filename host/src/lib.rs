@@ -8,7 +8,7 @@
 //! through the same dispatcher and pushes it to WebSocket clients.
 //! [`config`] holds the operator's settings and manifest; [`deploy`]
 //! replaces component versions while serving; [`app`] builds it all at
-//! start.
+//! start. [`scaffold`] writes new component projects (`strata new`).
 //!
 //! Modules only reach down: `routes` <- `config` <- `dispatch`, `deploy`,
 //! `live` <- `app` <- `http`.
@@ -21,6 +21,7 @@ pub mod dispatch;
 pub mod http;
 pub mod live;
 pub mod routes;
+pub mod scaffold;
 
 // The layers below, under the names the tests and the bench use.
 pub use strata_backplane as backplane;

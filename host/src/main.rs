@@ -215,6 +215,15 @@ async fn admin_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         token: cli.admin_token.as_deref(),
     };
     match command {
+        Command::New { name, lang, dir } => {
+            let project = strata::scaffold::create(dir, name, *lang)?;
+            println!(
+                "created {} ({} files)\nbuild it there with: {}\nthen serve it: STRATA_MANIFEST=strata.toml strata",
+                project.dir.display(),
+                project.files.len(),
+                project.build
+            );
+        }
         Command::Deploy {
             manifest: Some(file),
             target,

@@ -1,4 +1,5 @@
-//! Commands other than serving: each talks to a running host's admin API.
+//! Commands other than serving: `new` writes a project; the others talk to
+//! a running host's admin API.
 
 use std::path::PathBuf;
 
@@ -17,10 +18,23 @@ pub struct AdminTarget {
     pub admin_url: String,
 }
 
-/// Commands other than serving. Each talks to a running host's admin API;
-/// through the shared database, a change reaches every instance.
+/// Commands other than serving. Each but `new` talks to a running host's
+/// admin API; through the shared database, a change reaches every instance.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
+    /// Create a component project that builds and serves as it is:
+    /// `strata new --lang python NAME` (rust, python or js).
+    New {
+        /// The component's name, also its folder's: lowercase words
+        /// joined by '-'.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: crate::scaffold::Language,
+        /// The folder to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Deploy one component (`strata deploy NAME FILE`), or a whole app
     /// (`strata deploy --manifest strata.toml`: components, routes, grants
     /// and cache families, with the files it names uploaded alongside).

@@ -25,6 +25,19 @@ pub use strata_testkit::{PgDatabase, Redis, RedisCluster, free_port, http, l2_ke
 
 /// How long a host may take to come up before the test fails.
 const STARTUP: Duration = Duration::from_secs(60);
+/// As [`STARTUP`], for a host whose manifest names a large component (an
+/// 18 MB Python or 13 MB JavaScript one): its first start compiles it,
+/// which has taken over a minute on a loaded 2-core machine.
+const LARGE_STARTUP: Duration = Duration::from_secs(300);
+
+/// Held by every test that starts hosts with large components, so they
+/// run one at a time: the first compiles each component into the shared
+/// compile cache and the others load it from there, instead of all of
+/// them compiling the same bytes at once.
+pub async fn one_large_component_test_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
 
 /// Panics with an error's whole chain: how a harness failure fails a test.
 fn or_fail<T>(result: anyhow::Result<T>) -> T {
@@ -208,13 +221,26 @@ impl Services {
         self.host_from(Host::command(), env)
     }
 
+    /// As [`Self::host_with`], allowing for the compile of large
+    /// components (see [`LARGE_STARTUP`]).
+    pub fn host_with_large_components(&self, env: &[(&str, &str)]) -> Host {
+        let command = self.configure(Host::command(), env);
+        Host::spawn_within(command, self.dir.path(), LARGE_STARTUP)
+    }
+
     /// Starts a host through `sh -c WRAPPER` (which ends in `exec "$0"`),
     /// to run it under limits the shell sets.
     pub fn host_wrapped(&self, env: &[(&str, &str)], wrapper: &str) -> Host {
         self.host_from(Host::wrapped(wrapper), env)
     }
 
-    fn host_from(&self, mut command: Command, env: &[(&str, &str)]) -> Host {
+    fn host_from(&self, command: Command, env: &[(&str, &str)]) -> Host {
+        let command = self.configure(command, env);
+        Host::spawn(command, self.dir.path())
+    }
+
+    /// `command` with `env` and the variables naming these services.
+    fn configure(&self, mut command: Command, env: &[(&str, &str)]) -> Command {
         for (name, value) in env {
             command.env(name, value);
         }
@@ -230,7 +256,7 @@ impl Services {
         if let Some(pg) = &self.postgres {
             command.env("DATABASE_URL", pg.url());
         }
-        Host::spawn(command, self.dir.path())
+        command
     }
 }
 
@@ -306,9 +332,14 @@ impl Host {
     /// Spawns `command` (its log in `log_dir`) and waits for its
     /// "listening" line.
     pub fn spawn(command: Command, log_dir: &Path) -> Self {
+        Self::spawn_within(command, log_dir, STARTUP)
+    }
+
+    /// As [`Self::spawn`], waiting up to `startup`.
+    pub fn spawn_within(command: Command, log_dir: &Path, startup: Duration) -> Self {
         let log = log_dir.join(format!("host-{}.log", HOSTS.fetch_add(1, Ordering::SeqCst)));
         Self(or_fail(strata_testkit::StrataProcess::spawn(
-            command, &log, STARTUP,
+            command, &log, startup,
         )))
     }
 

@@ -1,0 +1,167 @@
+//! The examples in `examples/`, one per language, built by their own
+//! toolchains (cargo with the Strata SDK, componentize-py, componentize-js)
+//! as the build of this test binary: each answers with the greeting its
+//! manifest gives it, writes a line to the operator's log, and on `/fail`
+//! fails the way its language fails (a panic, an uncaught exception), which
+//! the operator reads in the log and the client never sees.
+
+use std::time::{Duration, Instant};
+
+use crate::support::echo::upload;
+use crate::support::{Backend, Host, Reply, Services, one_large_component_test_at_a_time};
+
+/// One example: its artifact and the language its answer names.
+struct Example {
+    wasm: &'static str,
+    language: &'static str,
+}
+
+const RUST: Example = Example {
+    wasm: test_programs::EXAMPLE_HELLO_RUST,
+    language: "Rust",
+};
+const PYTHON: Example = Example {
+    wasm: test_programs::EXAMPLE_HELLO_PYTHON,
+    language: "Python",
+};
+const JS: Example = Example {
+    wasm: test_programs::EXAMPLE_HELLO_JS,
+    language: "JavaScript",
+};
+
+/// `example` as component `hello` at `/hello` and `/hello/*`, greeting
+/// with "Howdy", and no grant beyond its settings.
+fn host(services: &Services, example: &Example) -> Host {
+    let manifest = format!(
+        "[components.hello]\nsource = {:?}\nconfig = {{ greeting = \"Howdy\" }}\n\n[[routes]]\npath = \"/hello\"\ncomponent = \"hello\"\n\n[[routes]]\npath = \"/hello/*\"\ncomponent = \"hello\"\n",
+        example.wasm
+    );
+    let path = services.dir.path().join("hello.toml");
+    std::fs::write(&path, manifest).expect("write manifest");
+    services.host_with_large_components(&[("STRATA_MANIFEST", path.to_str().expect("utf-8 path"))])
+}
+
+fn request_id(reply: &Reply) -> String {
+    reply
+        .header("x-request-id")
+        .expect("a request id header")
+        .to_string()
+}
+
+/// The log line containing `text`, polled for: guest output is written
+/// as the request ends, not before the answer reaches the client.
+async fn log_line(host: &Host, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = host.log_text();
+        if let Some(line) = log.lines().find(|line| line.contains(text)) {
+            return line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line with {text:?} in:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The example answers with its manifest's greeting, and the line it
+/// wrote is in the log under the component and the request's id.
+async fn answers_and_logs(example: &Example) {
+    let _one = one_large_component_test_at_a_time().await;
+    let services = Services::start(Backend::Bare).await;
+    let host = host(&services, example);
+    let reply = host.get("/hello/there").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body, format!("Howdy from {}\n", example.language));
+    let line = log_line(&host, "answering /hello/there").await;
+    // Output lines name the request `request_id`; lines through
+    // `strata:host/log` carry it as the request span's `id`.
+    let id = request_id(&reply);
+    assert!(
+        line.contains(&format!("request_id=\"{id}\"")) || line.contains(&format!("id=\"{id}\"")),
+        "{line}"
+    );
+    assert!(line.contains("component=\"hello\""), "{line}");
+}
+
+/// The example's failure reaches the log under the request's id; the
+/// client gets the generic JSON 500 with that id and none of the text.
+async fn fails_into_the_log_not_the_client(example: &Example) {
+    let _one = one_large_component_test_at_a_time().await;
+    let services = Services::start(Backend::Bare).await;
+    let host = host(&services, example);
+    let reply = host.get("/hello/fail").await;
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    for detail in [
+        "failed on purpose",
+        "Traceback",
+        "Error:",
+        "panicked",
+        "wasm",
+    ] {
+        assert!(!reply.body.contains(detail), "{detail}: {}", reply.body);
+    }
+    let body = reply.json();
+    assert_eq!(body["code"], "component_trapped");
+    let id = request_id(&reply);
+    assert_eq!(body["request_id"], id.as_str());
+    let line = log_line(&host, "the example failed on purpose").await;
+    assert!(line.contains(&format!("request_id=\"{id}\"")), "{line}");
+    assert_eq!(
+        host.get("/hello").await.status,
+        200,
+        "a failed request leaves the component serving"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_example_answers_and_logs_its_line() {
+    answers_and_logs(&RUST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_example_answers_and_its_print_reaches_the_log() {
+    answers_and_logs(&PYTHON).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_example_answers_and_its_console_log_reaches_the_log() {
+    answers_and_logs(&JS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_panic_reaches_the_log_and_not_the_client() {
+    fails_into_the_log_not_the_client(&RUST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncaught_python_exception_reaches_the_log_and_not_the_client() {
+    fails_into_the_log_not_the_client(&PYTHON).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncaught_js_exception_reaches_the_log_and_not_the_client() {
+    fails_into_the_log_not_the_client(&JS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_component_is_deployed_in_rust_python_and_js_in_turn_and_rolled_back() {
+    let _one = one_large_component_test_at_a_time().await;
+    let services = Services::start(Backend::Bare).await;
+    let host = host(&services, &RUST);
+    let admin = host.admin_url.clone().expect("admin listener");
+    for example in [&PYTHON, &JS] {
+        let bytes = std::fs::read(example.wasm).expect("example artifact");
+        let (status, body) = upload(&admin, "hello", bytes).await;
+        assert_eq!(status, 201, "{body}");
+        let reply = host.get("/hello").await;
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (200, format!("Howdy from {}\n", example.language).as_str())
+        );
+    }
+    let rolled = host.admin_post("/admin/components/hello/rollback").await;
+    assert_eq!(rolled.status, 200, "{}", rolled.body);
+    assert_eq!(host.get("/hello").await.body, "Howdy from Python\n");
+}
