@@ -10,6 +10,7 @@
 
 mod client;
 mod histogram;
+mod languages;
 mod load;
 mod peers;
 mod report;

@@ -84,6 +84,25 @@ impl Env {
         })
     }
 
+    /// As [`Self::start_strata`], with a compile cache of its own (so
+    /// what it loads is compiled, not found in the run's cache).
+    pub fn start_strata_with_cache(
+        &self,
+        manifest: &std::path::Path,
+        env: Vec<(&'static str, String)>,
+        compile_cache: &std::path::Path,
+    ) -> Result<Strata> {
+        Strata::start(&StrataConfig {
+            binary: &self.strata_bin,
+            manifest,
+            redis_url: &self.redis.url(),
+            upstream_url: &self.simulator.url,
+            dir: self.dir.path(),
+            compile_cache,
+            env,
+        })
+    }
+
     /// A timed load plan with this run's connections and threads.
     pub fn load(&self, url: &str, path: &str, duration: f64) -> LoadArgs {
         let mut plan = LoadArgs::fixed(url, path, duration, self.args.connections);
@@ -183,6 +202,7 @@ pub async fn main(args: RunArgs) -> Result<()> {
         crate::peers::rows(&env, &warm, &mut report, &root).await?;
     }
     drop(warm);
+    crate::languages::rows(&env, &mut report).await?;
     workloads::run_all(&env, &mut report).await?;
 
     let end_rss = env.strata.rss_kib()?;

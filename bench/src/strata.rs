@@ -156,7 +156,7 @@ fn write_manifest_as(
 
 /// `path`, absolute, as the inside of a TOML basic string (which takes it
 /// literally except for `\` and `"`).
-fn toml_path(path: &Path) -> Result<String> {
+pub(crate) fn toml_path(path: &Path) -> Result<String> {
     let path = path
         .canonicalize()
         .with_context(|| format!("resolving {}", path.display()))?;

@@ -112,10 +112,11 @@ impl App {
                 engine: EngineSettings {
                     max_instances: cli.max_instances,
                     instance_memory_bytes: cli.instance_memory_mib.saturating_mul(1 << 20),
-                    decommit_batch_size: cli.decommit_batch_size,
+                    decommit_batch_size: cli.decommit_batch(),
                 },
                 default_timeout: Duration::from_millis(cli.request_timeout_ms),
                 compile_cache: cli.compile_cache(),
+                compile_worker: compile_worker(cli),
                 max_running: cli.max_concurrent_requests,
             },
             Services {
@@ -209,6 +210,28 @@ fn connect_redis(cli: &Cli) -> Result<Option<Arc<Backplane>>, StartError> {
 
 /// The manifest's `[[upstreams]]` budgets, shared through Redis when it is
 /// configured (each round trip bounded by the Redis command timeout).
+/// Smallest component compiled by a worker process.
+const COMPILE_WORKER_MIN_BYTES: usize = 1 << 20;
+
+/// The compile worker: this binary's `compile-worker` mode, unless the
+/// operator turned it off or the binary cannot be found.
+fn compile_worker(cli: &Cli) -> Option<strata_runtime::CompileWorker> {
+    if cli.compile_in_process {
+        return None;
+    }
+    match std::env::current_exe() {
+        Ok(program) => Some(strata_runtime::CompileWorker {
+            program,
+            args: vec!["compile-worker".into()],
+            min_bytes: COMPILE_WORKER_MIN_BYTES,
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "cannot find this binary; large components compile in process");
+            None
+        }
+    }
+}
+
 fn build_budgets(cli: &Cli, manifest: &Manifest, backplane: Option<&Arc<Backplane>>) -> Budgets {
     for budget in manifest.budgets() {
         tracing::info!(

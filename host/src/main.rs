@@ -249,6 +249,9 @@ async fn admin_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
             );
         }
         Command::Deploy { .. } => anyhow::bail!("give NAME FILE, or --manifest FILE"),
+        Command::CompileWorker { args } => {
+            strata::runtime::compile_into_cache(args, std::io::stdin().lock())?;
+        }
         Command::Rollback {
             manifest: true,
             target,

@@ -165,3 +165,36 @@ async fn one_component_is_deployed_in_rust_python_and_js_in_turn_and_rolled_back
     assert_eq!(rolled.status, 200, "{}", rolled.body);
     assert_eq!(host.get("/hello").await.body, "Howdy from Python\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploying_the_python_example_compiles_it_in_a_worker_and_leaves_the_host_small() {
+    let _one = one_large_component_test_at_a_time().await;
+    let services = Services::start(Backend::Bare).await;
+    // A compile cache of its own: the deploy must compile, not find the
+    // result of another test's compile.
+    let cache = services.dir.path().join("private-compile-cache");
+    let manifest = format!(
+        "[components.hello]\nsource = {:?}\n\n[[routes]]\npath = \"/hello\"\ncomponent = \"hello\"\n",
+        RUST.wasm
+    );
+    let path = services.dir.path().join("rust.toml");
+    std::fs::write(&path, manifest).expect("write manifest");
+    let host = services.host_with_large_components(&[
+        ("STRATA_MANIFEST", path.to_str().expect("utf-8 path")),
+        (
+            "STRATA_COMPILE_CACHE_DIR",
+            cache.to_str().expect("utf-8 path"),
+        ),
+    ]);
+    let before = host.rss_bytes();
+    let admin = host.admin_url.clone().expect("admin listener");
+    let bytes = std::fs::read(PYTHON.wasm).expect("example artifact");
+    let (status, body) = upload(&admin, "hello", bytes).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(host.get("/hello").await.body, "Hello from Python\n");
+    log_line(&host, "compiled in a worker process").await;
+    let grown = host.rss_bytes().saturating_sub(before);
+    // Loading the compiled Python example costs about 35 MiB; compiling
+    // it in this process left over 400 MiB behind.
+    assert!(grown < 128 << 20, "the host grew by {} MiB", grown >> 20);
+}

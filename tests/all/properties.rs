@@ -1037,6 +1037,7 @@ fn host() -> &'static Host {
                 },
                 default_timeout: Duration::from_secs(2),
                 compile_cache: None,
+                compile_worker: None,
                 max_running: 4,
             },
             Services {

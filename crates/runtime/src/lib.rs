@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod capabilities;
+mod compile;
 mod engine;
 mod error;
 mod imports;
@@ -30,6 +31,7 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 pub use capabilities::{Grants, Services};
+pub use compile::{CompileWorker, compile_into_cache};
 pub use engine::EngineSettings;
 pub use error::RuntimeError;
 pub use invoke::{InvokeError, RequestBody};
@@ -61,6 +63,9 @@ pub struct RuntimeSettings {
     pub default_timeout: Duration,
     /// Compiled-code cache folder; `None` compiles at every start.
     pub compile_cache: Option<std::path::PathBuf>,
+    /// Compiles large components in a child process into the cache (see
+    /// [`CompileWorker`]); `None`, or no cache, compiles in process.
+    pub compile_worker: Option<CompileWorker>,
     /// Most component requests admission lets run at once: parked warm
     /// instances may hold only the instance slots beyond those.
     pub max_running: usize,

@@ -56,6 +56,7 @@ impl Runtime {
                 "imports not read before compiling; the compiler decides"
             ),
         }
+        self.compile_in_worker(name, bytes);
         let component =
             Component::new(&self.engine, bytes).map_err(|e| RuntimeError::Compile(describe(&e)))?;
         let pre = self
@@ -84,6 +85,33 @@ impl Runtime {
             },
             started: Default::default(),
         })
+    }
+
+    /// Has a worker process compile a large component into the cache, so
+    /// the compile below loads it from there (see [`crate::compile`]).
+    fn compile_in_worker(&self, name: &str, bytes: &[u8]) {
+        let (Some(worker), Some(cache)) =
+            (&self.settings.compile_worker, &self.settings.compile_cache)
+        else {
+            return;
+        };
+        if bytes.len() < worker.min_bytes {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match worker.compile(self.settings.engine, cache, bytes) {
+            Ok(()) => tracing::info!(
+                component = name,
+                bytes = bytes.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "compiled in a worker process"
+            ),
+            Err(reason) => tracing::warn!(
+                component = name,
+                reason,
+                "compiling in process instead of in a worker; the host keeps the compiler's memory"
+            ),
+        }
     }
 
     /// Instantiates `component` once and throws the instance away, so a

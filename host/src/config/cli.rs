@@ -10,6 +10,16 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+/// Memory a batch of freed instances may hold before it is returned, when
+/// the operator sets no batch size: an 18 MB Python component dirties a
+/// few MiB past what each slot keeps resident, so at batches of 64 a host
+/// serving it at 50 req/s sat at 4x the memory of one returning each
+/// instance at once.
+pub const DECOMMIT_HELD_MIB: u64 = 256;
+/// Largest batch chosen automatically: where small components stop
+/// gaining from larger ones.
+const MAX_AUTO_DECOMMIT_BATCH: u64 = 64;
+
 pub use super::commands::Command;
 
 /// Log output shape: plain for people, JSON for log pipelines.
@@ -228,10 +238,13 @@ pub struct Cli {
     pub instance_memory_mib: u64,
 
     /// Freed instance memory is returned to the OS in batches of this many
-    /// decommits: larger batches cost fewer TLB shootdowns under load, smaller
-    /// ones give memory back sooner after a burst of memory-hungry requests.
-    #[arg(long, env = "STRATA_DECOMMIT_BATCH_SIZE", default_value_t = 64)]
-    pub decommit_batch_size: usize,
+    /// decommits: larger batches cost fewer TLB shootdowns under load,
+    /// smaller ones hold less memory between batches (each freed instance
+    /// keeps what it used until its batch is returned). Unset: as many as
+    /// keep a batch of instances at the memory limit under 256 MiB (4 at
+    /// the default 64 MiB, 64 at most).
+    #[arg(long, env = "STRATA_DECOMMIT_BATCH_SIZE")]
+    pub decommit_batch_size: Option<usize>,
 
     /// Most component instances alive at once (the pooling allocator's size).
     #[arg(long, env = "STRATA_MAX_INSTANCES", default_value_t = 1000)]
@@ -291,6 +304,14 @@ pub struct Cli {
     #[arg(long, env = "STRATA_NO_COMPILE_CACHE")]
     pub no_compile_cache: bool,
 
+    /// Compile large components (1 MiB and up) in this process instead
+    /// of a short-lived worker process. The worker exists so the
+    /// compiler's memory (hundreds of MiB for an 18 MB component) goes
+    /// back to the system when it ends; without a compile cache the host
+    /// always compiles in process.
+    #[arg(long, env = "STRATA_COMPILE_IN_PROCESS")]
+    pub compile_in_process: bool,
+
     /// Seconds between live dashboard refreshes (0 disables the refresh).
     #[arg(long, env = "STRATA_DASHBOARD_REFRESH_SECONDS", default_value_t = 60)]
     pub dashboard_refresh_seconds: u64,
@@ -335,6 +356,15 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The decommit batch: the operator's, or one whose instances at the
+    /// memory limit hold at most [`DECOMMIT_HELD_MIB`] together.
+    pub fn decommit_batch(&self) -> usize {
+        self.decommit_batch_size.unwrap_or_else(|| {
+            let batch = DECOMMIT_HELD_MIB / self.instance_memory_mib.max(1);
+            usize::try_from(batch.clamp(1, MAX_AUTO_DECOMMIT_BATCH)).unwrap_or(1)
+        })
+    }
+
     /// Where compiled components are cached, if anywhere.
     pub fn compile_cache(&self) -> Option<PathBuf> {
         if self.no_compile_cache {
@@ -350,3 +380,6 @@ impl Cli {
         Some(base.join("strata"))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -71,4 +71,12 @@ pub enum Command {
         #[command(flatten)]
         target: AdminTarget,
     },
+    /// Compile a component read from stdin into the compile cache: the
+    /// host runs this itself for large components (`strata_runtime::CompileWorker`).
+    #[command(hide = true)]
+    CompileWorker {
+        /// The engine settings and cache folder, as the host passes them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
