@@ -35,6 +35,7 @@ mod sandbox;
 mod security;
 mod standard;
 mod startup;
+mod telemetry;
 mod tiers;
 mod upstream;
 mod warm;

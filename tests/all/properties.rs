@@ -1038,6 +1038,7 @@ fn host() -> &'static Host {
                 default_timeout: Duration::from_secs(2),
                 compile_cache: None,
                 max_running: 4,
+                component_spans: false,
             },
             Services {
                 cache,

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 pub use super::commands::Command;
+use super::telemetry::TelemetryArgs;
 
 /// Log output shape: plain for people, JSON for log pipelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -332,6 +333,9 @@ pub struct Cli {
     /// Log filter (`tracing` env-filter syntax), e.g. `info,strata=debug`.
     #[arg(long, env = "STRATA_LOG", default_value = "info")]
     pub log: String,
+
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
 }
 
 impl Cli {
