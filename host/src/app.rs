@@ -12,6 +12,7 @@ use crate::config::{Cli, Manifest, ManifestError};
 use crate::deploy::{DeploySettings, Deployer, EnvLookup, StartupManifest};
 use crate::dispatch::{Dispatcher, Limits, Serving};
 use crate::live::{Live, LiveSettings};
+use crate::telemetry::Telemetry;
 use strata_backplane::{Backplane, BackplaneError, Namespace, Timeouts, Topology};
 use strata_cache::{CacheSettings, L1Limits, L2, TieredCache};
 use strata_data::{Database, OpenError, PoolSettings};
@@ -45,13 +46,21 @@ pub struct App {
     pub cache: Arc<TieredCache>,
     pub database: Arc<Database>,
     pub live: Arc<Live>,
+    /// What is exported over OTLP (spans, request metrics), if anything.
+    pub telemetry: Arc<Telemetry>,
     pub started: Instant,
 }
 
 impl App {
     /// Builds the application from settings. `upstream_override` replaces
-    /// `${STRATA_UPSTREAM_URL}` in the manifest (the in-process simulator).
-    pub async fn build(cli: &Cli, upstream_override: Option<String>) -> Result<Self, StartError> {
+    /// `${STRATA_UPSTREAM_URL}` in the manifest (the in-process simulator);
+    /// with `telemetry` exporting traces, invocations and outbound calls
+    /// get spans and outbound requests a `traceparent`.
+    pub async fn build(
+        cli: &Cli,
+        upstream_override: Option<String>,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Self, StartError> {
         let lookup = move |name: &str| {
             if name == "STRATA_UPSTREAM_URL"
                 && let Some(url) = &upstream_override
@@ -89,23 +98,25 @@ impl App {
                 .await
                 .map_err(StartError::Serving)?;
         let manifest = chosen.manifest.clone();
-        let outbound = Arc::new(
-            Outbound::new(OutboundSettings {
-                default_timeout: Duration::from_millis(cli.outbound_timeout_ms),
-                retries: cli.outbound_retries,
-                backoff: Duration::from_millis(cli.outbound_backoff_ms),
-                max_response_bytes: cli.outbound_max_response_bytes,
-                breaker_threshold: cli.outbound_breaker_threshold,
-                breaker_cool_down: Duration::from_millis(cli.outbound_breaker_cool_down_ms),
-                max_redirects: cli.outbound_max_redirects,
-                allow_networks: cli
-                    .outbound_allow_networks
-                    .clone()
-                    .map(|networks| networks.0)
-                    .unwrap_or_default(),
-            })?
-            .with_budgets(build_budgets(cli, &manifest, backplane.as_ref())),
-        );
+        let outbound = Outbound::new(OutboundSettings {
+            default_timeout: Duration::from_millis(cli.outbound_timeout_ms),
+            retries: cli.outbound_retries,
+            backoff: Duration::from_millis(cli.outbound_backoff_ms),
+            max_response_bytes: cli.outbound_max_response_bytes,
+            breaker_threshold: cli.outbound_breaker_threshold,
+            breaker_cool_down: Duration::from_millis(cli.outbound_breaker_cool_down_ms),
+            max_redirects: cli.outbound_max_redirects,
+            allow_networks: cli
+                .outbound_allow_networks
+                .clone()
+                .map(|networks| networks.0)
+                .unwrap_or_default(),
+        })?
+        .with_budgets(build_budgets(cli, &manifest, backplane.as_ref()));
+        let outbound = Arc::new(match telemetry.trace_context() {
+            Some(context) => outbound.with_trace_context(context),
+            None => outbound,
+        });
 
         let runtime = Runtime::new(
             RuntimeSettings {
@@ -118,6 +129,7 @@ impl App {
                 compile_cache: cli.compile_cache(),
                 compile_worker: compile_worker(cli),
                 max_running: cli.max_concurrent_requests,
+                component_spans: telemetry.traces(),
             },
             Services {
                 cache: cache.clone(),
@@ -162,6 +174,7 @@ impl App {
             dispatcher,
             cache,
             database,
+            telemetry,
             started: Instant::now(),
             live: Arc::new(Live::new(
                 LiveSettings {

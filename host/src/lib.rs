@@ -7,11 +7,12 @@
 //! capabilities of the runtime crate. [`live`] refreshes the dashboard
 //! through the same dispatcher and pushes it to WebSocket clients.
 //! [`config`] holds the operator's settings and manifest; [`deploy`]
-//! replaces component versions while serving; [`app`] builds it all at
+//! replaces component versions while serving; [`telemetry`] exports spans
+//! and request metrics over OTLP when configured; [`app`] builds it all at
 //! start. [`scaffold`] writes new component projects (`strata new`).
 //!
 //! Modules only reach down: `routes` <- `config` <- `dispatch`, `deploy`,
-//! `live` <- `app` <- `http`.
+//! `live`, `telemetry` <- `app` <- `http`.
 
 pub mod app;
 pub mod body;
@@ -22,6 +23,7 @@ pub mod http;
 pub mod live;
 pub mod routes;
 pub mod scaffold;
+pub mod telemetry;
 
 // The layers below, under the names the tests and the bench use.
 pub use strata_backplane as backplane;

@@ -10,20 +10,27 @@ use strata::app::App;
 use strata::config::{Cli, Command, LogFormat};
 use strata::http::ListenerRole;
 use strata::http::auth::AdminAccess;
+use strata::telemetry::Telemetry;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-fn init_logging(cli: &Cli) {
+/// The log on stderr, and the span export layer when `telemetry` exports
+/// traces. The filter applies to both: spans are `info`, so a filter that
+/// drops `info` drops them from the export too.
+fn init_logging(cli: &Cli, telemetry: &Telemetry) {
     let filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour codes only for a terminal: in a file or pipe they are noise,
     // and a log reader must never see escape sequences it did not expect.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let log = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
+    // The filter outermost, as `fmt().with_env_filter(..)` stacks it.
+    let subscriber = tracing_subscriber::registry().with(telemetry.layer());
     match cli.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Plain => builder.init(),
+        LogFormat::Json => subscriber.with(log.json()).with(filter).init(),
+        LogFormat::Plain => subscriber.with(log).with(filter).init(),
     }
 }
 
@@ -114,8 +121,7 @@ fn fit_connection_cap(cli: &mut Cli) {
 #[cfg(not(unix))]
 fn fit_connection_cap(_cli: &mut Cli) {}
 
-async fn run(mut cli: Cli) -> anyhow::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+async fn run(mut cli: Cli, telemetry: Arc<Telemetry>) -> anyhow::Result<()> {
     fit_connection_cap(&mut cli);
     let upstream = if cli.simulate_upstream {
         Some(start_simulator().await?)
@@ -128,7 +134,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
             cli.admin_listen
         );
     }
-    let app = Arc::new(App::build(&cli, upstream).await?);
+    let app = Arc::new(App::build(&cli, upstream, telemetry).await?);
     let listener = TcpListener::bind(cli.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
@@ -208,7 +214,6 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
 /// stdout.
 async fn admin_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
     use strata::deploy::client::{self, Admin};
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let progress = |line: String| eprintln!("strata: {line}");
     let admin = |url| Admin {
         url,
@@ -295,7 +300,8 @@ const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli);
+    // Before any HTTP client is built (the OTLP exporter's is the first).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -306,12 +312,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Only a serving host exports; a command against one does not.
+    let telemetry = match &cli.command {
+        Some(_) => Ok(Telemetry::off()),
+        None => Telemetry::start(&cli.telemetry, runtime.handle().clone()),
+    };
+    let telemetry = match telemetry {
+        Ok(telemetry) => Arc::new(telemetry),
+        Err(error) => {
+            eprintln!("strata: error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&cli, &telemetry);
     let outcome = runtime.block_on(async {
         match &cli.command {
             Some(command) => admin_command(&cli, command).await,
-            None => run(cli.clone()).await,
+            None => run(cli.clone(), telemetry.clone()).await,
         }
     });
+    // While the runtime still runs: the last exports are sent on it.
+    telemetry.shutdown();
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

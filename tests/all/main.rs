@@ -37,6 +37,7 @@ mod scaffold;
 mod security;
 mod standard;
 mod startup;
+mod telemetry;
 mod tiers;
 mod upstream;
 mod warm;

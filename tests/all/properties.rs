@@ -1039,6 +1039,7 @@ fn host() -> &'static Host {
                 compile_cache: None,
                 compile_worker: None,
                 max_running: 4,
+                component_spans: false,
             },
             Services {
                 cache,

@@ -69,6 +69,11 @@ pub struct RuntimeSettings {
     /// Most component requests admission lets run at once: parked warm
     /// instances may hold only the instance slots beyond those.
     pub max_running: usize,
+    /// Whether each invocation gets a `component` span of its own (as a
+    /// child of the caller's): set when the host exports traces, where the
+    /// span is what shows an instance's share of a request; otherwise the
+    /// span would only cost time on every request.
+    pub component_spans: bool,
 }
 
 /// See the crate documentation.

@@ -16,6 +16,7 @@ use crate::error::FetchError;
 use crate::policy::AddressPolicy;
 use crate::records::{OutboundStats, Records};
 use crate::resolve::GuardedResolver;
+use crate::trace::TraceContext;
 
 /// Client policy, from the CLI.
 #[derive(Debug, Clone)]
@@ -51,6 +52,8 @@ pub struct Outbound {
     pub(crate) policy: Arc<AddressPolicy>,
     pub(crate) records: Records,
     pub(crate) budgets: Budgets,
+    /// Set when the host exports traces: calls get spans, hops `traceparent`.
+    pub(crate) trace: Option<Arc<dyn TraceContext>>,
 }
 
 impl Outbound {
@@ -74,6 +77,7 @@ impl Outbound {
         Ok(Self {
             records: Records::new(settings.breaker_threshold, settings.breaker_cool_down),
             budgets: Budgets::default(),
+            trace: None,
             client,
             settings,
             policy,
@@ -84,6 +88,13 @@ impl Outbound {
     /// this only 429 holds apply.
     pub fn with_budgets(mut self, budgets: Budgets) -> Self {
         self.budgets = budgets;
+        self
+    }
+
+    /// Makes every call a span and puts `context`'s trace headers on every
+    /// request sent (see [`crate::trace`]); without this, neither.
+    pub fn with_trace_context(mut self, context: Arc<dyn TraceContext>) -> Self {
+        self.trace = Some(context);
         self
     }
 

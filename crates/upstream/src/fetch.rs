@@ -44,7 +44,41 @@ pub(crate) enum Attempt {
 impl Outbound {
     /// Sends `request` for `component` if `allowed` and the address policy
     /// permit it (and every redirect it leads to), applying the policy.
+    /// When the host exports traces the call is an `outbound` span (the
+    /// parent its requests name in `traceparent`); otherwise no span is made.
     pub async fn fetch(
+        &self,
+        component: &Arc<str>,
+        allowed: &[AllowedHost],
+        request: OutboundRequest,
+    ) -> Result<OutboundResponse, FetchError> {
+        if self.trace.is_none() {
+            return self.call(component, allowed, request).await;
+        }
+        let host = Url::parse(&request.url)
+            .ok()
+            .and_then(|url| url.host_str().map(|host| crate::shown(host).into_owned()))
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            "outbound",
+            "otel.kind" = "client",
+            component = %component,
+            method = %crate::shown(&request.method),
+            host = %host,
+            status = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        let outcome =
+            tracing::Instrument::instrument(self.call(component, allowed, request), span.clone())
+                .await;
+        match &outcome {
+            Ok(response) => span.record("status", response.status),
+            Err(error) => span.record("error", tracing::field::display(error)),
+        };
+        outcome
+    }
+
+    async fn call(
         &self,
         component: &Arc<str>,
         allowed: &[AllowedHost],

@@ -18,7 +18,8 @@
 //! One call, in order: [`fetch`] retries attempts; each attempt is
 //! [`follow`]ed through its redirects, every hop admitted by [`check`],
 //! charged to its upstream's [`budget`], sent by [`send`], and its final
-//! response judged by [`response`].
+//! response judged by [`response`]. When the host exports traces, a call
+//! is a span of its own and every hop carries its [`trace`] context.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -40,6 +41,7 @@ mod resolve;
 mod response;
 mod retry_after;
 mod send;
+mod trace;
 
 pub use allow::AllowedHost;
 pub use budget::{BudgetError, BudgetStats, Budgets, Rate, UpstreamBudget};
@@ -48,6 +50,7 @@ pub use error::FetchError;
 pub use exchange::{OutboundRequest, OutboundResponse};
 pub use networks::{Networks, parse_networks};
 pub use records::{OutboundStats, UpstreamStats};
+pub use trace::TraceContext;
 
 /// Guest-chosen text (a URL, a host name) as a log line shows it.
 pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {

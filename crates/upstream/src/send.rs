@@ -31,10 +31,14 @@ impl Outbound {
         deadline: Instant,
     ) -> Result<reqwest::Response, HopFailure> {
         let remaining = deadline.saturating_duration_since(Instant::now());
+        let headers = match &self.trace {
+            Some(context) => crate::trace::traced(context.as_ref(), &hop.headers),
+            None => hop.headers.clone(),
+        };
         let mut builder = self
             .client
             .request(hop.method.clone(), hop.url.clone())
-            .headers(hop.headers.clone())
+            .headers(headers)
             .timeout(remaining);
         if let Some(body) = &hop.body {
             builder = builder.body(body.clone());

@@ -21,6 +21,7 @@ pub const DECOMMIT_HELD_MIB: u64 = 256;
 const MAX_AUTO_DECOMMIT_BATCH: u64 = 64;
 
 pub use super::commands::Command;
+use super::telemetry::TelemetryArgs;
 
 /// Log output shape: plain for people, JSON for log pipelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -353,6 +354,9 @@ pub struct Cli {
     /// Log filter (`tracing` env-filter syntax), e.g. `info,strata=debug`.
     #[arg(long, env = "STRATA_LOG", default_value = "info")]
     pub log: String,
+
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
 }
 
 impl Cli {

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 pub mod manifest;
+mod telemetry;
 
 pub use cli::{Cli, Command, LogFormat};
 pub use manifest::{
@@ -11,6 +12,7 @@ pub use manifest::{
 };
 pub use strata_cache::FamilyPolicy;
 pub use strata_data::SqlGrant;
+pub use telemetry::TelemetryArgs;
 
 /// Margin the no-progress limit keeps past the longest component deadline.
 const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);

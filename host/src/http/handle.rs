@@ -15,7 +15,8 @@ use crate::routes::endpoints;
 
 /// Answers one request; never fails (errors become JSON responses). Every
 /// request gets an id (`x-request-id`), a `request` span (route, component,
-/// version, status, cache outcome) and is counted in the request metrics.
+/// version, status, cache outcome; exported with its client's trace as its
+/// parent when traces are) and is counted in the request metrics.
 pub(super) async fn handle<B: ClientBody>(
     server: &Server,
     role: &ListenerRole,
@@ -31,12 +32,19 @@ pub(super) async fn handle<B: ClientBody>(
         id = &*id,
         method = %method,
         path = %req.uri().path(),
+        "otel.kind" = tracing::field::Empty,
         route = tracing::field::Empty,
         component = tracing::field::Empty,
         version = tracing::field::Empty,
         status = tracing::field::Empty,
         cache = tracing::field::Empty,
     );
+    // Only when spans are exported: a client's trace becomes this span's
+    // parent (see `telemetry::context`).
+    if server.app.telemetry.traces() {
+        span.record("otel.kind", "server");
+        crate::telemetry::adopt_parent(&span, req.headers());
+    }
     let mut labels = Labels {
         route: "unmatched".into(),
         component: "none".into(),

@@ -75,9 +75,9 @@ impl Server {
     /// Serves `app` under `settings`.
     pub fn new(app: Arc<App>, settings: Settings) -> Self {
         Self {
+            requests: metrics::RequestMetrics::exported(app.telemetry.meter()),
             app,
             settings,
-            requests: Default::default(),
             scrapes: Default::default(),
         }
     }

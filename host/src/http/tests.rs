@@ -36,7 +36,7 @@ impl InProcess {
             "0",
         ]);
         let app = Arc::new(
-            App::build(&cli, None)
+            App::build(&cli, None, Arc::new(crate::telemetry::Telemetry::off()))
                 .await
                 .expect("the default app builds"),
         );

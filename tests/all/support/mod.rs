@@ -314,6 +314,9 @@ impl Host {
             "DATABASE_URL",
             "STRATA_MANIFEST",
             "STRATA_UPSTREAM_URL",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
         ] {
             command.env_remove(var);
         }

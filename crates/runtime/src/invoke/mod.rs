@@ -123,6 +123,7 @@ impl Runtime {
         {
             pool.reused();
         }
+        let instance = if reused.is_some() { "warm" } else { "fresh" };
         let timeout = component.timeout;
         let run_component = component.clone();
         let parking = self.parking.clone();
@@ -163,7 +164,18 @@ impl Runtime {
             }
             result
         };
-        let mut guest: Option<GuestRun> = Some(Box::pin(tracing::Instrument::in_current_span(run)));
+        let run = if self.settings().component_spans {
+            let span = tracing::info_span!(
+                "component",
+                component = &*component.name,
+                version = &*component.version,
+                instance,
+            );
+            tracing::Instrument::instrument(run, span)
+        } else {
+            tracing::Instrument::in_current_span(run)
+        };
+        let mut guest: Option<GuestRun> = Some(Box::pin(run));
         let mut outparam_dropped = false;
         let head = std::future::poll_fn(|cx| {
             poll_head(&mut guest, &mut receiver, &mut outparam_dropped, cx)

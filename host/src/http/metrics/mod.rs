@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 mod exposition;
+mod otlp;
 mod scrape;
 mod upstream;
 
@@ -73,9 +74,19 @@ pub struct RequestMetrics {
     counts: Mutex<BTreeMap<RequestKey, u64>>,
     latency: Mutex<BTreeMap<(String, String), Latency>>,
     connections_refused: std::sync::atomic::AtomicU64,
+    /// The same figures over OTLP, when metrics are exported.
+    otlp: Option<otlp::OtlpRequests>,
 }
 
 impl RequestMetrics {
+    /// Request metrics that are also exported with `meter`, if given.
+    pub fn exported(meter: Option<opentelemetry::metrics::Meter>) -> Self {
+        Self {
+            otlp: meter.as_ref().map(otlp::OtlpRequests::new),
+            ..Self::default()
+        }
+    }
+
     /// Counts a connection closed at accept because of the connection cap.
     pub fn connection_refused(&self) {
         self.connections_refused
@@ -121,6 +132,9 @@ impl RequestMetrics {
                 .filter(|s| s.canonical_reason().is_some())
                 .map_or(0, |s| s.as_u16()),
         };
+        if let Some(otlp) = &self.otlp {
+            otlp.record(&key, seconds);
+        }
         *self
             .counts
             .lock()
