@@ -24,6 +24,7 @@ mod data;
 mod deploy;
 mod guest_output;
 mod imports;
+mod keyvalue;
 mod layout;
 mod live;
 mod negative;
