@@ -85,6 +85,20 @@ const PROGRAMS: &[Program] = &[
         env: &[],
     },
     Program {
+        constant: "KEYVALUE",
+        file: "keyvalue.wasm",
+        package: "test-keyvalue",
+        features: &[],
+        env: &[],
+    },
+    Program {
+        constant: "KEYVALUE_DRAFT",
+        file: "keyvalue-draft.wasm",
+        package: "test-keyvalue",
+        features: &["draft"],
+        env: &[],
+    },
+    Program {
         constant: "LEGACY",
         file: "legacy.wasm",
         package: "test-legacy",

@@ -25,6 +25,7 @@ mod deploy;
 mod examples;
 mod guest_output;
 mod imports;
+mod keyvalue;
 mod layout;
 mod live;
 mod negative;

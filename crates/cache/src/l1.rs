@@ -121,6 +121,17 @@ impl L1 {
         removed
     }
 
+    /// The keys of fresh entries `wanted` accepts (given the key and the
+    /// stored bytes): a scan of the whole tier, for listings, which L1's
+    /// bounded size keeps bounded.
+    pub(crate) fn fresh_keys(&self, wanted: impl Fn(&str, Bytes) -> bool) -> Vec<String> {
+        self.cache
+            .iter()
+            .filter(|(key, entry)| entry.is_fresh() && wanted(key, entry.value.clone()))
+            .map(|(key, _)| key.as_ref().clone())
+            .collect()
+    }
+
     /// How many entries `matches` accepts (a scan: for stats, not hot paths).
     pub(crate) fn count_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
         self.cache.iter().filter(|(key, _)| matches(key)).count() as u64

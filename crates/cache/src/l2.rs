@@ -18,6 +18,8 @@ use redis::AsyncCommands;
 use thiserror::Error;
 
 use super::shards::ShardBreakers;
+
+mod kv;
 use strata_backplane::{Backplane, Conn, NodeAddr};
 use strata_breaker::{BreakerState, CircuitBreaker};
 

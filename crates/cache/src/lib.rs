@@ -9,7 +9,9 @@
 //!
 //! This file holds the [`TieredCache`] itself and the plumbing every path
 //! shares; each path lives in its own module: `read`, `write`, `lease`
-//! (cache-or-compute, remembered failures included), `clear`, `settings`
+//! (cache-or-compute, remembered failures included), `clear`, `kv` and
+//! `atomic` (the cache as a key-value store: awaited writes, batches,
+//! listings, counters, compare-and-swap), `settings`
 //! (which TTL and tiers a key gets), `stored` (how a value and a remembered
 //! failure share the tiers' bytes), `health` and `stats` (what operators
 //! see).
@@ -17,11 +19,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod atomic;
 mod clear;
 mod coherence;
 mod counters;
 mod flight;
 mod health;
+mod kv;
 mod l1;
 mod l2;
 mod lease;
@@ -47,6 +51,7 @@ use coherence::Coherence;
 use counters::Counters;
 use flight::FlightTable;
 pub use health::{L2Health, l2_state};
+pub use kv::{KeyPage, KvError, LIST_PAGE};
 pub use l1::L1Limits;
 use l1::{L1, L1Entry};
 pub use l2::{L2, L2Error};
@@ -92,6 +97,9 @@ pub struct TieredCache {
     families: arc_swap::ArcSwap<BTreeMap<String, FamilyPolicy>>,
     flights: FlightTable,
     counters: Arc<Counters>,
+    /// Serialises increments and swaps of the keys this process alone
+    /// holds (no L2 for them), so each read-modify-write is atomic.
+    atomics: tokio::sync::Mutex<()>,
 }
 
 impl TieredCache {
@@ -111,6 +119,7 @@ impl TieredCache {
             families: arc_swap::ArcSwap::from_pointee(settings.families.clone()),
             settings,
             flights: FlightTable::default(),
+            atomics: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -148,15 +148,51 @@ fn check_imports_are_granted(
     }
 }
 
-/// The refusal of `import` if it names a `strata:host` interface whose
-/// capability `grants` lacks entirely. The name is quoted escaped: before
-/// compiling it has not been validated.
+/// The refusal of `import` if it names a `strata:host` interface, or a
+/// `wasi:keyvalue` one (any draft), whose capability `grants` lacks
+/// entirely. The name is quoted escaped: before compiling it has not been
+/// validated.
 fn ungranted(import: &str, grants: &Grants) -> Option<RuntimeError> {
-    let interface = import.strip_prefix("strata:host/")?;
-    let interface = interface.split('@').next().unwrap_or(interface);
+    let interface = match import.strip_prefix("strata:host/") {
+        Some(interface) => interface.split('@').next().unwrap_or(interface),
+        None if import.starts_with("wasi:keyvalue/") => "keyvalue",
+        None => return None,
+    };
     let capability = grants.missing_for(interface)?;
     Some(RuntimeError::NotGranted {
         import: strata_logtext::bounded(import, MAX_QUOTED_NAME).into_owned(),
         capability,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keyvalue_import_of_either_draft_needs_a_bucket() {
+        let none = Grants::default();
+        for import in [
+            "wasi:keyvalue/store@0.2.0-draft2",
+            "wasi:keyvalue/atomics@0.2.0-draft",
+            "wasi:keyvalue/batch@0.2.0-draft2",
+        ] {
+            assert!(
+                matches!(
+                    ungranted(import, &none),
+                    Some(RuntimeError::NotGranted {
+                        capability: "keyvalue buckets",
+                        ..
+                    })
+                ),
+                "{import}"
+            );
+        }
+        let granted = Grants {
+            keyvalue: [("default".to_string(), "session:".to_string())].into(),
+            ..Grants::default()
+        };
+        assert!(ungranted("wasi:keyvalue/store@0.2.0-draft2", &granted).is_none());
+        assert!(ungranted("wasi:config/store@0.2.0-draft", &none).is_none());
+    }
 }

@@ -12,6 +12,8 @@
 //! | [`BADINIT_FIRST_CALL`] | `badinit` with `first-call-trap`: instantiates, then traps on the first call |
 //! | [`STANDARD`] | `standard`: `wasi:config/store` and `wasi:logging/logging` from the upstream WIT, no Strata SDK |
 //! | [`NARROW`] | `narrow`: built against a world of `strata:host/proxy` + `strata:host/with-config`, importing only `strata:host/config` |
+//! | [`KEYVALUE`] | `keyvalue`: `wasi:keyvalue` store, atomics and batch at `0.2.0-draft2` (Spin's) from the upstream WIT, no Strata SDK |
+//! | [`KEYVALUE_DRAFT`] | `keyvalue` with feature `draft`: the same against `0.2.0-draft` (wasmCloud's) |
 //! | [`WRONGWORLD`] | `wrongworld`: a valid component that exports no `wasi:http/incoming-handler` |
 
 include!(concat!(env!("OUT_DIR"), "/programs.rs"));

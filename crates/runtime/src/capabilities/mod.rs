@@ -7,10 +7,13 @@
 //! which the guest handles; only a host fault (a missing resource) traps.
 //!
 //! Adding one: its interface in `wit/host.wit`, a module here, one line in
-//! each of [`Contexts`], [`link`] and [`prepare`], and its SDK module.
+//! each of [`Contexts`], [`link`] and [`prepare`], and its SDK module. A
+//! standard interface (`keyvalue`: `wasi:keyvalue`) is added the same way,
+//! from its vendored WIT in `wit/deps`.
 
 mod cache;
 mod config;
+mod keyvalue;
 mod log;
 mod outbound;
 mod sql;
@@ -37,16 +40,21 @@ pub struct Grants {
     pub outbound: Vec<AllowedHost>,
     /// Its settings, read through `strata:host/config`.
     pub config: BTreeMap<String, String>,
+    /// Its `wasi:keyvalue` buckets: name -> the cache key prefix the
+    /// bucket's keys live under.
+    pub keyvalue: BTreeMap<String, String>,
 }
 
 impl Grants {
     /// The grant a component importing `interface` lacks entirely, if any:
-    /// such a component could only ever be refused.
+    /// such a component could only ever be refused. `interface` is a
+    /// `strata:host` interface, or `keyvalue` for any of `wasi:keyvalue`'s.
     pub(crate) fn missing_for(&self, interface: &str) -> Option<&'static str> {
         match interface {
             "cache" if self.cache_prefixes.is_empty() => Some("cache_prefixes"),
             "sql" if self.sql == SqlGrant::None => Some("sql access"),
             "outbound" if self.outbound.is_empty() => Some("outbound hosts"),
+            "keyvalue" if self.keyvalue.is_empty() => Some("keyvalue buckets"),
             _ => None,
         }
     }
@@ -78,10 +86,12 @@ pub(crate) struct Contexts {
     outbound: outbound::OutboundContext,
     config: config::ConfigContext,
     log: log::LogContext,
+    keyvalue: keyvalue::KeyValueContext,
 }
 
 /// Store data holding one instance's capability contexts, and the
-/// resource table where capability resources (cache leases) live.
+/// resource table where capability resources (cache leases, key-value
+/// buckets) live.
 pub(crate) trait HasCapabilities: Send + 'static {
     fn capabilities(&mut self) -> (&mut Contexts, &mut ResourceTable);
 }
@@ -98,7 +108,14 @@ pub(crate) fn link<T: HasCapabilities>(linker: &mut Linker<T>) -> wasmtime::Resu
     sql::link(linker, |state: &mut T| &mut state.capabilities().0.sql)?;
     outbound::link(linker, |state: &mut T| &mut state.capabilities().0.outbound)?;
     config::link(linker, |state: &mut T| &mut state.capabilities().0.config)?;
-    log::link(linker, |state: &mut T| &mut state.capabilities().0.log)
+    log::link(linker, |state: &mut T| &mut state.capabilities().0.log)?;
+    keyvalue::link(linker, |state: &mut T| {
+        let (contexts, table) = state.capabilities();
+        keyvalue::KeyValueView {
+            context: &mut contexts.keyvalue,
+            table,
+        }
+    })
 }
 
 /// Builds the contexts of one new instance.
@@ -109,5 +126,6 @@ pub(crate) fn prepare(services: &Services, instance: &Instance<'_>) -> Contexts 
         outbound: outbound::OutboundContext::new(services, instance),
         config: config::ConfigContext::new(instance),
         log: log::LogContext::new(instance),
+        keyvalue: keyvalue::KeyValueContext::new(services, instance),
     }
 }

@@ -138,6 +138,11 @@ pub struct ComponentSpec {
     /// Settings the component reads through `strata:host/config`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// `wasi:keyvalue` buckets: bucket name -> the cache key prefix its
+    /// keys are stored under (`{ default = "session:" }`). None: the
+    /// component cannot open any.
+    #[serde(default)]
+    pub keyvalue: BTreeMap<String, String>,
     /// Per-request wall-clock budget; overrides the host default.
     #[serde(default)]
     pub timeout_ms: Option<u64>,

@@ -107,6 +107,7 @@ fn builtin_and_file_sources_are_distinguished() {
         sql: SqlGrant::None,
         outbound: vec![],
         config: BTreeMap::new(),
+        keyvalue: BTreeMap::new(),
         timeout_ms: None,
         max_concurrency: None,
         warmup: vec![],
@@ -293,4 +294,60 @@ fn every_missing_variable_is_listed_with_the_other_problems() {
             "{needle}: {messages:?}"
         );
     }
+}
+
+#[test]
+fn keyvalue_buckets_are_parsed_into_the_grant_and_denied_by_default() {
+    let manifest = parse(
+        "[components.a]\nsource = \"a.wasm\"\nkeyvalue = { default = \"session:\", carts = \"cart:v1:\" }\n\n[components.b]\nsource = \"b.wasm\"\n",
+    )
+    .expect("parses");
+    let grants = &manifest.plan("a").expect("planned").grants;
+    assert_eq!(grants.keyvalue["default"], "session:");
+    assert_eq!(grants.keyvalue["carts"], "cart:v1:");
+    assert!(
+        manifest
+            .plan("b")
+            .expect("planned")
+            .grants
+            .keyvalue
+            .is_empty()
+    );
+}
+
+#[test]
+fn keyvalue_prefixes_are_checked_like_cache_prefixes() {
+    for (grant, needle) in [
+        ("{ default = \"\" }", "empty prefix"),
+        ("{ default = \"a b\" }", "not allowed"),
+        ("{ default = \"x:*\" }", "not allowed"),
+        ("{ \"bad\\u0001name\" = \"x:\" }", "control characters"),
+    ] {
+        let text = format!("[components.a]\nsource = \"a.wasm\"\nkeyvalue = {grant}\n");
+        let err = parse(&text).expect_err(grant);
+        assert!(err.to_string().contains(needle), "{grant}: {err}");
+    }
+    let many: Vec<String> = (0..65).map(|i| format!("b{i} = \"b{i}:\"")).collect();
+    let text = format!(
+        "[components.a]\nsource = \"a.wasm\"\nkeyvalue = {{ {} }}\n",
+        many.join(", ")
+    );
+    assert!(
+        parse(&text)
+            .expect_err("too many")
+            .to_string()
+            .contains("at most 64")
+    );
+}
+
+#[test]
+fn a_changed_keyvalue_grant_is_not_the_same_terms() {
+    let spec = |grant: &str| {
+        let text = format!("[components.a]\nsource = \"a.wasm\"\nkeyvalue = {grant}\n");
+        parse(&text).expect("parses").components["a"].clone()
+    };
+    let before = spec("{ default = \"session:\" }");
+    assert!(before.same_terms(&spec("{ default = \"session:\" }")));
+    assert!(!before.same_terms(&spec("{ default = \"other:\" }")));
+    assert!(!before.same_terms(&spec("{ default = \"session:\", more = \"m:\" }")));
 }

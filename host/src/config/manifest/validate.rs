@@ -18,6 +18,10 @@ use crate::routes::Router;
 const MAX_COMPONENTS: usize = 256;
 /// Routes one manifest may list (the router is built on every deploy).
 const MAX_ROUTES: usize = 4096;
+/// `wasi:keyvalue` buckets one component may be granted.
+const MAX_BUCKETS: usize = 64;
+/// Longest bucket name, in bytes.
+const MAX_BUCKET_NAME: usize = 128;
 
 impl Manifest {
     /// Checks the whole manifest; returns each component's plan and the
@@ -109,6 +113,7 @@ fn validate_component(name: &str, spec: &ComponentSpec) -> Result<ComponentPlan,
             return Err(bad(format!("cache prefix {prefix:?} is listed twice")));
         }
     }
+    check_buckets(&spec.keyvalue).map_err(bad)?;
     let outbound = spec
         .outbound
         .iter()
@@ -134,11 +139,42 @@ fn validate_component(name: &str, spec: &ComponentSpec) -> Result<ComponentPlan,
             sql: spec.sql,
             outbound,
             config: spec.config.clone(),
+            keyvalue: spec.keyvalue.clone(),
         }),
         timeout: spec.timeout_ms.map(Duration::from_millis),
         warmup: spec.warmup.clone(),
         instances,
     })
+}
+
+/// `wasi:keyvalue` buckets: a bounded number of names, each a prefix
+/// checked as cache prefixes are (a bucket reaches every key starting with
+/// it, so an empty one would reach the whole cache). Names are what guests
+/// pass to `open`; any text without control characters will do (SDKs use
+/// `default`, and some the empty name).
+fn check_buckets(buckets: &BTreeMap<String, String>) -> Result<(), String> {
+    if buckets.len() > MAX_BUCKETS {
+        return Err(format!(
+            "{} keyvalue buckets; at most {MAX_BUCKETS}",
+            buckets.len()
+        ));
+    }
+    for (name, prefix) in buckets {
+        if name.len() > MAX_BUCKET_NAME || name.chars().any(char::is_control) {
+            return Err(format!(
+                "keyvalue bucket name {:?} must be at most {MAX_BUCKET_NAME} bytes without control characters",
+                name.chars().take(MAX_BUCKET_NAME).collect::<String>()
+            ));
+        }
+        if prefix.is_empty() {
+            return Err(format!(
+                "keyvalue bucket {name:?}: an empty prefix would reach every cache key; give it one (\"{name}:\")"
+            ));
+        }
+        strata_keys::validate_key(prefix)
+            .map_err(|e| format!("keyvalue bucket {name:?}: prefix {prefix:?}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// TTLs the cache can honour: a year-2500 deadline or a negative TTL of
