@@ -182,6 +182,7 @@ fn main() {
         .expect("writing to a String cannot fail");
         all.push(program.constant);
     }
+    check_js_wit_links(&workspace).unwrap_or_else(|e| fail(&e));
     for example in FOREIGN {
         let shipped = out_dir.join(example.file);
         example
@@ -289,11 +290,18 @@ impl Foreign {
         if built.is_some_and(|built| built > sources) {
             return Ok(());
         }
-        let out = out.display().to_string();
-        let args = self
-            .args
-            .iter()
-            .map(|a| if *a == "{out}" { out.as_str() } else { a });
+        // Built under another name and renamed when complete, so an
+        // interrupted build never leaves a truncated artifact that is
+        // newer than its sources.
+        let partial = out.with_extension("partial.wasm");
+        let partial_arg = partial.display().to_string();
+        let args = self.args.iter().map(|a| {
+            if *a == "{out}" {
+                partial_arg.as_str()
+            } else {
+                a
+            }
+        });
         let output = Command::new(&tool)
             .args(args)
             .current_dir(&dir)
@@ -301,7 +309,8 @@ impl Foreign {
             .output()
             .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
         if output.status.success() {
-            Ok(())
+            std::fs::rename(&partial, out)
+                .map_err(|e| format!("renaming {} to {}: {e}", partial.display(), out.display()))
         } else {
             Err(format!(
                 "{} failed ({}):\n{}{}",
@@ -312,6 +321,27 @@ impl Foreign {
             ))
         }
     }
+}
+
+/// componentize-js reads one WIT folder with a flat `deps/`, so the JS
+/// example links each of this repository's WIT files there; a package
+/// vendored later must be linked too, or the example stops resolving.
+fn check_js_wit_links(workspace: &Path) -> Result<(), String> {
+    let linked = workspace.join("examples/hello-js/wit/deps");
+    let entries = std::fs::read_dir(workspace.join("wit/deps"))
+        .map_err(|e| format!("reading wit/deps: {e}"))?;
+    for entry in entries {
+        let name = entry
+            .map_err(|e| format!("reading wit/deps: {e}"))?
+            .file_name();
+        if !linked.join(&name).exists() {
+            return Err(format!(
+                "examples/hello-js/wit/deps lacks {0}: link it with `ln -s ../../../../wit/deps/{0} examples/hello-js/wit/deps/`",
+                name.to_string_lossy()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The newest modification time of `path`, a file or a folder of them.

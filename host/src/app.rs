@@ -221,30 +221,26 @@ fn connect_redis(cli: &Cli) -> Result<Option<Arc<Backplane>>, StartError> {
     Ok(Some(Backplane::new(topology, timeouts, namespace)?))
 }
 
-/// The manifest's `[[upstreams]]` budgets, shared through Redis when it is
-/// configured (each round trip bounded by the Redis command timeout).
 /// Smallest component compiled by a worker process.
 const COMPILE_WORKER_MIN_BYTES: usize = 1 << 20;
 
-/// The compile worker: this binary's `compile-worker` mode, unless the
-/// operator turned it off or the binary cannot be found.
+/// The compile worker, unless the operator turned it off or the program
+/// running the host is not `strata`.
 fn compile_worker(cli: &Cli) -> Option<strata_runtime::CompileWorker> {
     if cli.compile_in_process {
         return None;
     }
-    match std::env::current_exe() {
-        Ok(program) => Some(strata_runtime::CompileWorker {
+    cli.compile_worker_program
+        .clone()
+        .map(|program| strata_runtime::CompileWorker {
             program,
             args: vec!["compile-worker".into()],
             min_bytes: COMPILE_WORKER_MIN_BYTES,
-        }),
-        Err(error) => {
-            tracing::warn!(%error, "cannot find this binary; large components compile in process");
-            None
-        }
-    }
+        })
 }
 
+/// The manifest's `[[upstreams]]` budgets, shared through Redis when it is
+/// configured (each round trip bounded by the Redis command timeout).
 fn build_budgets(cli: &Cli, manifest: &Manifest, backplane: Option<&Arc<Backplane>>) -> Budgets {
     for budget in manifest.budgets() {
         tracing::info!(

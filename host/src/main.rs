@@ -223,10 +223,11 @@ async fn admin_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         Command::New { name, lang, dir } => {
             let project = strata::scaffold::create(dir, name, *lang)?;
             println!(
-                "created {} ({} files)\nbuild it there with: {}\nthen serve it: STRATA_MANIFEST=strata.toml strata",
+                "created {} ({} files)\nbuild it there with: {}\nthen serve it there: {}",
                 project.dir.display(),
                 project.files.len(),
-                project.build
+                project.build,
+                strata::scaffold::SERVE
             );
         }
         Command::Deploy {
@@ -299,7 +300,15 @@ async fn admin_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
 const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // Large components compile in a worker: this very binary, by the path
+    // that still names it after a package upgrade replaced the file.
+    let own_binary = std::path::Path::new("/proc/self/exe");
+    cli.compile_worker_program = if own_binary.exists() {
+        Some(own_binary.to_path_buf())
+    } else {
+        std::env::current_exe().ok()
+    };
     // Before any HTTP client is built (the OTLP exporter's is the first).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -198,3 +198,23 @@ fn an_invalid_cluster_url_fails_naming_it() {
     assert!(line.contains("REDIS_CLUSTER_URLS"), "{line}");
     assert!(line.contains("http://not-redis"), "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switches_take_1_and_yes_from_the_environment() {
+    let services = crate::support::Services::start(crate::support::Backend::Bare).await;
+    let host = services.host_with(&[
+        ("STRATA_NO_COMPILE_CACHE", "1"),
+        ("STRATA_COMPILE_IN_PROCESS", "yes"),
+        ("STRATA_STARTUP_MANIFEST_WINS", "0"),
+    ]);
+    assert_eq!(host.get("/health").await.status, 200);
+}
+
+#[test]
+fn a_switch_set_to_a_word_it_does_not_know_fails_with_one_clear_line() {
+    let mut command = crate::support::Host::command();
+    command.env("STRATA_SIMULATE_UPSTREAM", "perhaps");
+    let (ok, _, stderr) = run(command);
+    assert!(!ok);
+    assert!(stderr.contains("perhaps"), "{stderr}");
+}

@@ -13,15 +13,21 @@
 //!
 //! The child builds its engine from the same [`EngineSettings`] with the
 //! same function as the host, so the cache key (bytes, wasmtime version,
-//! engine settings) matches. Anything that goes wrong in the child (it
-//! cannot start, it fails, it is killed) only costs the saving: the host
-//! then compiles in process, as it does without a cache, and a component
-//! that does not compile is refused by that compile with its own message.
+//! engine settings) matches; the engine sets every option wasmtime would
+//! otherwise read from the environment, which the child does not inherit.
+//! The host starts `/proc/self/exe`, the very binary it runs, even after a
+//! package upgrade replaced the file. If the child cannot start or fails,
+//! the host compiles in process, as it does without a cache, and a
+//! component that does not compile is refused by that compile with its own
+//! message; if the child is killed (out of memory) or runs past its
+//! deadline, the component is refused, since the host would fare no
+//! better.
 
 use std::ffi::OsString;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 
@@ -42,19 +48,36 @@ pub struct CompileWorker {
 }
 
 /// Largest worker stderr kept for the log.
-const MAX_STDERR: usize = 4096;
+const MAX_STDERR: u64 = 4096;
+/// Longest a worker may compile; a compile that takes longer is killed
+/// and the component refused, rather than compiled again in the host.
+const WORKER_DEADLINE: Duration = Duration::from_secs(600);
+/// Variables the worker keeps from the host's environment: how to load
+/// the binary and how many compiler threads to use, nothing else.
+const KEPT_VARIABLES: [&str; 2] = ["LD_LIBRARY_PATH", "RAYON_NUM_THREADS"];
+
+/// Why a worker did not compile a component.
+#[derive(Debug)]
+pub(crate) enum WorkerError {
+    /// It could not be started or fed, or it failed: the host compiles in
+    /// process (and reports the compiler's own error if there is one).
+    Unavailable(String),
+    /// It was killed (out of memory, by a signal) or ran past its
+    /// deadline: compiling the same bytes in the host would do the same to
+    /// the host, so the component is refused.
+    Killed(String),
+}
 
 impl CompileWorker {
     /// Compiles `bytes` into the cache at `cache_dir` in a child process.
-    /// The error says why the child did not (the caller compiles in
-    /// process instead).
     pub(crate) fn compile(
         &self,
         settings: EngineSettings,
         cache_dir: &Path,
         bytes: &[u8],
-    ) -> Result<(), String> {
-        let mut child = Command::new(&self.program)
+    ) -> Result<(), WorkerError> {
+        let mut command = Command::new(&self.program);
+        command
             .args(&self.args)
             .args(worker_args(settings, cache_dir))
             // The worker needs nothing of the host's environment, which
@@ -62,23 +85,60 @@ impl CompileWorker {
             .env_clear()
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", self.program.display()))?;
+            .stderr(Stdio::piped());
+        for name in KEPT_VARIABLES {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
+        let mut child = command.spawn().map_err(|e| {
+            WorkerError::Unavailable(format!("cannot start {}: {e}", self.program.display()))
+        })?;
         let written = match child.stdin.take() {
             Some(mut stdin) => stdin.write_all(bytes).map_err(|e| e.to_string()),
             None => Err("no pipe to the worker".to_owned()),
         };
-        let mut stderr = String::new();
+        // The worker writes to stderr only as it ends, so reading it here
+        // cannot hold it up; the read ends when the worker exits.
+        let mut stderr = Vec::new();
         if let Some(pipe) = child.stderr.take() {
-            let _ = pipe.take(MAX_STDERR as u64).read_to_string(&mut stderr);
+            let _ = pipe.take(MAX_STDERR).read_to_end(&mut stderr);
         }
-        let status = child.wait().map_err(|e| e.to_string())?;
-        written.map_err(|e| format!("sending the component to the worker: {e}"))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("the worker failed ({status}): {}", stderr.trim()))
+        let stderr = String::from_utf8_lossy(&stderr).trim().to_owned();
+        let status = wait_until(&mut child, Instant::now() + WORKER_DEADLINE)?;
+        match status.code() {
+            Some(0) => written.map_err(|e| {
+                WorkerError::Unavailable(format!("sending the component to the worker: {e}"))
+            }),
+            Some(code) => Err(WorkerError::Unavailable(format!(
+                "the worker failed (exit {code}): {stderr}"
+            ))),
+            None => Err(WorkerError::Killed(format!(
+                "the compile worker was killed ({status}), most likely for running out of memory: {stderr}"
+            ))),
+        }
+    }
+}
+
+/// Waits for `child` until `deadline`, killing it then.
+fn wait_until(child: &mut Child, deadline: Instant) -> Result<ExitStatus, WorkerError> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(WorkerError::Killed(format!(
+                    "compiling took longer than {} s",
+                    WORKER_DEADLINE.as_secs()
+                )));
+            }
+            Err(e) => {
+                return Err(WorkerError::Unavailable(format!(
+                    "waiting for the worker: {e}"
+                )));
+            }
         }
     }
 }

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::Linker;
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+    WasmBacktraceDetails,
+};
 
 use super::RuntimeError;
 use super::state::HostState;
@@ -61,6 +64,10 @@ pub fn build_engine(
         .wasm_component_model(true)
         .epoch_interruption(true)
         .memory_init_cow(true)
+        // Set rather than read from WASMTIME_BACKTRACE_DETAILS: it is part
+        // of the compile cache's key, and a compile worker, which starts
+        // with an empty environment, must build the very same engine.
+        .wasm_backtrace_details(WasmBacktraceDetails::Disable)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     if let Some(dir) = cache_dir {
         config.cache(Some(compile_cache(dir)?));

@@ -15,6 +15,7 @@ use wasmtime::component::Component;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::capabilities::Grants;
+use crate::compile::WorkerError;
 use crate::error::RuntimeError;
 use crate::imports;
 use crate::registry::LoadedComponent;
@@ -56,7 +57,7 @@ impl Runtime {
                 "imports not read before compiling; the compiler decides"
             ),
         }
-        self.compile_in_worker(name, bytes);
+        self.compile_in_worker(name, bytes)?;
         let component =
             Component::new(&self.engine, bytes).map_err(|e| RuntimeError::Compile(describe(&e)))?;
         let pre = self
@@ -89,14 +90,14 @@ impl Runtime {
 
     /// Has a worker process compile a large component into the cache, so
     /// the compile below loads it from there (see [`crate::compile`]).
-    fn compile_in_worker(&self, name: &str, bytes: &[u8]) {
+    fn compile_in_worker(&self, name: &str, bytes: &[u8]) -> Result<(), RuntimeError> {
         let (Some(worker), Some(cache)) =
             (&self.settings.compile_worker, &self.settings.compile_cache)
         else {
-            return;
+            return Ok(());
         };
         if bytes.len() < worker.min_bytes {
-            return;
+            return Ok(());
         }
         let started = std::time::Instant::now();
         match worker.compile(self.settings.engine, cache, bytes) {
@@ -106,12 +107,14 @@ impl Runtime {
                 ms = started.elapsed().as_millis() as u64,
                 "compiled in a worker process"
             ),
-            Err(reason) => tracing::warn!(
+            Err(WorkerError::Unavailable(reason)) => tracing::warn!(
                 component = name,
                 reason,
                 "compiling in process instead of in a worker; the host keeps the compiler's memory"
             ),
+            Err(WorkerError::Killed(reason)) => return Err(RuntimeError::Compile(reason)),
         }
+        Ok(())
     }
 
     /// Instantiates `component` once and throws the instance away, so a

@@ -16,9 +16,24 @@ use clap::{Parser, ValueEnum};
 /// serving it at 50 req/s sat at 4x the memory of one returning each
 /// instance at once.
 pub const DECOMMIT_HELD_MIB: u64 = 256;
+/// How switches read their environment variable: `1`, `yes`, `on` and
+/// `true` (and `0`, `no`, `off`, `false`), as operators write them, not
+/// only clap's default `true`/`false`.
+fn boolish() -> clap::builder::BoolishValueParser {
+    clap::builder::BoolishValueParser::new()
+}
+
 /// Largest batch chosen automatically: where small components stop
 /// gaining from larger ones.
 const MAX_AUTO_DECOMMIT_BATCH: u64 = 64;
+
+/// The batch whose instances at `instance_memory_mib` hold at most
+/// [`DECOMMIT_HELD_MIB`] together; at least 1 (an instance limit above
+/// 256 MiB holds more) and at most [`MAX_AUTO_DECOMMIT_BATCH`].
+fn auto_decommit_batch(instance_memory_mib: u64) -> usize {
+    let batch = DECOMMIT_HELD_MIB / instance_memory_mib.max(1);
+    usize::try_from(batch.clamp(1, MAX_AUTO_DECOMMIT_BATCH)).unwrap_or(1)
+}
 
 pub use super::commands::Command;
 use super::telemetry::TelemetryArgs;
@@ -79,7 +94,7 @@ pub struct Cli {
     /// active one, and make it the active one for every instance (the way
     /// back when the stored manifest does not load, or to apply an edited
     /// file by restarting). Without it the database's manifest wins.
-    #[arg(long, env = "STRATA_STARTUP_MANIFEST_WINS")]
+    #[arg(long, env = "STRATA_STARTUP_MANIFEST_WINS", value_parser = boolish(), action = clap::ArgAction::SetTrue)]
     pub startup_manifest_wins: bool,
 
     /// Largest component binary accepted by deploy, in bytes.
@@ -242,8 +257,8 @@ pub struct Cli {
     /// decommits: larger batches cost fewer TLB shootdowns under load,
     /// smaller ones hold less memory between batches (each freed instance
     /// keeps what it used until its batch is returned). Unset: as many as
-    /// keep a batch of instances at the memory limit under 256 MiB (4 at
-    /// the default 64 MiB, 64 at most).
+    /// keep a batch of instances at the memory limit within 256 MiB (4 at
+    /// the default 64 MiB; between 1 and 64).
     #[arg(long, env = "STRATA_DECOMMIT_BATCH_SIZE")]
     pub decommit_batch_size: Option<usize>,
 
@@ -302,7 +317,7 @@ pub struct Cli {
     pub compile_cache_dir: Option<PathBuf>,
 
     /// Compile every component from scratch at each start.
-    #[arg(long, env = "STRATA_NO_COMPILE_CACHE")]
+    #[arg(long, env = "STRATA_NO_COMPILE_CACHE", value_parser = boolish(), action = clap::ArgAction::SetTrue)]
     pub no_compile_cache: bool,
 
     /// Compile large components (1 MiB and up) in this process instead
@@ -310,8 +325,14 @@ pub struct Cli {
     /// compiler's memory (hundreds of MiB for an 18 MB component) goes
     /// back to the system when it ends; without a compile cache the host
     /// always compiles in process.
-    #[arg(long, env = "STRATA_COMPILE_IN_PROCESS")]
+    #[arg(long, env = "STRATA_COMPILE_IN_PROCESS", value_parser = boolish(), action = clap::ArgAction::SetTrue)]
     pub compile_in_process: bool,
+
+    /// The program a compile worker runs: set by the `strata` binary to
+    /// itself; a host built in another program (a test) has none and
+    /// compiles in process.
+    #[arg(skip)]
+    pub compile_worker_program: Option<PathBuf>,
 
     /// Seconds between live dashboard refreshes (0 disables the refresh).
     #[arg(long, env = "STRATA_DASHBOARD_REFRESH_SECONDS", default_value_t = 60)]
@@ -344,7 +365,7 @@ pub struct Cli {
 
     /// Run the bundled market simulator in-process and point
     /// `STRATA_UPSTREAM_URL` at it: an offline demo with no internet access.
-    #[arg(long, env = "STRATA_SIMULATE_UPSTREAM")]
+    #[arg(long, env = "STRATA_SIMULATE_UPSTREAM", value_parser = boolish(), action = clap::ArgAction::SetTrue)]
     pub simulate_upstream: bool,
 
     /// Log format.
@@ -363,10 +384,8 @@ impl Cli {
     /// The decommit batch: the operator's, or one whose instances at the
     /// memory limit hold at most [`DECOMMIT_HELD_MIB`] together.
     pub fn decommit_batch(&self) -> usize {
-        self.decommit_batch_size.unwrap_or_else(|| {
-            let batch = DECOMMIT_HELD_MIB / self.instance_memory_mib.max(1);
-            usize::try_from(batch.clamp(1, MAX_AUTO_DECOMMIT_BATCH)).unwrap_or(1)
-        })
+        self.decommit_batch_size
+            .unwrap_or_else(|| auto_decommit_batch(self.instance_memory_mib))
     }
 
     /// Where compiled components are cached, if anywhere.

@@ -16,6 +16,10 @@ mod wit {
     include!(concat!(env!("OUT_DIR"), "/wit_files.rs"));
 }
 
+/// How a project serves itself while it is developed: the startup
+/// manifest (this folder's build) wins over the one stored at its last run.
+pub const SERVE: &str = "STRATA_MANIFEST=strata.toml STRATA_STARTUP_MANIFEST_WINS=1 strata";
+
 /// The `strata:host` version new projects build against; a unit test
 /// holds it to `wit/host.wit`.
 const STRATA_HOST_VERSION: &str = "0.1.1";
@@ -24,6 +28,61 @@ const STRATA_HOST_VERSION: &str = "0.1.1";
 const WIT_BINDGEN_VERSION: &str = "0.61.1";
 /// Longest project name: a WIT package name and a crate name both allow it.
 const MAX_NAME: usize = 63;
+/// Names the WIT parser reads as keywords (so `package local:NAME;` would
+/// not parse) or that clash with a crate a Rust project depends on.
+const RESERVED: &[&str] = &[
+    "as",
+    "async",
+    "bool",
+    "borrow",
+    "char",
+    "constructor",
+    "enum",
+    "error-context",
+    "export",
+    "f32",
+    "f64",
+    "flags",
+    "float32",
+    "float64",
+    "from",
+    "func",
+    "future",
+    "import",
+    "include",
+    "interface",
+    "list",
+    "map",
+    "option",
+    "own",
+    "package",
+    "record",
+    "resource",
+    "result",
+    "s16",
+    "s32",
+    "s64",
+    "s8",
+    "static",
+    "stream",
+    "string",
+    "tuple",
+    "type",
+    "u16",
+    "u32",
+    "u64",
+    "u8",
+    "use",
+    "variant",
+    "with",
+    "world",
+    "alloc",
+    "core",
+    "proc-macro",
+    "std",
+    "test",
+    "wit-bindgen",
+];
 
 /// The languages a project can be scaffolded in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,7 +100,7 @@ pub enum Language {
 pub enum ScaffoldError {
     /// The name cannot be a component, WIT package and folder name at once.
     #[error(
-        "{0:?} cannot name a project: use lowercase letters, digits and single '-' between words, starting with a letter, at most {MAX_NAME} characters"
+        "{0:?} cannot name a project: use lowercase words of letters and digits, each starting with a letter, joined by single '-', at most {MAX_NAME} characters, and not a WIT keyword (world, type, ...) or std, core, test"
     )]
     Name(String),
     /// The folder is already there; nothing is overwritten.
@@ -99,14 +158,15 @@ pub fn create(parent: &Path, name: &str, language: Language) -> Result<Project, 
 /// A name usable as the component's name in a manifest, as a WIT package
 /// name (`local:NAME`), a crate and npm package name and a folder.
 fn validate_name(name: &str) -> Result<(), ScaffoldError> {
+    // Every word starts with a letter: older WIT parsers (those bundled
+    // with componentize-py and componentize-js) require it.
     let words_ok = name.split('-').all(|word| {
-        !word.is_empty()
+        word.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
             && word
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
     });
-    let starts_with_letter = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase());
-    if words_ok && starts_with_letter && name.len() <= MAX_NAME {
+    if words_ok && name.len() <= MAX_NAME && !RESERVED.contains(&name) {
         Ok(())
     } else {
         Err(ScaffoldError::Name(name.to_owned()))
@@ -238,7 +298,7 @@ fn build_command(name: &str, language: Language) -> String {
 
 fn manifest(name: &str, language: Language) -> String {
     format!(
-        "# Serves `{name}` alone: `STRATA_MANIFEST=strata.toml strata` in this folder.\n\
+        "# Serves `{name}` alone: `{SERVE}` in this folder.\n\
          # To add it to an app, copy these entries into that app's manifest.\n\n\
          [components.{name}]\nsource = \"{artifact}\"\n\
          # Read through strata:host/config (or wasi:config/store).\n\
@@ -262,8 +322,11 @@ fn readme(name: &str, language: Language) -> String {
         "# {name}\n\nA Strata component in {what}.\n\n\
          Build (needs {needs}):\n\n```sh\n{build}\n```\n\n\
          Serve it on its own, then `curl localhost:8080/{name}`:\n\n\
-         ```sh\nSTRATA_MANIFEST=strata.toml strata\n```\n\n\
-         Deploy a new build to a running host: `strata deploy {name} {artifact}`.\n\n\
+         ```sh\n{SERVE}\n```\n\n\
+         The host keeps what it served in `strata.db`; without \
+         `STRATA_STARTUP_MANIFEST_WINS=1` a restart would serve that stored \
+         build instead of a new one. To a running host, deploy a new build \
+         with `strata deploy {name} {artifact}`.\n\n\
          `wit/app.wit` is the world it is built against; `wit/deps/` is the \
          contract of the host that created this project (`strata:host` and the \
          WASI packages). What the component prints goes to the host's log, \
@@ -275,10 +338,12 @@ fn readme(name: &str, language: Language) -> String {
 
 fn gitignore(language: Language) -> String {
     match language {
-        Language::Rust => "/target\n".to_owned(),
-        Language::Python => "/.venv\n__pycache__\n/*.wasm\n".to_owned(),
-        Language::Js => "/node_modules\n/*.wasm\n".to_owned(),
+        Language::Rust => "/target\n",
+        Language::Python => "/.venv\n__pycache__\n/*.wasm\n",
+        Language::Js => "/node_modules\n/*.wasm\n",
     }
+    .to_owned()
+        + "/strata.db*\n/strata.host.db*\n"
 }
 
 #[cfg(test)]

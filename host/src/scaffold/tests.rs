@@ -3,7 +3,25 @@ use super::*;
 #[test]
 fn names_that_are_not_kebab_case_words_are_refused() {
     for bad in [
-        "", "-a", "a-", "a--b", "A", "1a", "a_b", "a.b", "../a", "a/b", "a b", "é",
+        "",
+        "-a",
+        "a-",
+        "a--b",
+        "A",
+        "1a",
+        "a-1b",
+        "a_b",
+        "a.b",
+        "../a",
+        "a/b",
+        "a b",
+        "é",
+        "world",
+        "type",
+        "async",
+        "std",
+        "test",
+        "wit-bindgen",
     ] {
         assert!(
             matches!(validate_name(bad), Err(ScaffoldError::Name(_))),
@@ -11,7 +29,13 @@ fn names_that_are_not_kebab_case_words_are_refused() {
         );
     }
     assert!(validate_name(&"a".repeat(MAX_NAME + 1)).is_err());
-    for good in ["a", "hello", "hello-world2", &"a".repeat(MAX_NAME)] {
+    for good in [
+        "a",
+        "hello",
+        "hello-world2",
+        "my-world",
+        &"a".repeat(MAX_NAME),
+    ] {
         assert!(validate_name(good).is_ok(), "{good:?} refused");
     }
 }
