@@ -254,18 +254,21 @@ fn cargo_toml(name: &str) -> String {
     )
 }
 
-/// The npm project; componentize-js at the version the JS example pins.
+/// The npm project, with the JS example's development dependencies at its
+/// pinned versions (componentize-js, and the preview2-shim it imports but
+/// does not install).
 fn package_json(name: &str) -> String {
-    let example: &str = include_str!("../../../examples/hello-js/package.json");
-    let pinned = example
-        .lines()
-        .find(|line| line.contains("\"@bytecodealliance/componentize-js\""))
-        .unwrap_or("    \"@bytecodealliance/componentize-js\": \"*\"")
-        .trim();
-    format!(
-        "{{\n  \"name\": \"{name}\",\n  \"private\": true,\n  \"type\": \"module\",\n  \"scripts\": {{\n    \"build\": \"{build}\"\n  }},\n  \"devDependencies\": {{\n    {pinned}\n  }}\n}}\n",
-        build = js_build(name)
-    )
+    let example: serde_json::Value =
+        serde_json::from_str(include_str!("../../../examples/hello-js/package.json"))
+            .unwrap_or_default();
+    let package = serde_json::json!({
+        "name": name,
+        "private": true,
+        "type": "module",
+        "scripts": { "build": js_build(name) },
+        "devDependencies": example["devDependencies"],
+    });
+    format!("{package:#}\n")
 }
 
 fn js_build(name: &str) -> String {

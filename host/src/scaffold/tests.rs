@@ -119,9 +119,9 @@ fn the_pinned_versions_are_the_ones_this_repository_builds_with() {
     let example: serde_json::Value =
         serde_json::from_str(include_str!("../../../examples/hello-js/package.json"))
             .expect("the example's package.json is JSON");
-    let pin = "@bytecodealliance/componentize-js";
     assert_eq!(
-        package["devDependencies"][pin], example["devDependencies"][pin],
-        "componentize-js pinned as in the example"
+        package["devDependencies"], example["devDependencies"],
+        "the toolchain pinned as in the example"
     );
+    assert!(package["devDependencies"]["@bytecodealliance/componentize-js"].is_string());
 }
