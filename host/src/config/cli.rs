@@ -10,30 +10,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
-/// Memory a batch of freed instances may hold before it is returned, when
-/// the operator sets no batch size: an 18 MB Python component dirties a
-/// few MiB past what each slot keeps resident, so at batches of 64 a host
-/// serving it at 50 req/s sat at 4x the memory of one returning each
-/// instance at once.
-pub const DECOMMIT_HELD_MIB: u64 = 256;
-/// How switches read their environment variable: `1`, `yes`, `on` and
-/// `true` (and `0`, `no`, `off`, `false`), as operators write them, not
-/// only clap's default `true`/`false`.
-fn boolish() -> clap::builder::BoolishValueParser {
-    clap::builder::BoolishValueParser::new()
-}
+mod policy;
 
-/// Largest batch chosen automatically: where small components stop
-/// gaining from larger ones.
-const MAX_AUTO_DECOMMIT_BATCH: u64 = 64;
-
-/// The batch whose instances at `instance_memory_mib` hold at most
-/// [`DECOMMIT_HELD_MIB`] together; at least 1 (an instance limit above
-/// 256 MiB holds more) and at most [`MAX_AUTO_DECOMMIT_BATCH`].
-fn auto_decommit_batch(instance_memory_mib: u64) -> usize {
-    let batch = DECOMMIT_HELD_MIB / instance_memory_mib.max(1);
-    usize::try_from(batch.clamp(1, MAX_AUTO_DECOMMIT_BATCH)).unwrap_or(1)
-}
+use policy::{auto_decommit_batch, boolish};
 
 pub use super::commands::Command;
 use super::telemetry::TelemetryArgs;
@@ -382,7 +361,7 @@ pub struct Cli {
 
 impl Cli {
     /// The decommit batch: the operator's, or one whose instances at the
-    /// memory limit hold at most [`DECOMMIT_HELD_MIB`] together.
+    /// memory limit hold at most 256 MiB together.
     pub fn decommit_batch(&self) -> usize {
         self.decommit_batch_size
             .unwrap_or_else(|| auto_decommit_batch(self.instance_memory_mib))
