@@ -94,18 +94,31 @@ impl CompileWorker {
         let mut child = command.spawn().map_err(|e| {
             WorkerError::Unavailable(format!("cannot start {}: {e}", self.program.display()))
         })?;
-        let written = match child.stdin.take() {
-            Some(mut stdin) => stdin.write_all(bytes).map_err(|e| e.to_string()),
-            None => Err("no pipe to the worker".to_owned()),
-        };
-        // The worker writes to stderr only as it ends, so reading it here
-        // cannot hold it up; the read ends when the worker exits.
-        let mut stderr = Vec::new();
-        if let Some(pipe) = child.stderr.take() {
-            let _ = pipe.take(MAX_STDERR).read_to_end(&mut stderr);
-        }
-        let stderr = String::from_utf8_lossy(&stderr).trim().to_owned();
-        let status = wait_until(&mut child, Instant::now() + WORKER_DEADLINE)?;
+        let stdin = child.stdin.take();
+        let stderr = child.stderr.take();
+        // Feeding the component and reading the worker's messages run
+        // beside the wait, so the deadline holds even against a worker
+        // that stops reading or never exits: killing it ends both.
+        let (written, stderr, status) = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || match stdin {
+                Some(mut stdin) => stdin.write_all(bytes).map_err(|e| e.to_string()),
+                None => Err("no pipe to the worker".to_owned()),
+            });
+            let reader = scope.spawn(move || {
+                let mut text = Vec::new();
+                if let Some(pipe) = stderr {
+                    let _ = pipe.take(MAX_STDERR).read_to_end(&mut text);
+                }
+                String::from_utf8_lossy(&text).trim().to_owned()
+            });
+            let status = wait_until(&mut child, Instant::now() + WORKER_DEADLINE);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err("the writer thread panicked".to_owned()));
+            let stderr = reader.join().unwrap_or_default();
+            (written, stderr, status)
+        });
+        let status = status?;
         match status.code() {
             Some(0) => written.map_err(|e| {
                 WorkerError::Unavailable(format!("sending the component to the worker: {e}"))
