@@ -73,15 +73,7 @@ impl Env {
         manifest: &std::path::Path,
         env: Vec<(&'static str, String)>,
     ) -> Result<Strata> {
-        Strata::start(&StrataConfig {
-            binary: &self.strata_bin,
-            manifest,
-            redis_url: &self.redis.url(),
-            upstream_url: &self.simulator.url,
-            dir: self.dir.path(),
-            compile_cache: &self.compile_cache,
-            env,
-        })
+        self.start_strata_with_cache(manifest, env, &self.compile_cache)
     }
 
     /// As [`Self::start_strata`], with a compile cache of its own (so

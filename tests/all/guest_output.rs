@@ -29,13 +29,6 @@ async fn print_body(host: &Host, body: &str) -> Reply {
     Reply::from(response).await
 }
 
-fn request_id(reply: &Reply) -> String {
-    reply
-        .header("x-request-id")
-        .expect("a request id header")
-        .to_string()
-}
-
 /// The log lines that contain `text`.
 fn lines_with(host: &Host, text: &str) -> Vec<String> {
     host.log_text()
@@ -63,7 +56,7 @@ async fn a_guest_print_reaches_the_log_with_component_request_id_and_stream() {
     let host = host(&services, "");
     let reply = host.get("/hostile/print").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let id = request_id(&reply);
+    let id = reply.request_id();
     for stream in ["stdout", "stderr"] {
         let line = line_with(&host, &format!("hostile: a line on {stream}"));
         assert!(line.contains(&format!("request_id=\"{id}\"")), "{line}");
@@ -78,18 +71,8 @@ async fn a_panic_message_reaches_the_log_and_the_client_gets_a_generic_500() {
     let services = Services::start(Backend::Bare).await;
     let host = host(&services, "");
     let reply = host.get("/hostile/trap-secret").await;
-    assert_eq!(reply.status, 500);
-    for detail in ["hostile-secret-trap-text", "panicked", "backtrace", ".rs:"] {
-        assert!(!reply.body.contains(detail), "{detail}: {}", reply.body);
-    }
-    let body = reply.json();
-    assert_eq!(body["code"], "component_trapped");
-    let id = request_id(&reply);
-    assert_eq!(
-        body["request_id"],
-        id.as_str(),
-        "the body names the logged id"
-    );
+    let id =
+        reply.assert_generic_trap(&["hostile-secret-trap-text", "panicked", "backtrace", ".rs:"]);
     let message = line_with(&host, "deliberate trap: hostile-secret-trap-text");
     assert!(
         message.contains(&format!("request_id=\"{id}\"")),
@@ -128,7 +111,7 @@ async fn a_last_line_without_a_newline_is_logged_when_the_request_ends() {
     let host = host(&services, "");
     let reply = print_body(&host, "first line\nunterminated tail").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let id = request_id(&reply);
+    let id = reply.request_id();
     for text in ["first line", "unterminated tail"] {
         let line = line_with(&host, text);
         assert!(line.contains(&format!("request_id=\"{id}\"")), "{line}");
@@ -154,7 +137,7 @@ async fn a_flooding_guest_gets_its_line_budget_and_one_truncation_note() {
     let host = host(&services, "");
     let reply = host.get("/hostile/print-flood").await;
     assert_eq!(reply.status, 200, "the guest's writes never fail");
-    let id = request_id(&reply);
+    let id = reply.request_id();
     let kept = lines_with(&host, "hostile print-flood ");
     assert!(!kept.is_empty(), "the start of the output is kept");
     assert!(kept.len() <= LINE_BUDGET, "{} lines logged", kept.len());
@@ -175,7 +158,7 @@ async fn a_warm_instance_logs_each_requests_output_under_that_requests_id() {
     let first = print_body(&host, "from-request-a").await;
     let second = print_body(&host, "from-request-b\n").await;
     assert_eq!(count(&host).await, 2, "one instance served every request");
-    let (a, b) = (request_id(&first), request_id(&second));
+    let (a, b) = (first.request_id(), second.request_id());
     let line_a = line_with(&host, "from-request-a");
     assert!(line_a.contains(&format!("request_id=\"{a}\"")), "{line_a}");
     assert!(!line_a.contains(&b), "{line_a}");
@@ -193,7 +176,7 @@ async fn a_warm_instance_starts_each_request_with_a_fresh_output_budget() {
     assert_eq!(flood.status, 200, "{}", flood.body);
     let after = print_body(&host, "after the flood\n").await;
     assert_eq!(count(&host).await, 2, "one instance served every request");
-    let id = request_id(&after);
+    let id = after.request_id();
     let line = line_with(&host, "after the flood");
     assert!(line.contains(&format!("request_id=\"{id}\"")), "{line}");
 }

@@ -432,4 +432,30 @@ impl Reply {
     pub fn cache(&self) -> &str {
         self.header("x-strata-cache").unwrap_or("none")
     }
+
+    /// The id the host gave the request (`x-request-id`).
+    pub fn request_id(&self) -> String {
+        self.header("x-request-id")
+            .expect("a request id header")
+            .to_string()
+    }
+
+    /// Checks that this is the generic answer to a component that failed:
+    /// a JSON 500 `component_trapped` naming the request id, with none of
+    /// `hidden` in the body; returns the id.
+    pub fn assert_generic_trap(&self, hidden: &[&str]) -> String {
+        assert_eq!(self.status, 500, "{}", self.body);
+        for detail in hidden {
+            assert!(!self.body.contains(detail), "{detail}: {}", self.body);
+        }
+        let body = self.json();
+        assert_eq!(body["code"], "component_trapped");
+        let id = self.request_id();
+        assert_eq!(
+            body["request_id"],
+            id.as_str(),
+            "the body names the logged id"
+        );
+        id
+    }
 }
