@@ -7,7 +7,7 @@
 // throws, the error reaches the host's log, and the client gets a generic
 // JSON 500 carrying the request id.
 
-import { get } from "strata:host/config@0.1.1";
+import { get } from "strata:host/config@0.1.2";
 import { Fields, OutgoingBody, OutgoingResponse, ResponseOutparam } from "wasi:http/types@0.2.12";
 
 const encoder = new TextEncoder();

@@ -275,6 +275,7 @@ async fn build_cache(
         l2_ttl: Duration::from_secs(cli.cache_l2_ttl_seconds),
         stale_grace: Duration::from_secs(cli.cache_stale_grace_seconds),
         max_value_bytes: cli.cache_max_value_bytes,
+        l1_max_value_bytes: cli.cache_l1_max_value_bytes,
         max_ttl: Duration::from_secs(cli.cache_max_ttl_seconds),
         families: manifest.cache.families.clone(),
         flight_wait: Duration::from_millis(cli.request_timeout_ms),
@@ -283,6 +284,10 @@ async fn build_cache(
     let l2 =
         backplane.map(|backplane| L2::new(backplane, Duration::from_millis(cli.redis_timeout_ms)));
     let cache = TieredCache::new(settings, l2);
+    let shares = cache
+        .plan_partitions(&manifest.cache_tenants())
+        .map_err(|e| StartError::Serving(e.to_string()))?;
+    cache.set_partitions(shares);
     let health = cache.l2_health().await;
     if health.configured && !health.healthy {
         tracing::warn!(

@@ -16,6 +16,7 @@ mod support;
 
 mod admin;
 mod apps;
+mod batch;
 mod budget;
 mod cluster;
 mod compat;
@@ -31,6 +32,7 @@ mod live;
 mod negative;
 mod observability;
 mod properties;
+mod quotas;
 mod resilience;
 mod routes;
 mod sandbox;

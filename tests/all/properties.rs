@@ -999,6 +999,7 @@ fn host() -> &'static Host {
                 l2_ttl: Duration::from_secs(60),
                 stale_grace: Duration::from_secs(0),
                 max_value_bytes: 1 << 16,
+                l1_max_value_bytes: 1 << 16,
                 max_ttl: Duration::from_secs(86_400),
                 families: manifest.cache.families.clone(),
                 flight_wait: Duration::from_secs(1),

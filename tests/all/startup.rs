@@ -95,6 +95,21 @@ fn a_manifest_with_an_unknown_field_fails_with_one_clear_line() {
 }
 
 #[test]
+fn l1_budgets_over_the_l1_size_fail_at_start_with_one_clear_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ok, _, stderr) = start_with_manifest(
+        dir.path(),
+        "[components.market]\nsource = \"builtin:market\"\ncache_prefixes = [\"market:\"]\ncache_l1_mib = 100\n",
+    );
+    assert!(!ok);
+    let line = error_line(&stderr);
+    assert!(
+        line.contains("cache_l1_mib") && line.contains("67108864"),
+        "{line}"
+    );
+}
+
+#[test]
 fn conflicting_routes_fail_at_start() {
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = r#"

@@ -4,6 +4,8 @@
 //! router; the path segments are the fallback so the component also works
 //! behind a plain prefix route):
 //! - `GET /api/market/{symbol}`
+//! - `GET /api/market?symbols=btc,eth,...`: several quotes in one request,
+//!   looked up in one batch; the misses cost one upstream call together.
 //! - `GET /api/indicators/{symbol}/{indicator}/{period}`
 
 mod indicators;
@@ -37,6 +39,7 @@ fn route(req: &Request) -> Result<Response, HttpError> {
             .unwrap_or("")
     };
     let matched = match segments.as_slice() {
+        ["api", "market"] => Some(Route::Quotes),
         ["api", "market", _] => Some(Route::Quote),
         ["api", "indicators", _, _, _] => Some(Route::Indicator),
         _ => None,
@@ -48,6 +51,7 @@ fn route(req: &Request) -> Result<Response, HttpError> {
         return Err(HttpError::method_not_allowed(&req.method));
     }
     match matched {
+        Route::Quotes => quotes_route(req.query_param("symbols").as_deref()),
         Route::Quote => quote_route(arg("symbol", 2)),
         Route::Indicator => {
             indicator_route(arg("symbol", 2), arg("indicator", 3), arg("period", 4))
@@ -56,6 +60,7 @@ fn route(req: &Request) -> Result<Response, HttpError> {
 }
 
 enum Route {
+    Quotes,
     Quote,
     Indicator,
 }
@@ -93,6 +98,94 @@ fn quote_route(symbol: &str) -> Result<Response, HttpError> {
     let base = upstream::base_url()?;
     let quote = cached_quote(&base, &symbol)?;
     Ok(Response::json(200, &quote.value).with_header(CACHE_HEADER, quote.header_value()))
+}
+
+/// Most symbols one quotes request may name.
+const MAX_SYMBOLS: usize = 50;
+
+/// The quotes of several symbols, answered in the order asked; symbols
+/// the upstream does not know are listed apart.
+#[derive(Debug, Serialize)]
+struct Quotes {
+    quotes: Vec<Quote>,
+    unknown: Vec<String>,
+}
+
+fn quotes_route(list: Option<&str>) -> Result<Response, HttpError> {
+    let symbols = parse_symbols(list.unwrap_or(""))?;
+    let base = upstream::base_url()?;
+    let keys: Vec<String> = symbols.iter().map(|s| CacheKeys::market_data(s)).collect();
+    let found = cache::get_many_or_compute_json(&keys, None, |missing| {
+        let wanted: Vec<&str> = missing
+            .iter()
+            .filter_map(|key| keys.iter().position(|k| k == key))
+            .map(|index| symbols[index].as_str())
+            .collect();
+        fetch_quotes(&base, &wanted)
+    })?;
+    let outcome = batch_outcome(found.iter().flatten().map(|q| q.outcome));
+    let mut quotes = Quotes {
+        quotes: Vec::new(),
+        unknown: Vec::new(),
+    };
+    for (symbol, quote) in symbols.into_iter().zip(found) {
+        match quote {
+            Some(quote) => quotes.quotes.push(quote.value),
+            None => quotes.unknown.push(symbol),
+        }
+    }
+    Ok(Response::json(200, &quotes).with_header(CACHE_HEADER, outcome))
+}
+
+/// `btc,eth,...` as validated, lower-cased symbols without repeats, in
+/// the order given; 400 when empty or over [`MAX_SYMBOLS`].
+fn parse_symbols(list: &str) -> Result<Vec<String>, HttpError> {
+    let mut symbols: Vec<String> = Vec::new();
+    for symbol in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let symbol = validate_symbol(symbol)?;
+        if !symbols.contains(&symbol) {
+            symbols.push(symbol);
+        }
+        if symbols.len() > MAX_SYMBOLS {
+            return Err(HttpError::bad_request(format!(
+                "at most {MAX_SYMBOLS} symbols per request"
+            )));
+        }
+    }
+    if symbols.is_empty() {
+        return Err(HttpError::bad_request(
+            "name the coins as ?symbols=btc,eth (comma-separated)",
+        ));
+    }
+    Ok(symbols)
+}
+
+/// The cache header of a batch: its least cached answer, so a client sees
+/// `miss` when anything was computed and `hit-l1` only when all was local.
+fn batch_outcome(outcomes: impl Iterator<Item = cache::Outcome>) -> &'static str {
+    use cache::Outcome::{Computed, HitL1, HitL2, Stale};
+    let rank = |o: &cache::Outcome| match o {
+        HitL1 => 0,
+        HitL2 => 1,
+        Computed => 2,
+        Stale => 3,
+    };
+    outcomes.max_by_key(rank).unwrap_or(Computed).header_value()
+}
+
+/// One upstream call for all of `symbols`: each symbol's quote, or `None`
+/// when the upstream does not know it.
+fn fetch_quotes(base: &str, symbols: &[&str]) -> Result<Vec<Option<Quote>>, HttpError> {
+    let coins = upstream::coins_by_symbols(base, symbols)?;
+    Ok(symbols
+        .iter()
+        .map(|symbol| {
+            coins
+                .iter()
+                .position(|coin| coin.symbol.eq_ignore_ascii_case(symbol))
+                .map(|index| quote_of(&coins[index]))
+        })
+        .collect())
 }
 
 fn indicator_route(symbol: &str, indicator: &str, period: &str) -> Result<Response, HttpError> {
@@ -153,10 +246,14 @@ fn fetch_quote(base: &str, symbol: &str) -> Result<Quote, HttpError> {
         return Err(unknown_symbol(symbol));
     }
     let coin = upstream::coin_by_symbol(base, symbol)?.ok_or_else(|| unknown_symbol(symbol))?;
-    Ok(Quote {
+    Ok(quote_of(&coin))
+}
+
+fn quote_of(coin: &upstream::MarketCoin) -> Quote {
+    Quote {
         symbol: coin.symbol.to_ascii_lowercase(),
-        id: coin.id,
-        name: coin.name,
+        id: coin.id.clone(),
+        name: coin.name.clone(),
         price_usd: coin.current_price,
         market_cap_usd: coin.market_cap,
         volume_24h_usd: coin.total_volume,
@@ -164,8 +261,8 @@ fn fetch_quote(base: &str, symbol: &str) -> Result<Quote, HttpError> {
         low_24h_usd: coin.low_24h,
         change_24h_pct: coin.price_change_percentage_24h,
         rank: coin.market_cap_rank,
-        last_updated: coin.last_updated,
-    })
+        last_updated: coin.last_updated.clone(),
+    }
 }
 
 /// A coin's price history, cached once for every indicator and period
@@ -217,6 +314,31 @@ fn compute_indicator(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_symbol_list_is_validated_deduplicated_and_bounded() {
+        assert_eq!(
+            parse_symbols("BTC, eth,btc,,sol"),
+            Ok(vec!["btc".to_string(), "eth".into(), "sol".into()])
+        );
+        let too_many: Vec<String> = (0..=MAX_SYMBOLS).map(|n| format!("c{n}")).collect();
+        let too_many = too_many.join(",");
+        for bad in ["", " , ", "btc,a b", too_many.as_str()] {
+            assert_eq!(
+                parse_symbols(bad).map_err(|e| e.status),
+                Err(400),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_reads_as_its_least_cached_answer() {
+        use cache::Outcome::{Computed, HitL1, HitL2};
+        assert_eq!(batch_outcome([HitL1, HitL1].into_iter()), "hit-l1");
+        assert_eq!(batch_outcome([HitL1, HitL2].into_iter()), "hit-l2");
+        assert_eq!(batch_outcome([HitL2, Computed, HitL1].into_iter()), "miss");
+    }
 
     #[test]
     fn symbols_are_validated_and_lowercased() {

@@ -44,6 +44,18 @@ pub fn coin_by_symbol(base: &str, symbol: &str) -> Result<Option<MarketCoin>, Ht
         .find(|coin| coin.symbol.eq_ignore_ascii_case(symbol)))
 }
 
+/// The coins trading under any of `symbols` (lower case), in one call,
+/// ordered by market cap, so the first match of a symbol is the one people
+/// mean. Symbols the upstream does not know are simply absent.
+pub fn coins_by_symbols(base: &str, symbols: &[&str]) -> Result<Vec<MarketCoin>, HttpError> {
+    let list: Vec<String> = symbols.iter().map(|s| encode_component(s)).collect();
+    let url = format!(
+        "{base}/api/v3/coins/markets?vs_currency=usd&symbols={}&order=market_cap_desc&per_page=250&page=1",
+        list.join(",")
+    );
+    http::get_json(&url)
+}
+
 /// One row of `/api/v3/coins/list`; only the symbol is kept.
 #[derive(Debug, Deserialize)]
 struct ListedCoin {

@@ -38,7 +38,7 @@ pub mod bindings {
         pub_export_macro: true,
         default_bindings_module: "strata_sdk::bindings",
         additional_type_attributes: {
-            "strata:host/sql@0.1.1/value": [#[derive(PartialEq)]],
+            "strata:host/sql@0.1.2/value": [#[derive(PartialEq)]],
         },
     });
 }

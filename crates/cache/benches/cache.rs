@@ -44,6 +44,7 @@ fn settings() -> CacheSettings {
         l2_ttl: Duration::from_secs(600),
         stale_grace: Duration::from_secs(60),
         max_value_bytes: 1 << 20,
+        l1_max_value_bytes: 1 << 20,
         max_ttl: Duration::from_secs(86_400),
         families,
         flight_wait: Duration::from_secs(10),

@@ -6,13 +6,22 @@
 //! by bytes: moka supports one weighted capacity, so the capacity is the byte
 //! budget and every entry weighs at least `byte budget / entry limit`, which
 //! makes the entry limit hold too.
+//!
+//! L1 is split into shares, one per group of components whose cache grants
+//! overlap, each a moka cache of its own with its own byte budget, plus
+//! the host's share for keys no component claims. One cache per share is
+//! what makes a budget hold: a component that floods its share evicts its
+//! own entries, never another component's.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use moka::Expiry;
 use moka::future::Cache;
+use moka::notification::RemovalCause;
 
 /// One cached value with its freshness deadline.
 #[derive(Debug, Clone)]
@@ -69,18 +78,39 @@ pub struct L1Limits {
     pub max_bytes: u64,
 }
 
-/// The L1 tier.
-#[derive(Clone)]
-pub(crate) struct L1 {
-    cache: Cache<String, Arc<L1Entry>>,
-    limits: L1Limits,
+/// One share of L1: the keys under `prefixes`, within `max_bytes`. See
+/// [`crate::quota`] for how the host turns components into these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionSpec {
+    /// Who the share belongs to (the component names, `+`-joined).
+    pub name: String,
+    /// Key prefixes whose entries live in this share.
+    pub prefixes: Vec<String>,
+    /// The share's byte budget.
+    pub max_bytes: u64,
 }
 
-impl L1 {
-    pub(crate) fn new(limits: L1Limits) -> Self {
+/// Name of the share of keys no partition claims (the host's own, and
+/// every key when no partitions are set).
+pub const HOST_PARTITION: &str = "host";
+
+/// One share of L1 and its own moka cache, so that filling it evicts
+/// only its own entries.
+struct Part {
+    spec: PartitionSpec,
+    cache: Cache<String, Arc<L1Entry>>,
+    limits: L1Limits,
+    /// Entries moka removed to stay within this share's budget.
+    evictions: Arc<AtomicU64>,
+}
+
+impl Part {
+    fn new(spec: PartitionSpec, limits: L1Limits) -> Self {
         let max_entries = limits.max_entries.max(1);
         let max_bytes = limits.max_bytes.max(max_entries);
         let floor = u32::try_from(max_bytes / max_entries).unwrap_or(u32::MAX);
+        let evictions = Arc::new(AtomicU64::new(0));
+        let counted = evictions.clone();
         let cache = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(move |key: &String, entry: &Arc<L1Entry>| {
@@ -88,34 +118,168 @@ impl L1 {
                 size.max(floor)
             })
             .expire_after(FreshnessExpiry)
+            .eviction_listener(move |_key, _entry, cause| {
+                if cause == RemovalCause::Size {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+            })
             .build();
-        Self { cache, limits }
+        Self {
+            spec,
+            cache,
+            limits: L1Limits {
+                max_entries,
+                max_bytes,
+            },
+            evictions,
+        }
+    }
+}
+
+/// Which share holds which keys; replaced whole when the manifest changes.
+struct Layout {
+    parts: Vec<Arc<Part>>,
+    host: Arc<Part>,
+}
+
+impl Layout {
+    /// The share `key` belongs to. Partition prefixes never overlap (see
+    /// [`crate::quota`]), so at most one claims a key.
+    fn part_for(&self, key: &str) -> &Arc<Part> {
+        self.parts
+            .iter()
+            .find(|part| {
+                part.spec
+                    .prefixes
+                    .iter()
+                    .any(|p| key.starts_with(p.as_str()))
+            })
+            .unwrap_or(&self.host)
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Arc<Part>> {
+        self.parts.iter().chain(std::iter::once(&self.host))
+    }
+}
+
+/// How full one share of L1 is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartitionStats {
+    /// The share's name: its components, or [`HOST_PARTITION`].
+    pub name: String,
+    /// Entries held now.
+    pub entries: u64,
+    /// Bytes counted against the budget now.
+    pub weighted_size_bytes: u64,
+    /// The share's byte budget.
+    pub max_bytes: u64,
+    /// Entries evicted to stay within the budget since the share was made.
+    pub evictions: u64,
+}
+
+/// Entry count and weighted size of the whole tier, from its shares'.
+pub(crate) fn totals(partitions: &[PartitionStats]) -> (u64, u64) {
+    partitions.iter().fold((0, 0), |(entries, bytes), part| {
+        (entries + part.entries, bytes + part.weighted_size_bytes)
+    })
+}
+
+/// The L1 tier.
+#[derive(Clone)]
+pub(crate) struct L1 {
+    layout: Arc<ArcSwap<Layout>>,
+    limits: L1Limits,
+}
+
+impl L1 {
+    pub(crate) fn new(limits: L1Limits) -> Self {
+        let host = Arc::new(Part::new(Self::host_spec(limits.max_bytes), limits));
+        Self {
+            layout: Arc::new(ArcSwap::from_pointee(Layout {
+                parts: Vec::new(),
+                host,
+            })),
+            limits,
+        }
+    }
+
+    fn host_spec(max_bytes: u64) -> PartitionSpec {
+        PartitionSpec {
+            name: HOST_PARTITION.to_string(),
+            prefixes: Vec::new(),
+            max_bytes,
+        }
+    }
+
+    /// Splits L1 into `specs` plus the host's share of what is left. A
+    /// share whose spec is unchanged keeps its entries; a new or resized
+    /// one starts empty (moka's capacity is fixed when it is built), and
+    /// the entries of a share that is gone are dropped with it.
+    pub(crate) fn set_partitions(&self, specs: Vec<PartitionSpec>) {
+        let current = self.layout.load();
+        let claimed: u64 = specs.iter().map(|spec| spec.max_bytes).sum();
+        let host_bytes = self.limits.max_bytes.saturating_sub(claimed).max(1);
+        let reuse = |spec: PartitionSpec| {
+            current
+                .all()
+                .find(|part| part.spec == spec)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Part::new(spec.clone(), self.share_of(spec.max_bytes))))
+        };
+        let parts = specs.into_iter().map(&reuse).collect();
+        let host = reuse(Self::host_spec(host_bytes));
+        self.layout.store(Arc::new(Layout { parts, host }));
+    }
+
+    /// The limits of a share of `max_bytes`: the entry cap in the same
+    /// proportion of the whole.
+    fn share_of(&self, max_bytes: u64) -> L1Limits {
+        let whole = self.limits.max_bytes.max(1);
+        let entries =
+            u128::from(self.limits.max_entries) * u128::from(max_bytes) / u128::from(whole);
+        L1Limits {
+            max_entries: u64::try_from(entries).unwrap_or(u64::MAX).max(1),
+            max_bytes,
+        }
     }
 
     pub(crate) async fn get(&self, key: &str) -> Option<Arc<L1Entry>> {
-        self.cache.get(key).await
+        let cache = self.layout.load().part_for(key).cache.clone();
+        cache.get(key).await
     }
 
     pub(crate) async fn insert(&self, key: String, entry: L1Entry) {
-        self.cache.insert(key, Arc::new(entry)).await;
+        let cache = self.layout.load().part_for(&key).cache.clone();
+        cache.insert(key, Arc::new(entry)).await;
     }
 
     pub(crate) async fn remove(&self, key: &str) -> bool {
-        self.cache.remove(key).await.is_some()
+        let cache = self.layout.load().part_for(key).cache.clone();
+        cache.remove(key).await.is_some()
+    }
+
+    /// Every share's cache, for the scans that cross them.
+    fn caches(&self) -> Vec<Cache<String, Arc<L1Entry>>> {
+        self.layout
+            .load()
+            .all()
+            .map(|part| part.cache.clone())
+            .collect()
     }
 
     /// Removes every key `matches` accepts; returns how many.
     pub(crate) async fn remove_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
-        let keys: Vec<Arc<String>> = self
-            .cache
-            .iter()
-            .filter(|(key, _)| matches(key))
-            .map(|(key, _)| key)
-            .collect();
         let mut removed = 0;
-        for key in keys {
-            if self.cache.remove(key.as_str()).await.is_some() {
-                removed += 1;
+        for cache in self.caches() {
+            let keys: Vec<Arc<String>> = cache
+                .iter()
+                .filter(|(key, _)| matches(key))
+                .map(|(key, _)| key)
+                .collect();
+            for key in keys {
+                if cache.remove(key.as_str()).await.is_some() {
+                    removed += 1;
+                }
             }
         }
         removed
@@ -125,23 +289,41 @@ impl L1 {
     /// stored bytes): a scan of the whole tier, for listings, which L1's
     /// bounded size keeps bounded.
     pub(crate) fn fresh_keys(&self, wanted: impl Fn(&str, Bytes) -> bool) -> Vec<String> {
-        self.cache
+        self.caches()
             .iter()
-            .filter(|(key, entry)| entry.is_fresh() && wanted(key, entry.value.clone()))
-            .map(|(key, _)| key.as_ref().clone())
+            .flat_map(|cache| {
+                cache
+                    .iter()
+                    .filter(|(key, entry)| entry.is_fresh() && wanted(key, entry.value.clone()))
+                    .map(|(key, _)| key.as_ref().clone())
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
     /// How many entries `matches` accepts (a scan: for stats, not hot paths).
     pub(crate) fn count_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
-        self.cache.iter().filter(|(key, _)| matches(key)).count() as u64
+        self.caches()
+            .iter()
+            .map(|cache| cache.iter().filter(|(key, _)| matches(key)).count() as u64)
+            .sum()
     }
 
-    /// Entry count and weighted size, after applying pending maintenance so
-    /// the figures are current.
-    pub(crate) async fn usage(&self) -> (u64, u64) {
-        self.cache.run_pending_tasks().await;
-        (self.cache.entry_count(), self.cache.weighted_size())
+    /// Each share's figures, the host's last.
+    pub(crate) async fn partitions(&self) -> Vec<PartitionStats> {
+        let layout = self.layout.load_full();
+        let mut stats = Vec::new();
+        for part in layout.all() {
+            part.cache.run_pending_tasks().await;
+            stats.push(PartitionStats {
+                name: part.spec.name.clone(),
+                entries: part.cache.entry_count(),
+                weighted_size_bytes: part.cache.weighted_size(),
+                max_bytes: part.limits.max_bytes,
+                evictions: part.evictions.load(Ordering::Relaxed),
+            });
+        }
+        stats
     }
 
     pub(crate) fn limits(&self) -> L1Limits {

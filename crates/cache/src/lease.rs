@@ -73,14 +73,32 @@ impl TieredCache {
 
     async fn lookup(&self, key: &str, negatives: bool) -> Result<Lookup, CacheError> {
         let deadline = Instant::now() + self.settings.flight_wait;
+        match self.look(key, negatives).await {
+            Ok(answer) => Ok(answer),
+            Err(stale) => self.lead_or_follow(key, stale, negatives, deadline).await,
+        }
+    }
+
+    /// One look through the tiers: the answer, or (on a miss) the expired
+    /// copy a lease would carry.
+    async fn look(&self, key: &str, negatives: bool) -> Result<Lookup, Option<Bytes>> {
+        match self.probe(key).await {
+            Probe::Miss { stale } => Err(stale),
+            found => self.answer(key, found, negatives).ok_or(None),
+        }
+    }
+
+    /// The second half of cache-or-compute, for a key its caller found
+    /// missing: the lease, or (after waiting on the current leaseholder
+    /// until `deadline`) whatever the tiers hold once it is done.
+    pub(crate) async fn lead_or_follow(
+        &self,
+        key: &str,
+        mut stale: Option<Bytes>,
+        negatives: bool,
+        deadline: Instant,
+    ) -> Result<Lookup, CacheError> {
         loop {
-            let stale = match self.probe(key).await {
-                Probe::Miss { stale } => stale,
-                found => match self.answer(key, found, negatives) {
-                    Some(answer) => return Ok(answer),
-                    None => None,
-                },
-            };
             match self.flights.join(key) {
                 Joined::Leader(guard) => {
                     // A previous leader may have filled the key between our
@@ -110,6 +128,10 @@ impl TieredCache {
                     {
                         return Err(CacheError::Timeout);
                     }
+                    match self.look(key, negatives).await {
+                        Ok(answer) => return Ok(answer),
+                        Err(expired) => stale = expired,
+                    }
                 }
             }
         }
@@ -117,7 +139,7 @@ impl TieredCache {
 
     /// What a find answers by itself: a value, or a remembered failure
     /// (counted) when the caller asked for those; anything else is a miss.
-    fn answer(&self, key: &str, found: Probe, negatives: bool) -> Option<Lookup> {
+    pub(crate) fn answer(&self, key: &str, found: Probe, negatives: bool) -> Option<Lookup> {
         match found {
             Probe::Fresh(hit) => Some(Lookup::Hit(hit)),
             Probe::Negative(hit) if negatives => {

@@ -9,7 +9,8 @@
 //!
 //! This file holds the [`TieredCache`] itself and the plumbing every path
 //! shares; each path lives in its own module: `read`, `write`, `lease`
-//! (cache-or-compute, remembered failures included), `clear`, `kv` and
+//! (cache-or-compute, remembered failures included), `batch` (the same
+//! for many keys at once), `clear`, `kv` and
 //! `atomic` (the cache as a key-value store: awaited writes, batches,
 //! listings, counters, compare-and-swap), `settings`
 //! (which TTL and tiers a key gets), `stored` (how a value and a remembered
@@ -20,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod atomic;
+mod batch;
 mod clear;
 mod coherence;
 mod counters;
@@ -30,6 +32,7 @@ mod l1;
 mod l2;
 mod lease;
 mod policy;
+mod quota;
 mod read;
 mod settings;
 mod shards;
@@ -46,17 +49,19 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thiserror::Error;
 
+pub use batch::MAX_BATCH_KEYS;
 pub use clear::Cleared;
 use coherence::Coherence;
 use counters::Counters;
 use flight::FlightTable;
 pub use health::{L2Health, l2_state};
 pub use kv::{KeyPage, KvError, LIST_PAGE};
-pub use l1::L1Limits;
+pub use l1::{HOST_PARTITION, L1Limits, PartitionSpec, PartitionStats};
 use l1::{L1, L1Entry};
 pub use l2::{L2, L2Error};
 pub use lease::{Lease, Lookup};
 pub use policy::FamilyPolicy;
+pub use quota::{QuotaError, Tenant, partitions};
 pub use read::{Hit, Tier};
 pub use settings::{CacheSettings, LONGEST_NEGATIVE_TTL};
 pub use stats::{CacheStats, L1Stats, L2Stats};
@@ -79,6 +84,17 @@ pub enum CacheError {
         /// The cap that applies to the key, in whole seconds.
         max: u64,
     },
+    /// A batch named more keys than [`MAX_BATCH_KEYS`].
+    #[error("a batch of {given} keys is over the limit of {max}")]
+    TooManyKeys {
+        /// How many keys the batch named.
+        given: usize,
+        /// The most one batch may name.
+        max: usize,
+    },
+    /// A batch named this key more than once.
+    #[error("the key '{0}' appears more than once in the batch")]
+    DuplicateKey(String),
 }
 
 /// Longest freshness L1 gives an entry (ten years); the manifest refuses
@@ -125,7 +141,12 @@ impl TieredCache {
 
     /// Stores into L1 with a freshness deadline `ttl` from now, keeping the
     /// configured stale grace; both a write and an L2 promotion do this.
+    /// A value over `l1_max_value_bytes` whose family has an L2 is not
+    /// kept here at all (see [`TieredCache::skips_l1`]).
     async fn insert_l1(&self, key: &str, value: Bytes, ttl: Duration) {
+        if self.skips_l1(key, &value) {
+            return;
+        }
         // A TTL no clock can add (an operator's typo of a huge number) is
         // "for as long as the cache keeps anything".
         let ttl = ttl.min(LONGEST_TTL);
@@ -135,6 +156,11 @@ impl TieredCache {
             grace: self.settings.stale_grace,
         };
         self.l1.insert(key.to_string(), entry).await;
+    }
+
+    /// Whether `value` is too large for L1 and can live in L2 instead.
+    fn skips_l1(&self, key: &str, value: &Bytes) -> bool {
+        value.len() > self.settings.l1_max_value_bytes && self.l2_for(key).is_some()
     }
 
     /// Counts and logs an L2 failure that the caller then ignores; an open

@@ -37,6 +37,9 @@ pub struct CacheSettings {
     /// Largest value accepted; a bigger one is refused with
     /// [`CacheError::TooLarge`](crate::CacheError::TooLarge).
     pub max_value_bytes: usize,
+    /// Values over this size skip L1 when their family has an L2: read
+    /// from Redis each time rather than crowding out many small entries.
+    pub l1_max_value_bytes: usize,
     /// Longest per-call TTL for families that set no `max_ttl_seconds`.
     pub max_ttl: Duration,
     /// Per-family policies, keyed by family (the key up to its first `:`).
@@ -54,6 +57,22 @@ impl TieredCache {
     /// counters keep the families configured at start.
     pub fn set_families(&self, families: BTreeMap<String, FamilyPolicy>) {
         self.families.store(Arc::new(families));
+    }
+
+    /// The L1 shares `tenants` get from this cache's L1 size, or why they
+    /// do not fit (for a deploy to refuse before it installs anything).
+    pub fn plan_partitions(
+        &self,
+        tenants: &[crate::Tenant],
+    ) -> Result<Vec<crate::PartitionSpec>, crate::QuotaError> {
+        crate::partitions(tenants, self.settings.l1.max_bytes)
+    }
+
+    /// Splits L1 into per-component shares (a manifest deploy; see
+    /// [`partitions`](crate::partitions)): each share's entries are evicted
+    /// only to make room in that share.
+    pub fn set_partitions(&self, specs: Vec<crate::PartitionSpec>) {
+        self.l1.set_partitions(specs);
     }
 
     /// `(l1 ttl, l2 ttl, l1 only)` for a key: the per-call TTL if given,

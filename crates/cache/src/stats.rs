@@ -45,6 +45,9 @@ pub struct L1Stats {
     pub hit_rate_percent: f64,
     /// The global L1 TTL, for keys without a family policy.
     pub default_ttl_seconds: u64,
+    /// Each component share of L1 (see the manifest's `cache_l1_mib`),
+    /// the host's share last.
+    pub partitions: Vec<crate::PartitionStats>,
 }
 
 /// L2 figures.
@@ -110,7 +113,8 @@ pub struct CacheStats {
 impl TieredCache {
     /// Figures for every tier.
     pub async fn stats(&self) -> CacheStats {
-        let (entries, weighted) = self.l1.usage().await;
+        let partitions = self.l1.partitions().await;
+        let (entries, weighted) = crate::l1::totals(&partitions);
         let limits = self.l1.limits();
         let (l1_hits, l1_misses) = self.counters.snapshot_l1();
         let (l2_hits, l2_misses, l2_errors, l2_writes) = self.counters.snapshot_l2();
@@ -138,6 +142,7 @@ impl TieredCache {
                 misses: l1_misses,
                 hit_rate_percent: hit_rate(l1_hits, l1_misses),
                 default_ttl_seconds: self.settings.l1_ttl.as_secs(),
+                partitions,
             },
             l2: L2Stats {
                 configured: self.l2.is_some(),

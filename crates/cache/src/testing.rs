@@ -30,6 +30,7 @@ pub(crate) fn settings() -> CacheSettings {
         l2_ttl: Duration::from_secs(3600),
         stale_grace: Duration::from_secs(600),
         max_value_bytes: 1024,
+        l1_max_value_bytes: 1024,
         max_ttl: Duration::from_secs(3600),
         families,
         flight_wait: Duration::from_secs(10),

@@ -24,6 +24,21 @@ impl TieredCache {
         value: Bytes,
         ttl: Option<Duration>,
     ) -> Result<(), CacheError> {
+        self.check_write(key, &value, ttl)?;
+        let (l1_ttl, l2_ttl, _) = self.policy(key, ttl);
+        self.store(key, Stored::Value(value).encode(), l1_ttl, l2_ttl, true)
+            .await;
+        Ok(())
+    }
+
+    /// The limits every write of a value meets before anything is stored:
+    /// the per-entry size and the key family's TTL cap.
+    pub(crate) fn check_write(
+        &self,
+        key: &str,
+        value: &Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<(), CacheError> {
         if value.len() > self.settings.max_value_bytes {
             return Err(CacheError::TooLarge(value.len() as u64));
         }
@@ -36,9 +51,6 @@ impl TieredCache {
                 });
             }
         }
-        let (l1_ttl, l2_ttl, _) = self.policy(key, ttl);
-        self.store(key, Stored::Value(value).encode(), l1_ttl, l2_ttl, true)
-            .await;
         Ok(())
     }
 
@@ -53,32 +65,70 @@ impl TieredCache {
         l2_ttl: Duration,
         announce: bool,
     ) {
-        self.insert_l1(key, value.clone(), l1_ttl).await;
-        if let Some(l2) = self.l2_for(key).cloned() {
-            let key = key.to_string();
-            let counters = Arc::clone(&self.counters);
-            let coherence = self.coherence.clone().filter(|_| announce);
-            tokio::spawn(async move {
-                let digest = coherence
-                    .as_ref()
-                    .map(|_| strata_digest::content_hash(&value));
-                match l2.set(&key, value, l2_ttl).await {
-                    Ok(()) => {
+        self.store_many(vec![(key.to_string(), value, l1_ttl, l2_ttl)], announce)
+            .await;
+    }
+
+    /// [`store`](Self::store) for several entries `(key, stored form, L1
+    /// TTL, L2 TTL)`, reaching L2 in one pipelined write.
+    pub(crate) async fn store_many(
+        &self,
+        entries: Vec<(String, Bytes, Duration, Duration)>,
+        announce: bool,
+    ) {
+        let mut shared = Vec::new();
+        for (key, value, l1_ttl, l2_ttl) in entries {
+            self.insert_l1(&key, value.clone(), l1_ttl).await;
+            if self.l2_for(&key).is_some() {
+                shared.push((key, value, l2_ttl));
+            }
+        }
+        let Some(l2) = self.l2.clone().filter(|_| !shared.is_empty()) else {
+            return;
+        };
+        // A value that skipped L1 is only readable once Redis has it: its
+        // lease's waiters look as soon as it is released, so that write
+        // is awaited rather than left to the background.
+        let awaited = shared
+            .iter()
+            .any(|(key, value, _)| self.skips_l1(key, value));
+        let counters = Arc::clone(&self.counters);
+        let coherence = self.coherence.clone().filter(|_| announce);
+        let write = async move {
+            let borrowed: Vec<(&str, Bytes, Duration)> = shared
+                .iter()
+                .map(|(key, value, ttl)| (key.as_str(), value.clone(), *ttl))
+                .collect();
+            let written = match borrowed.as_slice() {
+                [(key, value, ttl)] => l2.set(key, value.clone(), *ttl).await,
+                _ => l2.set_many(&borrowed).await,
+            };
+            match written {
+                Ok(()) => {
+                    for (key, value, _) in shared {
                         Counters::bump(&counters.l2_writes);
-                        if let (Some(coherence), Some(digest)) = (coherence, digest) {
+                        if let Some(coherence) = &coherence {
+                            let digest = strata_digest::content_hash(&value);
                             coherence
                                 .broadcast(Target::Stored { key, digest }, false)
                                 .await;
                         }
                     }
-                    Err(e) => {
-                        Counters::bump(&counters.l2_errors);
-                        if !matches!(e, L2Error::CircuitOpen) {
-                            tracing::warn!(key, error = %e, "L2 write failed; value kept in L1");
-                        }
+                }
+                Err(e) => {
+                    Counters::bump(&counters.l2_errors);
+                    if !matches!(e, L2Error::CircuitOpen) {
+                        let key = shared.first().map_or("", |(key, _, _)| key.as_str());
+                        let keys = shared.len();
+                        tracing::warn!(key, keys, error = %e, "L2 write failed; value kept in L1");
                     }
                 }
-            });
+            }
+        };
+        if awaited {
+            write.await;
+        } else {
+            tokio::spawn(write);
         }
     }
 

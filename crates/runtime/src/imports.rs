@@ -31,7 +31,7 @@ pub(crate) enum ImportsError {
 }
 
 /// The interface names the top-level component imports, as written
-/// (`strata:host/cache@0.1.1`), with the interface an import says it
+/// (`strata:host/cache@0.1.2`), with the interface an import says it
 /// implements, if any.
 pub(crate) fn top_level(bytes: &[u8]) -> Result<Vec<&str>, ImportsError> {
     let mut parser = Parser::new(0);
@@ -94,10 +94,10 @@ mod tests {
 
     #[test]
     fn the_top_level_instance_imports_are_read() {
-        let bytes = importing(&["strata:host/cache@0.1.1", "wasi:io/streams@0.2.6"]).finish();
+        let bytes = importing(&["strata:host/cache@0.1.2", "wasi:io/streams@0.2.6"]).finish();
         assert_eq!(
             top_level(&bytes).expect("readable"),
-            ["strata:host/cache@0.1.1", "wasi:io/streams@0.2.6"]
+            ["strata:host/cache@0.1.2", "wasi:io/streams@0.2.6"]
         );
     }
 
@@ -105,7 +105,7 @@ mod tests {
     fn a_nested_components_imports_are_not_the_host_business() {
         let mut outer = importing(&["wasi:io/streams@0.2.6"]);
         outer.section(&NestedComponentSection(&importing(&[
-            "strata:host/sql@0.1.1",
+            "strata:host/sql@0.1.2",
         ])));
         outer.section(&ModuleSection(&Module::new()));
         let bytes = outer.finish();
@@ -119,24 +119,24 @@ mod tests {
     fn imports_after_a_nested_module_are_still_read() {
         let mut outer = Component::new();
         outer.section(&ModuleSection(&Module::new()));
-        let nested = importing(&["strata:host/outbound@0.1.1"]);
+        let nested = importing(&["strata:host/outbound@0.1.2"]);
         outer.section(&NestedComponentSection(&nested));
         let mut types = ComponentTypeSection::new();
         types.instance(&InstanceType::new());
         outer.section(&types);
         let mut imports = ComponentImportSection::new();
-        imports.import("strata:host/sql@0.1.1", ComponentTypeRef::Instance(0));
+        imports.import("strata:host/sql@0.1.2", ComponentTypeRef::Instance(0));
         outer.section(&imports);
         let bytes = outer.finish();
         assert_eq!(
             top_level(&bytes).expect("readable"),
-            ["strata:host/sql@0.1.1"]
+            ["strata:host/sql@0.1.2"]
         );
     }
 
     #[test]
     fn a_binary_cut_inside_a_nested_module_is_not_read() {
-        let mut outer = importing(&["strata:host/sql@0.1.1"]);
+        let mut outer = importing(&["strata:host/sql@0.1.2"]);
         let mut module = Module::new();
         module.section(&wasm_encoder::CustomSection {
             name: "filler".into(),

@@ -157,6 +157,11 @@ pub struct Cli {
     #[arg(long, env = "STRATA_CACHE_MAX_VALUE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub cache_max_value_bytes: usize,
 
+    /// Values over this many bytes skip L1 and live in Redis only (when
+    /// their family has an L2), so a few large values cannot crowd out L1.
+    #[arg(long, env = "STRATA_CACHE_L1_MAX_VALUE_BYTES", default_value_t = 1024 * 1024)]
+    pub cache_l1_max_value_bytes: usize,
+
     /// Milliseconds a Redis command may take before it counts as a failure.
     #[arg(long, env = "STRATA_REDIS_TIMEOUT_MS", default_value_t = 250)]
     pub redis_timeout_ms: u64,

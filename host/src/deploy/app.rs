@@ -194,7 +194,7 @@ impl Deployer {
             &current,
         ));
         self.dispatcher.install(serving.clone());
-        self.cache.set_families(manifest.cache.families.clone());
+        self.apply_cache_policy(&manifest);
         let mut outcome = outcome(action, &current, &serving, compile_ms);
         if manifest.upstreams != self.settings.upstreams {
             outcome.on_restart.push(
@@ -235,6 +235,9 @@ impl Deployer {
                     "a binary was uploaded for '{name}', whose source is not a file"
                 )),
             }
+        }
+        if let Err(e) = self.cache.plan_partitions(&manifest.cache_tenants()) {
+            errors.push(e.to_string());
         }
         errors
     }

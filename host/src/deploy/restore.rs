@@ -210,8 +210,7 @@ impl Deployer {
             &ready,
             &current,
         );
-        self.cache
-            .set_families(chosen.manifest.cache.families.clone());
+        self.apply_cache_policy(&chosen.manifest);
         self.dispatcher.install(Arc::new(serving));
         Ok(latest)
     }

@@ -33,6 +33,7 @@ pub async fn cache_stats(app: &App) -> hyper::Response<HyperOutgoingBody> {
             "hit_rate_percent": stats.l1.hit_rate_percent,
             "ttl_seconds": stats.l1.default_ttl_seconds,
             "healthy": true,
+            "shares": stats.l1.partitions,
         },
         "l2_cache": {
             "type": "Redis",

@@ -22,7 +22,7 @@ pub const SERVE: &str = "STRATA_MANIFEST=strata.toml STRATA_STARTUP_MANIFEST_WIN
 
 /// The `strata:host` version new projects build against; a unit test
 /// holds it to `wit/host.wit`.
-const STRATA_HOST_VERSION: &str = "0.1.1";
+const STRATA_HOST_VERSION: &str = "0.1.2";
 /// The wit-bindgen a Rust project uses: the workspace's (a unit test
 /// holds it to `Cargo.toml`).
 const WIT_BINDGEN_VERSION: &str = "0.61.1";

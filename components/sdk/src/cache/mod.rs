@@ -21,8 +21,10 @@ use serde::de::DeserializeOwned;
 use crate::bindings::strata::host::cache as wit;
 use crate::log;
 
+mod batch;
 mod tag;
 
+pub use batch::{MAX_BATCH_KEYS, get_many_or_compute_json};
 pub use wit::{Cleared, Entry, Tier};
 
 /// Why the host refused a cache call.

@@ -13,7 +13,7 @@ use super::{Grants, Instance, Services};
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        interfaces: "import strata:host/cache@0.1.1;",
+        interfaces: "import strata:host/cache@0.1.2;",
         imports: { default: async | trappable },
         with: {
             "strata:host/cache.lease": super::LeaseHandle,
@@ -48,6 +48,9 @@ impl From<CacheError> for CacheFault {
             CacheError::TooLarge(n) => wit::CacheError::TooLarge(n),
             CacheError::Timeout => wit::CacheError::Timeout,
             e @ CacheError::TtlTooLong { .. } => wit::CacheError::Denied(e.to_string()),
+            e @ (CacheError::TooManyKeys { .. } | CacheError::DuplicateKey(_)) => {
+                wit::CacheError::InvalidKey(e.to_string())
+            }
         })
     }
 }
@@ -58,10 +61,17 @@ impl From<ResourceTableError> for CacheFault {
     }
 }
 
+/// Most leases one instance may hold at once. Each one is an entry in the
+/// host's single-flight table that makes other requests for its key wait,
+/// so a component must not be able to take them without bound.
+const MAX_OPEN_LEASES: usize = 1024;
+
 /// Cache access limited to the component's granted key prefixes.
 pub(crate) struct CacheContext {
     cache: Arc<TieredCache>,
     grants: Arc<Grants>,
+    /// Lease handles alive in this instance's table.
+    open_leases: usize,
 }
 
 impl CacheContext {
@@ -69,6 +79,7 @@ impl CacheContext {
         Self {
             cache: services.cache.clone(),
             grants: instance.grants.clone(),
+            open_leases: 0,
         }
     }
 }
@@ -191,21 +202,50 @@ impl wit::Host for CacheView<'_> {
 
     async fn get_or_lease(&mut self, key: String) -> Result<wit::Lookup, CacheFault> {
         self.context.checked_key(&key)?;
-        Ok(match self.context.cache.get_or_lease(&key).await? {
-            Lookup::Hit(hit) => wit::Lookup::Hit(entry(hit)),
-            Lookup::Compute(lease) => wit::Lookup::Compute(self.lease_handle(lease)?),
-            // The cache reads remembered failures as misses here; one
-            // arriving anyway is a host bug, and no guest answer fits it.
-            Lookup::Negative(_) => {
-                return Err(CacheFault::Trap(wasmtime::Error::msg(
-                    "the cache answered get-or-lease with a remembered failure",
-                )));
+        self.room_for_leases(1)?;
+        let lookup = self.context.cache.get_or_lease(&key).await?;
+        self.lookup(lookup)
+    }
+
+    async fn get_many_or_lease(
+        &mut self,
+        keys: Vec<String>,
+    ) -> Result<Vec<wit::Lookup>, CacheFault> {
+        for key in &keys {
+            self.context.checked_key(key)?;
+        }
+        self.room_for_leases(keys.len())?;
+        let lookups = self.context.cache.get_many_or_lease(&keys).await?;
+        lookups
+            .into_iter()
+            .map(|lookup| self.lookup(lookup))
+            .collect()
+    }
+
+    async fn fill_many(
+        &mut self,
+        fills: Vec<(Resource<LeaseHandle>, Vec<u8>)>,
+        ttl_seconds: Option<u32>,
+    ) -> Result<(), CacheFault> {
+        let mut leases = Vec::with_capacity(fills.len());
+        for (handle, value) in fills {
+            // The guest handed the lease back: it leaves the table here.
+            let handle = self.table.delete(handle)?;
+            self.context.open_leases = self.context.open_leases.saturating_sub(1);
+            if let Some(lease) = handle.lease {
+                leases.push((lease, Bytes::from(value)));
             }
-        })
+        }
+        Ok(self
+            .context
+            .cache
+            .fill_many(leases, ttl(ttl_seconds))
+            .await?)
     }
 
     async fn resolve(&mut self, key: String) -> Result<wit::Resolution, CacheFault> {
         self.context.checked_key(&key)?;
+        self.room_for_leases(1)?;
         Ok(match self.context.cache.resolve(&key).await? {
             Lookup::Hit(hit) => wit::Resolution::Hit(entry(hit)),
             Lookup::Negative(hit) => wit::Resolution::Negative(entry(hit)),
@@ -231,7 +271,38 @@ impl CacheView<'_> {
 
     /// Lends `lease` to the guest as a resource.
     fn lease_handle(&mut self, lease: Lease) -> Result<Resource<LeaseHandle>, CacheFault> {
-        Ok(self.table.push(LeaseHandle { lease: Some(lease) })?)
+        let handle = self.table.push(LeaseHandle { lease: Some(lease) })?;
+        self.context.open_leases += 1;
+        Ok(handle)
+    }
+
+    /// Refuses a call that could take `more` leases past
+    /// [`MAX_OPEN_LEASES`], before it takes any.
+    fn room_for_leases(&self, more: usize) -> Result<(), CacheFault> {
+        if self.context.open_leases + more > MAX_OPEN_LEASES {
+            return Err(wit::CacheError::Denied(format!(
+                "this instance holds {} cache leases; at most {MAX_OPEN_LEASES} may be open \
+                 at once (fill or drop some first)",
+                self.context.open_leases
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// A cache-or-compute answer as the guest sees it.
+    fn lookup(&mut self, lookup: Lookup) -> Result<wit::Lookup, CacheFault> {
+        Ok(match lookup {
+            Lookup::Hit(hit) => wit::Lookup::Hit(entry(hit)),
+            Lookup::Compute(lease) => wit::Lookup::Compute(self.lease_handle(lease)?),
+            // The cache reads remembered failures as misses here; one
+            // arriving anyway is a host bug, and no guest answer fits it.
+            Lookup::Negative(_) => {
+                return Err(CacheFault::Trap(wasmtime::Error::msg(
+                    "the cache answered get-or-lease with a remembered failure",
+                )));
+            }
+        })
     }
 }
 
@@ -281,6 +352,7 @@ impl wit::HostLease for CacheView<'_> {
     async fn drop(&mut self, lease: Resource<LeaseHandle>) -> wasmtime::Result<()> {
         // Deleting the handle drops the lease, which wakes any waiters.
         self.table.delete(lease)?;
+        self.context.open_leases = self.context.open_leases.saturating_sub(1);
         Ok(())
     }
 }

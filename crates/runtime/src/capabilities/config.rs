@@ -10,7 +10,7 @@ use super::{Grants, Instance};
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        interfaces: "import strata:host/config@0.1.1;",
+        interfaces: "import strata:host/config@0.1.2;",
         imports: { default: async | trappable },
     });
 }

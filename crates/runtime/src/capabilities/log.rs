@@ -11,7 +11,7 @@ use super::Instance;
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        interfaces: "import strata:host/log@0.1.1;",
+        interfaces: "import strata:host/log@0.1.2;",
         imports: { default: async | trappable },
     });
 }

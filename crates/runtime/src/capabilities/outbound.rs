@@ -12,7 +12,7 @@ use super::{Grants, Instance, Services};
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        interfaces: "import strata:host/outbound@0.1.1;",
+        interfaces: "import strata:host/outbound@0.1.2;",
         imports: { default: async | trappable },
         trappable_error_type: {
             "strata:host/outbound.fetch-error" => strata_upstream::FetchError,

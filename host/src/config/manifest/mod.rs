@@ -143,6 +143,11 @@ pub struct ComponentSpec {
     /// component cannot open any.
     #[serde(default)]
     pub keyvalue: BTreeMap<String, String>,
+    /// This component's share of L1, in MiB: its entries are evicted only
+    /// to make room for its own. Default: an even share of what the
+    /// explicit budgets leave (see `strata_cache::partitions`).
+    #[serde(default)]
+    pub cache_l1_mib: Option<u64>,
     /// Per-request wall-clock budget; overrides the host default.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
@@ -229,6 +234,24 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Each component's claim on L1: every prefix it can write (cache
+    /// grants and key-value buckets) and its `cache_l1_mib`.
+    pub fn cache_tenants(&self) -> Vec<strata_cache::Tenant> {
+        self.components
+            .iter()
+            .map(|(name, spec)| strata_cache::Tenant {
+                name: name.clone(),
+                prefixes: spec
+                    .cache_prefixes
+                    .iter()
+                    .chain(spec.keyvalue.values())
+                    .cloned()
+                    .collect(),
+                l1_bytes: spec.cache_l1_mib.map(|mib| mib << 20),
+            })
+            .collect()
+    }
+
     /// Loads the file at `path`, or the embedded default when `None`,
     /// expanding `${VAR}` from the process environment.
     pub fn load(path: Option<&Path>) -> Result<Self, ManifestError> {

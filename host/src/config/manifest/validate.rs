@@ -92,6 +92,10 @@ impl Manifest {
     }
 }
 
+/// Largest `cache_l1_mib` (1 TiB): beyond any machine, and far from
+/// overflowing when turned into bytes.
+const MAX_L1_MIB: u64 = 1 << 20;
+
 fn validate_component(name: &str, spec: &ComponentSpec) -> Result<ComponentPlan, ManifestError> {
     let bad = |message: String| ManifestError::BadComponent {
         component: name.to_string(),
@@ -114,6 +118,12 @@ fn validate_component(name: &str, spec: &ComponentSpec) -> Result<ComponentPlan,
         }
     }
     check_buckets(&spec.keyvalue).map_err(bad)?;
+    if spec
+        .cache_l1_mib
+        .is_some_and(|mib| mib == 0 || mib > MAX_L1_MIB)
+    {
+        return Err(bad(format!("cache_l1_mib must be from 1 to {MAX_L1_MIB}")));
+    }
     let outbound = spec
         .outbound
         .iter()

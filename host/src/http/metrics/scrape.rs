@@ -113,6 +113,34 @@ pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String 
         "Weighted size of this instance's L1.",
         stats.l1.weighted_size_bytes as f64,
     );
+    let shares = &stats.l1.partitions;
+    out.per_label(
+        "strata_cache_l1_share_bytes",
+        "gauge",
+        "Weighted size of each component share of L1 (the manifest's components; `host` for the rest).",
+        "share",
+        shares
+            .iter()
+            .map(|share| (share.name.as_str(), share.weighted_size_bytes as f64)),
+    );
+    out.per_label(
+        "strata_cache_l1_share_max_bytes",
+        "gauge",
+        "Byte budget of each component share of L1.",
+        "share",
+        shares
+            .iter()
+            .map(|share| (share.name.as_str(), share.max_bytes as f64)),
+    );
+    out.per_label(
+        "strata_cache_l1_share_evictions_total",
+        "counter",
+        "Entries evicted to keep a component share of L1 within its budget.",
+        "share",
+        shares
+            .iter()
+            .map(|share| (share.name.as_str(), share.evictions as f64)),
+    );
     out.single(
         "strata_cache_l2_up",
         "gauge",

@@ -318,6 +318,8 @@ impl Handler for Hostile {
             "loop" => spin(),
             "alloc" => hoard(),
             "log-flood" => log_flood(),
+            "cache-flood" => cache_flood(),
+            "lease-hoard" => lease_hoard(),
             "ungranted-key" => refused(cache::set("secret:x", b"1", None).map_err(cache_kind)),
             "ungranted-host" => refused(
                 http::fetch(OutboundRequest::get("http://127.0.0.1:9/").with_timeout_ms(2_000))
@@ -363,6 +365,50 @@ fn hoard() -> ! {
         }
         chunks.push(std::hint::black_box(chunk));
     }
+}
+
+/// Entries [`cache_flood`] writes, of [`CACHE_FLOOD_BYTES`] each: 24 MiB
+/// in all, over any L1 budget the tests give this component.
+const CACHE_FLOOD_KEYS: usize = 3000;
+const CACHE_FLOOD_BYTES: usize = 8 * KIB;
+
+/// Fills the cache with distinct keys under its own grant, as a component
+/// that caches without bound would: the host must evict only this
+/// component's entries to make room.
+fn cache_flood() -> Response {
+    let value = vec![b'x'; CACHE_FLOOD_BYTES];
+    for n in 0..CACHE_FLOOD_KEYS {
+        if let Err(e) = cache::set(&format!("hostile:flood:{n}"), &value, None) {
+            return Response::error(500, &format!("flood write {n} refused: {e}"));
+        }
+    }
+    Response::json(200, &serde_json::json!({ "written": CACHE_FLOOD_KEYS }))
+}
+
+/// Takes leases on ever more keys and keeps them all, in batches: the
+/// host must refuse once the instance holds its bound, not hold more.
+fn lease_hoard() -> Response {
+    let mut held = Vec::new();
+    for round in 0..40 {
+        let keys: Vec<String> = (0..64)
+            .map(|n| format!("hostile:lease:{round}:{n}"))
+            .collect();
+        match strata_sdk::bindings::strata::host::cache::get_many_or_lease(&keys)
+            .map_err(CacheError::from)
+        {
+            Ok(lookups) => held.extend(lookups),
+            Err(e) => {
+                return Response::json(
+                    200,
+                    &serde_json::json!({ "held": held.len(), "refused": cache_kind(e).0 }),
+                );
+            }
+        }
+    }
+    Response::json(
+        200,
+        &serde_json::json!({ "held": held.len(), "refused": null }),
+    )
 }
 
 /// Floods the host's log with [`LOG_FLOOD_LINES`] lines of exactly 1 KiB,

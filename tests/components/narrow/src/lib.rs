@@ -10,8 +10,8 @@ wit_bindgen::generate!({
         package test:narrow;
 
         world narrow {
-            include strata:host/proxy@0.1.1;
-            include strata:host/with-config@0.1.1;
+            include strata:host/proxy@0.1.2;
+            include strata:host/with-config@0.1.2;
         }
     "#,
     path: "../../../wit",
