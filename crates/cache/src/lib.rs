@@ -9,7 +9,8 @@
 //!
 //! This file holds the [`TieredCache`] itself and the plumbing every path
 //! shares; each path lives in its own module: `read`, `write`, `lease`
-//! (cache-or-compute, remembered failures included), `clear`, `kv` and
+//! (cache-or-compute, remembered failures included), `early` (refreshing
+//! hot keys before they expire), `clear`, `kv` and
 //! `atomic` (the cache as a key-value store: awaited writes, batches,
 //! listings, counters, compare-and-swap), `settings`
 //! (which TTL and tiers a key gets), `stored` (how a value and a remembered
@@ -23,6 +24,7 @@ mod atomic;
 mod clear;
 mod coherence;
 mod counters;
+mod early;
 mod flight;
 mod health;
 mod kv;
@@ -56,7 +58,7 @@ pub use l1::L1Limits;
 use l1::{L1, L1Entry};
 pub use l2::{L2, L2Error};
 pub use lease::{Lease, Lookup};
-pub use policy::FamilyPolicy;
+pub use policy::{DEFAULT_EARLY_REFRESH_BETA, FamilyPolicy, MAX_EARLY_REFRESH_BETA};
 pub use read::{Hit, Tier};
 pub use settings::{CacheSettings, LONGEST_NEGATIVE_TTL};
 pub use stats::{CacheStats, L1Stats, L2Stats};
@@ -126,6 +128,18 @@ impl TieredCache {
     /// Stores into L1 with a freshness deadline `ttl` from now, keeping the
     /// configured stale grace; both a write and an L2 promotion do this.
     async fn insert_l1(&self, key: &str, value: Bytes, ttl: Duration) {
+        self.insert_l1_computed(key, value, ttl, None).await;
+    }
+
+    /// [`insert_l1`](Self::insert_l1) of a value this process computed in
+    /// `delta` (see [`L1Entry::delta`]).
+    async fn insert_l1_computed(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+        delta: Option<Duration>,
+    ) {
         // A TTL no clock can add (an operator's typo of a huge number) is
         // "for as long as the cache keeps anything".
         let ttl = ttl.min(LONGEST_TTL);
@@ -133,6 +147,7 @@ impl TieredCache {
             value,
             fresh_until: Instant::now() + ttl,
             grace: self.settings.stale_grace,
+            delta,
         };
         self.l1.insert(key.to_string(), entry).await;
     }

@@ -24,6 +24,18 @@ impl TieredCache {
         value: Bytes,
         ttl: Option<Duration>,
     ) -> Result<(), CacheError> {
+        self.write(key, value, ttl, None).await
+    }
+
+    /// [`set`](Self::set) of a value computed in `delta` (a lease's fill),
+    /// which L1 keeps for early refresh.
+    pub(crate) async fn write(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+        delta: Option<Duration>,
+    ) -> Result<(), CacheError> {
         if value.len() > self.settings.max_value_bytes {
             return Err(CacheError::TooLarge(value.len() as u64));
         }
@@ -37,14 +49,14 @@ impl TieredCache {
             }
         }
         let (l1_ttl, l2_ttl, _) = self.policy(key, ttl);
-        self.store(key, Stored::Value(value).encode(), l1_ttl, l2_ttl, true)
-            .await;
+        let stored = Stored::Value(value).encode();
+        self.store(key, stored, l1_ttl, l2_ttl, true, delta).await;
         Ok(())
     }
 
-    /// Puts an entry's stored form into L1 now and into L2 from a
-    /// background task, then (when `announce`) tells the other instances
-    /// through coherence.
+    /// Puts an entry's stored form into L1 now (with its compute time
+    /// `delta`, if known) and into L2 from a background task, then (when
+    /// `announce`) tells the other instances through coherence.
     pub(crate) async fn store(
         &self,
         key: &str,
@@ -52,8 +64,10 @@ impl TieredCache {
         l1_ttl: Duration,
         l2_ttl: Duration,
         announce: bool,
+        delta: Option<Duration>,
     ) {
-        self.insert_l1(key, value.clone(), l1_ttl).await;
+        self.insert_l1_computed(key, value.clone(), l1_ttl, delta)
+            .await;
         if let Some(l2) = self.l2_for(key).cloned() {
             let key = key.to_string();
             let counters = Arc::clone(&self.counters);
