@@ -33,6 +33,8 @@ fn settings() -> CacheSettings {
             l1_only: false,
             max_ttl_seconds: None,
             negative_ttl_seconds: None,
+            early_refresh: false,
+            early_refresh_beta: None,
         },
     );
     CacheSettings {

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use crate::counters::Counters;
 use crate::read::{Hit, Tier};
 use crate::stored::Stored;
+use crate::write::Storing;
 use crate::{CacheError, Lease, Lookup, TieredCache};
 
 /// Most keys one batch may name: a batch holds a lease per miss, and each
@@ -160,9 +161,17 @@ impl TieredCache {
         let entries = fills
             .iter()
             .map(|(lease, value)| {
-                let (l1_ttl, l2_ttl, _) = self.policy(lease.key(), ttl);
-                let stored = Stored::Value(value.clone()).encode();
-                (lease.key().to_string(), stored, l1_ttl, l2_ttl)
+                let key = lease.key();
+                let (l1_ttl, l2_ttl, _) = self.policy(key, ttl);
+                Storing {
+                    key: key.to_string(),
+                    value: Stored::Value(value.clone()).encode(),
+                    l1_ttl,
+                    l2_ttl,
+                    delta: self
+                        .early_refresh_beta(key)
+                        .map(|_| lease.leased_at.elapsed()),
+                }
             })
             .collect();
         self.store_many(entries, true).await;

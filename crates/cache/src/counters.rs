@@ -15,6 +15,7 @@ pub(crate) struct Counters {
     pub(crate) l2_misses: AtomicU64,
     pub(crate) promotions: AtomicU64,
     pub(crate) computes: AtomicU64,
+    pub(crate) early_refreshes: AtomicU64,
     pub(crate) stale_serves: AtomicU64,
     pub(crate) coalesced_waits: AtomicU64,
     pub(crate) l2_errors: AtomicU64,
@@ -86,10 +87,11 @@ impl Counters {
         (hits, Self::read(&self.negative_fills))
     }
 
-    pub(crate) fn snapshot_flow(&self) -> (u64, u64, u64, u64) {
+    pub(crate) fn snapshot_flow(&self) -> (u64, u64, u64, u64, u64) {
         (
             Self::read(&self.promotions),
             Self::read(&self.computes),
+            Self::read(&self.early_refreshes),
             Self::read(&self.stale_serves),
             Self::read(&self.coalesced_waits),
         )

@@ -41,13 +41,26 @@ impl FlightTable {
         if let Some(rx) = flights.get(key) {
             return Joined::Follower(Waiter { rx: rx.clone() });
         }
+        Joined::Leader(self.lead(&mut flights, key))
+    }
+
+    /// Becomes the leader for `key` if nobody is computing it, without
+    /// waiting otherwise: an early refresh is optional work, and a caller
+    /// that holds a fresh value must never wait for someone else's.
+    pub(crate) fn try_lead(&self, key: &str) -> Option<FlightGuard> {
+        let mut flights = self.lock();
+        (!flights.contains_key(key)).then(|| self.lead(&mut flights, key))
+    }
+
+    /// Registers `key` as being computed (the caller checked it was not).
+    fn lead(&self, flights: &mut HashMap<String, watch::Receiver<()>>, key: &str) -> FlightGuard {
         let (tx, rx) = watch::channel(());
         flights.insert(key.to_string(), rx);
-        Joined::Leader(FlightGuard {
+        FlightGuard {
             key: key.to_string(),
             flights: self.flights.clone(),
             _tx: tx,
-        })
+        }
     }
 
     /// How many keys are being computed right now.
@@ -95,6 +108,17 @@ mod tests {
         assert!(matches!(leader, Joined::Leader(_)));
         assert!(matches!(table.join("k"), Joined::Follower(_)));
         assert!(matches!(table.join("other"), Joined::Leader(_)));
+    }
+
+    #[tokio::test]
+    async fn trying_to_lead_a_key_in_flight_gives_up_without_joining() {
+        let table = FlightTable::default();
+        let leader = table.try_lead("k").expect("a free key can be led");
+        assert!(table.try_lead("k").is_none(), "one leader per key");
+        assert!(matches!(table.join("k"), Joined::Follower(_)));
+        drop(leader);
+        assert_eq!(table.in_flight(), 0);
+        assert!(table.try_lead("k").is_some(), "free again once released");
     }
 
     #[tokio::test]

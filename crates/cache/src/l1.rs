@@ -30,6 +30,11 @@ pub(crate) struct L1Entry {
     pub(crate) fresh_until: Instant,
     /// How long past `fresh_until` the entry is kept for stale serving.
     pub(crate) grace: Duration,
+    /// How long computing the value took (its lease's life), kept when its
+    /// family refreshes early: the XFetch window scales with it. `None` for
+    /// a value this process did not compute (an L2 promotion, a plain
+    /// `set`), which is never refreshed early here (see `early`).
+    pub(crate) delta: Option<Duration>,
 }
 
 impl L1Entry {

@@ -13,6 +13,9 @@
 //! asking the upstream again. Only callers of [`TieredCache::resolve`] see
 //! remembered failures; [`TieredCache::get_or_lease`] reads them as misses,
 //! as callers written before they existed expect.
+//!
+//! A family that opts in also hands leases out before expiry, to refresh a
+//! hot key while its readers keep getting the current value (see `early`).
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +23,7 @@ use bytes::Bytes;
 
 use crate::counters::Counters;
 use crate::flight::{FlightGuard, Joined};
-use crate::read::{Hit, Probe, Tier};
+use crate::read::{Hit, Looker, Probe, Tier};
 use crate::stored::Stored;
 use crate::{CacheError, TieredCache};
 
@@ -31,7 +34,8 @@ pub enum Lookup {
     /// A remembered failure (only from [`TieredCache::resolve`]): the hit's
     /// value is what the computation that failed chose to keep.
     Negative(Hit),
-    /// The caller must compute the value and [`Lease::fill`] it.
+    /// The caller must compute the value and [`Lease::fill`] it (or, for
+    /// an early refresh, may: the value it replaces is still fresh).
     Compute(Lease),
 }
 
@@ -40,18 +44,38 @@ pub enum Lookup {
 pub struct Lease {
     key: String,
     stale: Option<Bytes>,
+    /// When the computation started: its length is the value's XFetch delta.
+    pub(crate) leased_at: Instant,
+    early: bool,
     _guard: FlightGuard,
 }
 
 impl Lease {
+    pub(crate) fn new(key: &str, stale: Option<Bytes>, guard: FlightGuard, early: bool) -> Self {
+        Self {
+            key: key.to_string(),
+            stale,
+            leased_at: Instant::now(),
+            early,
+            _guard: guard,
+        }
+    }
+
     /// The cache key this lease is for.
     pub fn key(&self) -> &str {
         &self.key
     }
 
-    /// The expired copy kept for stale-on-error, if any.
+    /// The expired copy kept for stale-on-error, if any; for an early
+    /// refresh, the current (still fresh) value.
     pub fn stale(&self) -> Option<&Bytes> {
         self.stale.as_ref()
+    }
+
+    /// Whether this lease refreshes a value that is still fresh (early
+    /// refresh) rather than one nobody could be served.
+    pub fn early(&self) -> bool {
+        self.early
     }
 }
 
@@ -82,8 +106,9 @@ impl TieredCache {
     /// One look through the tiers: the answer, or (on a miss) the expired
     /// copy a lease would carry.
     async fn look(&self, key: &str, negatives: bool) -> Result<Lookup, Option<Bytes>> {
-        match self.probe(key).await {
+        match self.probe(key, Looker::Computer).await {
             Probe::Miss { stale } => Err(stale),
+            Probe::Due { hit, entry } => Ok(self.refresh_early(key, hit, entry).await),
             found => self.answer(key, found, negatives).ok_or(None),
         }
     }
@@ -114,11 +139,7 @@ impl TieredCache {
                     }
                     Counters::bump(&self.counters.computes);
                     tracing::debug!(key, "cache miss, caller computes");
-                    return Ok(Lookup::Compute(Lease {
-                        key: key.to_string(),
-                        stale,
-                        _guard: guard,
-                    }));
+                    return Ok(Lookup::Compute(Lease::new(key, stale, guard, false)));
                 }
                 Joined::Follower(waiter) => {
                     Counters::bump(&self.counters.coalesced_waits);
@@ -141,7 +162,7 @@ impl TieredCache {
     /// (counted) when the caller asked for those; anything else is a miss.
     pub(crate) fn answer(&self, key: &str, found: Probe, negatives: bool) -> Option<Lookup> {
         match found {
-            Probe::Fresh(hit) => Some(Lookup::Hit(hit)),
+            Probe::Fresh(hit) | Probe::Due { hit, .. } => Some(Lookup::Hit(hit)),
             Probe::Negative(hit) if negatives => {
                 self.counters.negative_hit(key);
                 Some(Lookup::Negative(hit))
@@ -150,14 +171,18 @@ impl TieredCache {
         }
     }
 
-    /// Completes a lease: stores the value and wakes the waiters.
+    /// Completes a lease: stores the value and wakes the waiters. A value
+    /// of a family that refreshes early keeps how long it took to compute.
     pub async fn fill(
         &self,
         lease: Lease,
         value: Bytes,
         ttl: Option<Duration>,
     ) -> Result<(), CacheError> {
-        let outcome = self.set(&lease.key, value, ttl).await;
+        let delta = self
+            .early_refresh_beta(&lease.key)
+            .map(|_| lease.leased_at.elapsed());
+        let outcome = self.write(&lease.key, value, ttl, delta).await;
         drop(lease);
         outcome
     }
@@ -176,8 +201,8 @@ impl TieredCache {
             // No coherence broadcast: other instances keep a fresh value
             // they hold until it expires, and a flood of made-up keys must
             // not become a flood of messages to every instance.
-            self.store(&lease.key, Stored::Negative(what).encode(), ttl, ttl, false)
-                .await;
+            let stored = Stored::Negative(what).encode();
+            self.store(&lease.key, stored, ttl, ttl, false, None).await;
         }
         drop(lease);
         Ok(())

@@ -10,7 +10,8 @@
 //! This file holds the [`TieredCache`] itself and the plumbing every path
 //! shares; each path lives in its own module: `read`, `write`, `lease`
 //! (cache-or-compute, remembered failures included), `batch` (the same
-//! for many keys at once), `clear`, `kv` and
+//! for many keys at once), `early` (refreshing hot keys before they
+//! expire), `clear`, `kv` and
 //! `atomic` (the cache as a key-value store: awaited writes, batches,
 //! listings, counters, compare-and-swap), `settings`
 //! (which TTL and tiers a key gets), `stored` (how a value and a remembered
@@ -25,6 +26,7 @@ mod batch;
 mod clear;
 mod coherence;
 mod counters;
+mod early;
 mod flight;
 mod health;
 mod kv;
@@ -60,7 +62,7 @@ pub use l1::{HOST_PARTITION, L1Limits, PartitionSpec, PartitionStats};
 use l1::{L1, L1Entry};
 pub use l2::{L2, L2Error};
 pub use lease::{Lease, Lookup};
-pub use policy::FamilyPolicy;
+pub use policy::{DEFAULT_EARLY_REFRESH_BETA, FamilyPolicy, MAX_EARLY_REFRESH_BETA};
 pub use quota::{QuotaError, Tenant, partitions};
 pub use read::{Hit, Tier};
 pub use settings::{CacheSettings, LONGEST_NEGATIVE_TTL};
@@ -144,6 +146,18 @@ impl TieredCache {
     /// A value over `l1_max_value_bytes` whose family has an L2 is not
     /// kept here at all (see [`TieredCache::skips_l1`]).
     async fn insert_l1(&self, key: &str, value: Bytes, ttl: Duration) {
+        self.insert_l1_computed(key, value, ttl, None).await;
+    }
+
+    /// [`insert_l1`](Self::insert_l1) of a value this process computed in
+    /// `delta` (see [`L1Entry::delta`]).
+    async fn insert_l1_computed(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+        delta: Option<Duration>,
+    ) {
         if self.skips_l1(key, &value) {
             return;
         }
@@ -154,6 +168,7 @@ impl TieredCache {
             value,
             fresh_until: Instant::now() + ttl,
             grace: self.settings.stale_grace,
+            delta,
         };
         self.l1.insert(key.to_string(), entry).await;
     }

@@ -6,12 +6,17 @@
 //! expired L1 entry is not served, but it is handed on as the stale copy a
 //! failed recomputation may fall back on. A remembered failure is found
 //! like a value but reported apart ([`Probe::Negative`]); only callers that
-//! asked for them ever see one.
+//! asked for them ever see one. A cache-or-compute look may also find a
+//! fresh value due for early refresh ([`Probe::Due`], see `early`); a
+//! plain read never does.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::TieredCache;
 use crate::counters::Counters;
+use crate::l1::L1Entry;
 use crate::stored::Stored;
 
 /// Which tier answered.
@@ -45,9 +50,22 @@ pub struct Hit {
     pub tier: Tier,
 }
 
+/// Who looks: a plain read, or a cache-or-compute caller, who may be
+/// asked to refresh a fresh value early.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Looker {
+    Reader,
+    Computer,
+}
+
 /// What one look through the tiers found.
 pub(crate) enum Probe {
     Fresh(Hit),
+    /// A fresh L1 value (in `entry`) this caller drew to refresh early.
+    Due {
+        hit: Hit,
+        entry: Arc<L1Entry>,
+    },
     /// A remembered failure; the hit's value is what the component kept.
     Negative(Hit),
     /// Nothing fresh; `stale` is an expired value (never a failure).
@@ -68,13 +86,20 @@ impl Probe {
 
 impl TieredCache {
     /// Looks through both tiers, promoting an L2 hit into L1.
-    pub(crate) async fn probe(&self, key: &str) -> Probe {
+    pub(crate) async fn probe(&self, key: &str, looker: Looker) -> Probe {
         let mut stale = None;
         if let Some(entry) = self.l1.get(key).await {
             if entry.is_fresh() {
                 Counters::bump(&self.counters.l1_hits);
                 tracing::debug!(key, "cache hit L1");
-                return Probe::fresh(entry.value.clone(), Tier::L1);
+                return match Probe::fresh(entry.value.clone(), Tier::L1) {
+                    Probe::Fresh(hit)
+                        if looker == Looker::Computer && self.refresh_due(key, &entry) =>
+                    {
+                        Probe::Due { hit, entry }
+                    }
+                    found => found,
+                };
             }
             if let Stored::Value(value) = Stored::decode(entry.value.clone()) {
                 stale = Some(value);
@@ -112,8 +137,8 @@ impl TieredCache {
     /// A fresh value, from L1 or (promoted) from L2. A remembered failure
     /// is not a value: it reads as none.
     pub async fn get(&self, key: &str) -> Option<Hit> {
-        match self.probe(key).await {
-            Probe::Fresh(hit) => Some(hit),
+        match self.probe(key, Looker::Reader).await {
+            Probe::Fresh(hit) | Probe::Due { hit, .. } => Some(hit),
             Probe::Negative(_) | Probe::Miss { .. } => {
                 tracing::debug!(key, "cache miss");
                 None

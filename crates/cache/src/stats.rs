@@ -91,9 +91,15 @@ pub struct CacheStats {
     pub l2: L2Stats,
     /// L2 hits copied into L1 since start.
     pub promotions: u64,
-    /// Leases handed out: misses a caller had to compute, since start.
+    /// Leases handed out because no fresh value was found: misses a caller
+    /// had to compute (and others may have waited for), since start.
     pub computes: u64,
-    /// Times a caller served the stale copy because recomputing failed.
+    /// Leases handed out to refresh a value that was still fresh (families
+    /// with `early_refresh`), since start: upstream calls no reader waited
+    /// for. `computes + early_refreshes` is every computation leased.
+    pub early_refreshes: u64,
+    /// Times a caller served the stale copy because recomputing failed
+    /// (after a failed early refresh, the copy was still fresh).
     pub stale_serves: u64,
     /// Times a caller waited for another's computation of the same key
     /// instead of computing it too.
@@ -118,7 +124,8 @@ impl TieredCache {
         let limits = self.l1.limits();
         let (l1_hits, l1_misses) = self.counters.snapshot_l1();
         let (l2_hits, l2_misses, l2_errors, l2_writes) = self.counters.snapshot_l2();
-        let (promotions, computes, stale_serves, coalesced_waits) = self.counters.snapshot_flow();
+        let (promotions, computes, early_refreshes, stale_serves, coalesced_waits) =
+            self.counters.snapshot_flow();
         let (negative_hits_by_family, negative_fills) = self.counters.snapshot_negative();
         let negative_hits = negative_hits_by_family.values().sum();
         let (l2_healthy, breaker, latency) = match &self.l2 {
@@ -162,6 +169,7 @@ impl TieredCache {
             },
             promotions,
             computes,
+            early_refreshes,
             stale_serves,
             coalesced_waits,
             in_flight: self.flights.in_flight(),

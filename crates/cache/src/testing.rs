@@ -19,6 +19,8 @@ pub(crate) fn settings() -> CacheSettings {
             l1_only: false,
             max_ttl_seconds: Some(600),
             negative_ttl_seconds: Some(5),
+            early_refresh: false,
+            early_refresh_beta: None,
         },
     );
     CacheSettings {

@@ -16,6 +16,16 @@ use crate::counters::Counters;
 use crate::stored::Stored;
 use crate::{CacheError, L2Error, TieredCache};
 
+/// One entry on its way into the tiers: its stored form, its TTL in each,
+/// and how long it took to compute (for early refresh), if known.
+pub(crate) struct Storing {
+    pub(crate) key: String,
+    pub(crate) value: Bytes,
+    pub(crate) l1_ttl: Duration,
+    pub(crate) l2_ttl: Duration,
+    pub(crate) delta: Option<Duration>,
+}
+
 impl TieredCache {
     /// Stores a value: L1 at once, L2 in the background (write-through).
     pub async fn set(
@@ -24,10 +34,22 @@ impl TieredCache {
         value: Bytes,
         ttl: Option<Duration>,
     ) -> Result<(), CacheError> {
+        self.write(key, value, ttl, None).await
+    }
+
+    /// [`set`](Self::set) of a value computed in `delta` (a lease's fill),
+    /// which L1 keeps for early refresh.
+    pub(crate) async fn write(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+        delta: Option<Duration>,
+    ) -> Result<(), CacheError> {
         self.check_write(key, &value, ttl)?;
         let (l1_ttl, l2_ttl, _) = self.policy(key, ttl);
-        self.store(key, Stored::Value(value).encode(), l1_ttl, l2_ttl, true)
-            .await;
+        let stored = Stored::Value(value).encode();
+        self.store(key, stored, l1_ttl, l2_ttl, true, delta).await;
         Ok(())
     }
 
@@ -54,9 +76,9 @@ impl TieredCache {
         Ok(())
     }
 
-    /// Puts an entry's stored form into L1 now and into L2 from a
-    /// background task, then (when `announce`) tells the other instances
-    /// through coherence.
+    /// Puts an entry's stored form into L1 now (with the time it took to
+    /// compute, if known) and into L2 from a background task, then (when
+    /// `announce`) tells the other instances through coherence.
     pub(crate) async fn store(
         &self,
         key: &str,
@@ -64,21 +86,32 @@ impl TieredCache {
         l1_ttl: Duration,
         l2_ttl: Duration,
         announce: bool,
+        delta: Option<Duration>,
     ) {
-        self.store_many(vec![(key.to_string(), value, l1_ttl, l2_ttl)], announce)
-            .await;
+        let entry = Storing {
+            key: key.to_string(),
+            value,
+            l1_ttl,
+            l2_ttl,
+            delta,
+        };
+        self.store_many(vec![entry], announce).await;
     }
 
-    /// [`store`](Self::store) for several entries `(key, stored form, L1
-    /// TTL, L2 TTL)`, reaching L2 in one pipelined write.
-    pub(crate) async fn store_many(
-        &self,
-        entries: Vec<(String, Bytes, Duration, Duration)>,
-        announce: bool,
-    ) {
+    /// [`store`](Self::store) for several entries, reaching L2 in one
+    /// pipelined write.
+    pub(crate) async fn store_many(&self, entries: Vec<Storing>, announce: bool) {
         let mut shared = Vec::new();
-        for (key, value, l1_ttl, l2_ttl) in entries {
-            self.insert_l1(&key, value.clone(), l1_ttl).await;
+        for Storing {
+            key,
+            value,
+            l1_ttl,
+            l2_ttl,
+            delta,
+        } in entries
+        {
+            self.insert_l1_computed(&key, value.clone(), l1_ttl, delta)
+                .await;
             if self.l2_for(&key).is_some() {
                 shared.push((key, value, l2_ttl));
             }

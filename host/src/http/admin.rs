@@ -57,6 +57,7 @@ pub async fn cache_stats(app: &App) -> hyper::Response<HyperOutgoingBody> {
         "flow": {
             "promotions": stats.promotions,
             "computes": stats.computes,
+            "early_refreshes": stats.early_refreshes,
             "coalesced_waits": stats.coalesced_waits,
             "stale_serves": stats.stale_serves,
             "in_flight": stats.in_flight,

@@ -51,7 +51,7 @@ where
             let missing = (0..keys.len())
                 .map(|index| Missing { index, lease: None })
                 .collect();
-            let mut answers = keys.iter().map(|_| None).collect();
+            let mut answers: Vec<Option<CachedJson<T>>> = keys.iter().map(|_| None).collect();
             compute_missing(keys, ttl_seconds, missing, &mut answers, compute)?;
             return Ok(answers);
         }

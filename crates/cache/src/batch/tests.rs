@@ -6,7 +6,7 @@ use super::*;
 use crate::L2;
 use crate::testing::settings;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU32, Ordering};
 use strata_backplane::{Backplane, Namespace, Timeouts, Topology};
 

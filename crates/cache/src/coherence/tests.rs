@@ -19,6 +19,7 @@ async fn l1_with(keys: &[&str]) -> L1 {
                 value: Bytes::from_static(b"v"),
                 fresh_until: Instant::now() + Duration::from_secs(60),
                 grace: Duration::ZERO,
+                delta: None,
             },
         )
         .await;

@@ -89,6 +89,8 @@ fn with_forgetful_family() -> crate::CacheSettings {
             l1_only: false,
             max_ttl_seconds: None,
             negative_ttl_seconds: Some(0),
+            early_refresh: false,
+            early_refresh_beta: None,
         },
     );
     settings

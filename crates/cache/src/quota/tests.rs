@@ -104,6 +104,7 @@ fn entry(bytes: usize) -> L1Entry {
         value: Bytes::from(vec![0u8; bytes]),
         fresh_until: Instant::now() + Duration::from_secs(60),
         grace: Duration::ZERO,
+        delta: None,
     }
 }
 

@@ -213,6 +213,47 @@ fn family_ttls_beyond_what_the_cache_can_honour_are_refused() {
     assert!(parse(fine).is_ok(), "0 means: never remember a failure");
 }
 
+#[test]
+fn early_refresh_betas_the_cache_cannot_use_are_refused() {
+    let family =
+        |settings: &str| format!("[cache.families.market]\nttl_seconds = 60\n{settings}\n");
+    for (beta, expected) in [
+        ("0.0", "= 0 must be over 0"),
+        ("-1.0", "= -1 must be over 0"),
+        ("10.5", "= 10.5 must be over 0 and at most 10"),
+        ("nan", "= NaN must be over 0"),
+        ("inf", "= inf must be over 0"),
+    ] {
+        let text = family(&format!(
+            "early_refresh = true\nearly_refresh_beta = {beta}"
+        ));
+        let err = parse(&text).expect_err(beta).to_string();
+        assert!(
+            err.contains("cache family \"market\": early_refresh_beta") && err.contains(expected),
+            "{beta}: {err}"
+        );
+    }
+    let ignored = parse(&family("early_refresh_beta = 2.0")).expect_err("beta alone");
+    assert!(
+        ignored.to_string().contains("early_refresh is not"),
+        "{ignored}"
+    );
+}
+
+#[test]
+fn early_refresh_is_off_unless_a_family_opts_in() {
+    let text = "[cache.families.market]\nttl_seconds = 60\n\
+                [cache.families.hot]\nttl_seconds = 60\nearly_refresh = true\n\
+                [cache.families.eager]\nttl_seconds = 60\nearly_refresh = true\nearly_refresh_beta = 10\n";
+    let families = parse(text).expect("parses").cache.families;
+    assert_eq!(families["market"].early_refresh(), None);
+    assert_eq!(
+        families["hot"].early_refresh(),
+        Some(strata_cache::DEFAULT_EARLY_REFRESH_BETA)
+    );
+    assert_eq!(families["eager"].early_refresh(), Some(10.0));
+}
+
 const ONE_COMPONENT: &str = "[components.app]\nsource = \"app.wasm\"\n";
 
 #[test]

@@ -70,6 +70,9 @@ impl Manifest {
                     "cache family {family:?}: max_ttl_seconds is below its ttl_seconds"
                 )));
             }
+            if let Err(e) = check_early_refresh(family, policy) {
+                errors.push(e);
+            }
         }
         for route in &self.routes {
             if !self.components.contains_key(&route.component) {
@@ -211,4 +214,30 @@ fn check_family_ttls(family: &str, policy: &FamilyPolicy) -> Result<(), Manifest
         }
         _ => Ok(()),
     }
+}
+
+/// An early-refresh beta the cache can use, where it does something: over
+/// 0 (at 0 nothing is refreshed before expiry, and a negative one is a
+/// typo), at most [`strata_cache::MAX_EARLY_REFRESH_BETA`] (past it keys
+/// are recomputed many compute times sooner than needed), and only with
+/// `early_refresh = true` (without it the beta would be silently ignored).
+fn check_early_refresh(family: &str, policy: &FamilyPolicy) -> Result<(), ManifestError> {
+    let Some(beta) = policy.early_refresh_beta else {
+        return Ok(());
+    };
+    if !policy.early_refresh {
+        return Err(ManifestError::Parse(format!(
+            "cache family {family:?}: early_refresh_beta is set but early_refresh is not; \
+             add early_refresh = true, or remove early_refresh_beta"
+        )));
+    }
+    let max = strata_cache::MAX_EARLY_REFRESH_BETA;
+    // Written so that NaN (`nan` in TOML) fails it too.
+    let usable = beta > 0.0 && beta <= max;
+    if !usable {
+        return Err(ManifestError::Parse(format!(
+            "cache family {family:?}: early_refresh_beta = {beta} must be over 0 and at most {max}"
+        )));
+    }
+    Ok(())
 }

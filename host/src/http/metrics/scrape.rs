@@ -64,8 +64,14 @@ pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String 
     out.single(
         "strata_cache_computes_total",
         "counter",
-        "Cache-or-compute leases handed out (one per computation).",
+        "Cache-or-compute leases handed out on a miss (one per computation).",
         stats.computes as f64,
+    );
+    out.single(
+        "strata_cache_early_refreshes_total",
+        "counter",
+        "Leases handed out to refresh a still-fresh value ahead of its expiry.",
+        stats.early_refreshes as f64,
     );
     out.single(
         "strata_cache_coalesced_waits_total",
