@@ -21,6 +21,10 @@ pub(crate) struct L1Entry {
     pub(crate) fresh_until: Instant,
     /// How long past `fresh_until` the entry is kept for stale serving.
     pub(crate) grace: Duration,
+    /// The family generation the value belongs to: once the family moves
+    /// on, the entry is a miss, even if it was stored (from an L2 read
+    /// racing the clear) after the clear dropped the family.
+    pub(crate) generation: u64,
 }
 
 impl L1Entry {

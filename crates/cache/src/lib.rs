@@ -24,6 +24,7 @@ mod clear;
 mod coherence;
 mod counters;
 mod flight;
+mod generations;
 mod health;
 mod kv;
 mod l1;
@@ -50,6 +51,7 @@ pub use clear::Cleared;
 use coherence::Coherence;
 use counters::Counters;
 use flight::FlightTable;
+use generations::Generations;
 pub use health::{L2Health, l2_state};
 pub use kv::{KeyPage, KvError, LIST_PAGE};
 pub use l1::L1Limits;
@@ -91,6 +93,9 @@ pub struct TieredCache {
     l2: Option<Arc<L2>>,
     /// Broadcasts invalidations to other instances (with an L2 only).
     coherence: Option<Arc<Coherence>>,
+    /// Each family's generation (L2's; all 0 without an L2), which an L1
+    /// entry must match to be served.
+    generations: Arc<Generations>,
     settings: CacheSettings,
     /// `settings.families` as of the active manifest: a manifest deploy
     /// replaces them while the cache serves.
@@ -108,14 +113,19 @@ impl TieredCache {
     pub fn new(settings: CacheSettings, l2: Option<L2>) -> Self {
         let l1 = L1::new(settings.l1);
         let l2 = l2.map(Arc::new);
+        let counters = Arc::new(Counters::for_families(settings.families.keys()));
         let coherence = l2
             .as_ref()
-            .map(|l2| Coherence::start(instance_id(), l2.clone(), l1.clone()));
+            .map(|l2| Coherence::start(instance_id(), l2.clone(), l1.clone(), counters.clone()));
+        let generations = l2
+            .as_ref()
+            .map_or_else(Arc::default, |l2| l2.generations().clone());
         Self {
             l1,
             l2,
             coherence,
-            counters: Arc::new(Counters::for_families(settings.families.keys())),
+            generations,
+            counters,
             families: arc_swap::ArcSwap::from_pointee(settings.families.clone()),
             settings,
             flights: FlightTable::default(),
@@ -123,9 +133,25 @@ impl TieredCache {
         }
     }
 
+    /// The generation of `key`'s family now: taken before an L2 read, so
+    /// the promoted copy is tagged with what the read could have seen.
+    fn generation(&self, key: &str) -> u64 {
+        self.generations.of_key(key)
+    }
+
+    /// This instance's L1 entry for `key`, unless its family has moved to
+    /// another generation since it was stored.
+    async fn l1_get(&self, key: &str) -> Option<Arc<L1Entry>> {
+        self.l1
+            .get(key)
+            .await
+            .filter(|entry| entry.generation == self.generation(key))
+    }
+
     /// Stores into L1 with a freshness deadline `ttl` from now, keeping the
-    /// configured stale grace; both a write and an L2 promotion do this.
-    async fn insert_l1(&self, key: &str, value: Bytes, ttl: Duration) {
+    /// configured stale grace, tagged with the family `generation` the
+    /// value belongs to; both a write and an L2 promotion do this.
+    async fn insert_l1(&self, key: &str, value: Bytes, ttl: Duration, generation: u64) {
         // A TTL no clock can add (an operator's typo of a huge number) is
         // "for as long as the cache keeps anything".
         let ttl = ttl.min(LONGEST_TTL);
@@ -133,6 +159,7 @@ impl TieredCache {
             value,
             fresh_until: Instant::now() + ttl,
             grace: self.settings.stale_grace,
+            generation,
         };
         self.l1.insert(key.to_string(), entry).await;
     }

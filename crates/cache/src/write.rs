@@ -53,7 +53,8 @@ impl TieredCache {
         l2_ttl: Duration,
         announce: bool,
     ) {
-        self.insert_l1(key, value.clone(), l1_ttl).await;
+        self.insert_l1(key, value.clone(), l1_ttl, self.generation(key))
+            .await;
         if let Some(l2) = self.l2_for(key).cloned() {
             let key = key.to_string();
             let counters = Arc::clone(&self.counters);

@@ -8,6 +8,7 @@ fn entry(bytes: usize, ttl: Duration) -> L1Entry {
         value: Bytes::from(vec![0u8; bytes]),
         fresh_until: Instant::now() + ttl,
         grace: Duration::from_secs(60),
+        generation: 0,
     }
 }
 
