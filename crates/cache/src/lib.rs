@@ -11,7 +11,8 @@
 //! shares; each path lives in its own module: `read`, `write`, `lease`
 //! (cache-or-compute, remembered failures included), `clear`, `kv` and
 //! `atomic` (the cache as a key-value store: awaited writes, batches,
-//! listings, counters, compare-and-swap), `settings`
+//! listings, counters, compare-and-swap), `generations` (family clears in
+//! one Redis command, resync after missed invalidations), `settings`
 //! (which TTL and tiers a key gets), `stored` (how a value and a remembered
 //! failure share the tiers' bytes), `health` and `stats` (what operators
 //! see).
