@@ -117,13 +117,6 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
-async fn set(cache: &TieredCache, key: &str, value: &'static [u8]) {
-    cache
-        .set(key, Bytes::from_static(value), None)
-        .await
-        .expect("set");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_family_clear_of_100k_keys_takes_a_constant_number_of_commands() {
     let redis = Redis::start().expect("redis");
@@ -195,9 +188,9 @@ async fn a_family_clear_in_a_cluster_reaches_every_primary_in_a_constant_number_
 async fn two_instances(redis: &Redis) -> (TieredCache, TieredCache) {
     let one = standalone(redis);
     let two = standalone(redis);
-    set(&two, "a:1", b"a-old").await;
-    set(&two, "b:1", b"b").await;
-    settle().await;
+    for (key, value) in [("a:1", b"a-old".as_slice()), ("b:1", b"b")] {
+        two.put(key, Bytes::from_static(value)).await.expect("put");
+    }
     for key in ["a:1", "b:1"] {
         assert!(one.get(key).await.is_some(), "{key} reaches instance 1");
         assert_eq!(one.get(key).await.expect("hit").tier, Tier::L1);
@@ -217,42 +210,35 @@ fn cut_subscriptions(redis: &Redis) {
     assert!(killed >= 1, "a subscription was cut");
 }
 
-/// Waits for both instances to be subscribed again (each holds one
-/// subscriber connection).
-async fn resubscribed(redis: &Redis) {
-    let mut conn = redis.connection();
-    for _ in 0..100 {
-        let clients: String = redis::cmd("CLIENT")
-            .arg("LIST")
-            .arg("TYPE")
-            .arg("pubsub")
-            .query(&mut conn)
-            .expect("CLIENT LIST");
-        if clients.lines().count() >= 2 {
-            // The resync runs right after the subscription is made.
-            settle().await;
+/// Runs `change` on instance 2 while instance 1 cannot hear about it,
+/// then waits until instance 1 has resubscribed and dropped what changed.
+async fn while_instance_one_is_deaf(
+    redis: &Redis,
+    one: &TieredCache,
+    change: impl Future<Output = ()>,
+) {
+    let drops =
+        |stats: strata_cache::CacheStats| stats.resync_family_drops + stats.resync_full_drops;
+    let before = drops(one.stats().await);
+    // Pub/sub delivery cannot be paused, so every subscription is cut and
+    // the change made at once, well inside the second a listener waits
+    // before it resubscribes.
+    cut_subscriptions(redis);
+    change.await;
+    for _ in 0..200 {
+        if drops(one.stats().await) > before {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the instances did not resubscribe");
-}
-
-/// Runs `change` on instance 2 while instance 1 cannot hear about it.
-async fn while_instance_one_is_deaf(redis: &Redis, change: impl Future<Output = ()>) {
-    // Pausing pub/sub delivery is not possible, so the change is made by
-    // hand-picked timing: cut every subscription, then change at once, well
-    // inside the second the listeners wait before resubscribing.
-    cut_subscriptions(redis);
-    change.await;
-    resubscribed(redis).await;
+    panic!("instance 1 did not resynchronise");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_family_cleared_while_an_instance_was_deaf_is_dropped_and_others_are_kept() {
     let redis = Redis::start().expect("redis");
     let (one, two) = two_instances(&redis).await;
-    while_instance_one_is_deaf(&redis, async {
+    while_instance_one_is_deaf(&redis, &one, async {
         let cleared = two.clear_pattern("a:*").await;
         assert_eq!(cleared.generation, Some(1));
     })
@@ -269,7 +255,7 @@ async fn a_family_cleared_while_an_instance_was_deaf_is_dropped_and_others_are_k
 async fn a_key_deleted_while_an_instance_was_deaf_drops_its_family_only() {
     let redis = Redis::start().expect("redis");
     let (one, two) = two_instances(&redis).await;
-    while_instance_one_is_deaf(&redis, async {
+    while_instance_one_is_deaf(&redis, &one, async {
         two.delete("a:1").await;
     })
     .await;
@@ -281,9 +267,10 @@ async fn a_key_deleted_while_an_instance_was_deaf_drops_its_family_only() {
 async fn a_key_rewritten_while_an_instance_was_deaf_is_read_anew() {
     let redis = Redis::start().expect("redis");
     let (one, two) = two_instances(&redis).await;
-    while_instance_one_is_deaf(&redis, async {
-        set(&two, "a:1", b"a-new").await;
-        settle().await;
+    while_instance_one_is_deaf(&redis, &one, async {
+        two.put("a:1", Bytes::from_static(b"a-new"))
+            .await
+            .expect("put");
     })
     .await;
     let hit = one.get("a:1").await.expect("a:1");
