@@ -54,8 +54,13 @@ impl TieredCache {
         };
         let value = current.checked_add(delta).ok_or(KvError::NotInteger)?;
         let text = Bytes::from(value.to_string());
-        self.insert_l1(key, Stored::Value(text).encode(), l1_ttl)
-            .await;
+        self.insert_l1(
+            key,
+            Stored::Value(text).encode(),
+            l1_ttl,
+            self.generation(key),
+        )
+        .await;
         Ok(value)
     }
 
@@ -109,13 +114,14 @@ impl TieredCache {
         if self.local_value(key).await != expected {
             return Ok(false);
         }
-        self.insert_l1(key, stored, l1_ttl).await;
+        self.insert_l1(key, stored, l1_ttl, self.generation(key))
+            .await;
         Ok(true)
     }
 
     /// The fresh value this instance's L1 holds for `key`.
     async fn local_value(&self, key: &str) -> Option<Bytes> {
-        let entry = self.l1.get(key).await.filter(|entry| entry.is_fresh())?;
+        let entry = self.l1_get(key).await.filter(|entry| entry.is_fresh())?;
         match Stored::decode(entry.value.clone()) {
             Stored::Value(value) => Some(value),
             Stored::Negative(_) => None,

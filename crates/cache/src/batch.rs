@@ -55,7 +55,7 @@ impl TieredCache {
 
         let mut missed = Vec::new();
         for (i, key) in keys.iter().enumerate() {
-            match self.l1.get(key).await {
+            match self.l1_get(key).await {
                 Some(entry) if entry.is_fresh() => {
                     Counters::bump(&self.counters.l1_hits);
                     if let Stored::Value(value) = Stored::decode(entry.value.clone()) {
@@ -113,6 +113,8 @@ impl TieredCache {
             return;
         };
         let wanted: Vec<&str> = shared.iter().map(|&i| keys[i].as_str()).collect();
+        // Taken before the read, as a single read takes it (see `probe`).
+        let generations: Vec<u64> = wanted.iter().map(|key| self.generation(key)).collect();
         let replies = match l2.get_many(&wanted).await {
             Ok(replies) => replies,
             Err(e) => {
@@ -120,7 +122,7 @@ impl TieredCache {
                 return;
             }
         };
-        for (&i, reply) in shared.iter().zip(replies) {
+        for ((&i, reply), generation) in shared.iter().zip(replies).zip(generations) {
             let Some((bytes, remaining)) = reply else {
                 Counters::bump(&self.counters.l2_misses);
                 continue;
@@ -133,8 +135,8 @@ impl TieredCache {
                 Stored::Negative(_) => self.negative_ttl(key),
                 Stored::Value(_) => self.policy(key, None).0,
             };
-            self.insert_l1(key, bytes, remaining.map_or(l1_ttl, |r| r.min(l1_ttl)))
-                .await;
+            let ttl = remaining.map_or(l1_ttl, |r| r.min(l1_ttl));
+            self.insert_l1(key, bytes, ttl, generation).await;
             if let Stored::Value(value) = stored {
                 answers[i] = Some(Lookup::Hit(Hit {
                     value,

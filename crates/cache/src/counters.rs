@@ -26,6 +26,14 @@ pub(crate) struct Counters {
     pub(crate) negative_hits: BTreeMap<String, AtomicU64>,
     /// Failures remembered by a lease.
     pub(crate) negative_fills: AtomicU64,
+    /// Family clears done by moving the family to a new generation.
+    pub(crate) family_clears: AtomicU64,
+    /// Families whose L1 entries a resync dropped (changed while this
+    /// instance was not listening).
+    pub(crate) resync_family_drops: AtomicU64,
+    /// Resyncs that dropped the whole L1 (generations unreadable, a
+    /// change spanning families, or a replaced family hash).
+    pub(crate) resync_full_drops: AtomicU64,
 }
 
 /// The family remembered-failure counts of unconfigured families go to.
@@ -85,6 +93,15 @@ impl Counters {
             .map(|(family, counter)| (family.clone(), Self::read(counter)))
             .collect();
         (hits, Self::read(&self.negative_fills))
+    }
+
+    /// Family clears, families dropped by resyncs, whole-L1 resync drops.
+    pub(crate) fn snapshot_families(&self) -> (u64, u64, u64) {
+        (
+            Self::read(&self.family_clears),
+            Self::read(&self.resync_family_drops),
+            Self::read(&self.resync_full_drops),
+        )
     }
 
     pub(crate) fn snapshot_flow(&self) -> (u64, u64, u64, u64, u64) {

@@ -83,7 +83,8 @@ impl TieredCache {
         for (key, value) in entries {
             let (l1_ttl, l2_ttl, _) = self.policy(&key, None);
             let stored = Stored::Value(value).encode();
-            self.insert_l1(&key, stored.clone(), l1_ttl).await;
+            self.insert_l1(&key, stored.clone(), l1_ttl, self.generation(&key))
+                .await;
             if self.l2_for(&key).is_some() {
                 shared.push((key, stored, l2_ttl));
             }
@@ -124,7 +125,7 @@ impl TieredCache {
         let mut found = vec![None; keys.len()];
         let mut missed = Vec::new();
         for (i, key) in keys.iter().enumerate() {
-            match self.l1.get(key).await.filter(|entry| entry.is_fresh()) {
+            match self.l1_get(key).await.filter(|entry| entry.is_fresh()) {
                 Some(entry) => {
                     Counters::bump(&self.counters.l1_hits);
                     if let Stored::Value(value) = Stored::decode(entry.value.clone()) {
@@ -143,9 +144,10 @@ impl TieredCache {
             return found;
         };
         let wanted: Vec<&str> = missed.iter().map(|&i| keys[i].as_str()).collect();
+        let generations: Vec<u64> = wanted.iter().map(|key| self.generation(key)).collect();
         match l2.get_many(&wanted).await {
             Ok(replies) => {
-                for (&i, reply) in missed.iter().zip(replies) {
+                for ((&i, reply), generation) in missed.iter().zip(replies).zip(generations) {
                     let Some((bytes, remaining)) = reply else {
                         Counters::bump(&self.counters.l2_misses);
                         continue;
@@ -155,7 +157,7 @@ impl TieredCache {
                         Counters::bump(&self.counters.promotions);
                         let l1_ttl = self.policy(&keys[i], None).0;
                         let ttl = remaining.map_or(l1_ttl, |r| r.min(l1_ttl));
-                        self.insert_l1(&keys[i], bytes, ttl).await;
+                        self.insert_l1(&keys[i], bytes, ttl, generation).await;
                         found[i] = Some(value);
                     }
                 }

@@ -35,6 +35,10 @@ pub(crate) struct L1Entry {
     /// a value this process did not compute (an L2 promotion, a plain
     /// `set`), which is never refreshed early here (see `early`).
     pub(crate) delta: Option<Duration>,
+    /// The family generation the value belongs to: once the family moves
+    /// on, the entry is a miss, even if it was stored (from an L2 read
+    /// racing the clear) after the clear dropped the family.
+    pub(crate) generation: u64,
 }
 
 impl L1Entry {

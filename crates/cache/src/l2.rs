@@ -19,7 +19,9 @@ use thiserror::Error;
 
 use super::shards::ShardBreakers;
 
+mod families;
 mod kv;
+use crate::generations::{Generations, generational_key, parse_generational, pattern_family};
 use strata_backplane::{Backplane, Conn, NodeAddr};
 use strata_breaker::{BreakerState, CircuitBreaker};
 
@@ -58,6 +60,9 @@ pub struct L2 {
     breakers: ShardBreakers,
     /// Last observed command latency in microseconds.
     last_latency_us: std::sync::atomic::AtomicU64,
+    /// Each family's generation, which every Redis name of a cache key
+    /// embeds (see `generations`).
+    generations: Arc<Generations>,
 }
 
 impl L2 {
@@ -68,7 +73,24 @@ impl L2 {
             timeout,
             breakers: ShardBreakers::default(),
             last_latency_us: Default::default(),
+            generations: Arc::default(),
         }
+    }
+
+    /// The Redis name of cache key `key` at its family's current
+    /// generation: the one place a cache key is named (after [`L2::ready`]).
+    fn redis_key(&self, key: &str) -> String {
+        let generation = self.generations.of_key(key);
+        self.backplane
+            .namespace()
+            .cache_key(&generational_key(key, generation))
+    }
+
+    /// The cache key and generation a Redis name found by SCAN stands
+    /// for; `None` for a name outside the cache keys.
+    fn cache_key_of(&self, name: &str) -> Option<(String, u64)> {
+        let namespaced = self.backplane.namespace().cache_key("");
+        parse_generational(name.strip_prefix(namespaced.as_str())?)
     }
 
     /// The breaker guarding Redis key `key`: its primary's in a cluster.
@@ -123,7 +145,8 @@ impl L2 {
     /// The value and its remaining TTL, so a promotion into L1 never
     /// outlives the L2 copy.
     pub async fn get(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>, L2Error> {
-        let key = self.backplane.namespace().cache_key(key);
+        self.ready().await?;
+        let key = self.redis_key(key);
         let breaker = self.breaker_for(&key);
         let (value, pttl): (Option<Vec<u8>>, i64) = self
             .run(&breaker, |mut conn| async move {
@@ -141,7 +164,8 @@ impl L2 {
     /// Stores `value` under `key` for `ttl` (rounded to milliseconds, at
     /// least 1 ms), replacing any previous value.
     pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), L2Error> {
-        let key = self.backplane.namespace().cache_key(key);
+        self.ready().await?;
+        let key = self.redis_key(key);
         let breaker = self.breaker_for(&key);
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         self.run(&breaker, |mut conn| async move {
@@ -158,7 +182,8 @@ impl L2 {
 
     /// Removes `key` from Redis; `true` when it was there.
     pub async fn delete(&self, key: &str) -> Result<bool, L2Error> {
-        let key = self.backplane.namespace().cache_key(key);
+        self.ready().await?;
+        let key = self.redis_key(key);
         let breaker = self.breaker_for(&key);
         let removed: usize = self
             .run(&breaker, |mut conn| async move { conn.unlink(&key).await })
@@ -171,8 +196,29 @@ impl L2 {
     /// the others, and the result says which could not be cleared. Only this
     /// installation's cache keys can match: the pattern is placed inside
     /// the namespace, whose own characters are never glob syntax.
+    ///
+    /// A pattern whose family part is literal is matched against that
+    /// family's current generation (older ones are unreachable already).
+    /// One whose family part is a glob is widened to span the generation
+    /// suffix (`ma?ket:x` looks at `ma?ket*:x`) and each name found is
+    /// matched as the key it stands for, so every generation's matches go.
     pub async fn clear_pattern(&self, pattern: &str) -> Result<u64, L2Error> {
-        let pattern = &self.backplane.namespace().cache_pattern(pattern);
+        self.ready().await?;
+        let namespace = self.backplane.namespace();
+        let redis_pattern = &match pattern_family(pattern) {
+            Some(_) => self.redis_key(pattern),
+            None => {
+                let (family, rest) = match pattern.split_once(':') {
+                    Some((family, rest)) => (family, format!(":{rest}")),
+                    None => (pattern, String::new()),
+                };
+                namespace.cache_pattern(&format!("{family}*{rest}"))
+            }
+        };
+        let wanted = |name: &str| {
+            self.cache_key_of(name)
+                .is_some_and(|(key, _)| strata_keys::glob_match(pattern, &key))
+        };
         let nodes = self
             .run(&self.shared_breaker(), |_| async {
                 self.backplane.keyspace_nodes().await
@@ -181,7 +227,10 @@ impl L2 {
         let mut removed = 0;
         let mut unreachable = Vec::new();
         for node in &nodes {
-            if let Err(e) = self.clear_on(node, pattern, &mut removed).await {
+            if let Err(e) = self
+                .clear_on(node, redis_pattern, &wanted, &mut removed)
+                .await
+            {
                 unreachable.push(format!("{node} ({e})"));
             }
         }
@@ -199,6 +248,7 @@ impl L2 {
         &self,
         node: &NodeAddr,
         pattern: &str,
+        wanted: &impl Fn(&str) -> bool,
         removed: &mut u64,
     ) -> Result<(), L2Error> {
         let breaker = self.breakers.for_node(Some(node));
@@ -210,11 +260,12 @@ impl L2 {
                 .arg(pattern)
                 .arg("COUNT")
                 .arg(SCAN_BATCH);
-            let (next, keys): (u64, Vec<String>) = self
+            let (next, mut keys): (u64, Vec<String>) = self
                 .run(&breaker, |mut conn| async move {
                     conn.query_on(node, scan).await
                 })
                 .await?;
+            keys.retain(|name| wanted(name));
             if !keys.is_empty() {
                 // In a cluster the client splits a multi-key UNLINK by slot.
                 let count: u64 = self

@@ -129,7 +129,7 @@ impl TieredCache {
                     // A previous leader may have filled the key between our
                     // probe and our join; its L1 write happens before it
                     // releases the flight, so one more L1 look settles it.
-                    if let Some(entry) = self.l1.get(key).await
+                    if let Some(entry) = self.l1_get(key).await
                         && entry.is_fresh()
                         && let Some(answer) =
                             self.answer(key, Probe::fresh(entry.value.clone(), Tier::L1), negatives)

@@ -13,7 +13,8 @@
 //! for many keys at once), `early` (refreshing hot keys before they
 //! expire), `clear`, `kv` and
 //! `atomic` (the cache as a key-value store: awaited writes, batches,
-//! listings, counters, compare-and-swap), `settings`
+//! listings, counters, compare-and-swap), `generations` (family clears in
+//! one Redis command, resync after missed invalidations), `settings`
 //! (which TTL and tiers a key gets), `stored` (how a value and a remembered
 //! failure share the tiers' bytes), `health` and `stats` (what operators
 //! see).
@@ -28,6 +29,7 @@ mod coherence;
 mod counters;
 mod early;
 mod flight;
+mod generations;
 mod health;
 mod kv;
 mod l1;
@@ -56,6 +58,7 @@ pub use clear::Cleared;
 use coherence::Coherence;
 use counters::Counters;
 use flight::FlightTable;
+use generations::Generations;
 pub use health::{L2Health, l2_state};
 pub use kv::{KeyPage, KvError, LIST_PAGE};
 pub use l1::{HOST_PARTITION, L1Limits, PartitionSpec, PartitionStats};
@@ -109,6 +112,9 @@ pub struct TieredCache {
     l2: Option<Arc<L2>>,
     /// Broadcasts invalidations to other instances (with an L2 only).
     coherence: Option<Arc<Coherence>>,
+    /// Each family's generation (L2's; all 0 without an L2), which an L1
+    /// entry must match to be served.
+    generations: Arc<Generations>,
     settings: CacheSettings,
     /// `settings.families` as of the active manifest: a manifest deploy
     /// replaces them while the cache serves.
@@ -126,14 +132,19 @@ impl TieredCache {
     pub fn new(settings: CacheSettings, l2: Option<L2>) -> Self {
         let l1 = L1::new(settings.l1);
         let l2 = l2.map(Arc::new);
+        let counters = Arc::new(Counters::for_families(settings.families.keys()));
         let coherence = l2
             .as_ref()
-            .map(|l2| Coherence::start(instance_id(), l2.clone(), l1.clone()));
+            .map(|l2| Coherence::start(instance_id(), l2.clone(), l1.clone(), counters.clone()));
+        let generations = l2
+            .as_ref()
+            .map_or_else(Arc::default, |l2| l2.generations().clone());
         Self {
             l1,
             l2,
             coherence,
-            counters: Arc::new(Counters::for_families(settings.families.keys())),
+            generations,
+            counters,
             families: arc_swap::ArcSwap::from_pointee(settings.families.clone()),
             settings,
             flights: FlightTable::default(),
@@ -141,12 +152,29 @@ impl TieredCache {
         }
     }
 
+    /// The generation of `key`'s family now: taken before an L2 read, so
+    /// the promoted copy is tagged with what the read could have seen.
+    fn generation(&self, key: &str) -> u64 {
+        self.generations.of_key(key)
+    }
+
+    /// This instance's L1 entry for `key`, unless its family has moved to
+    /// another generation since it was stored.
+    async fn l1_get(&self, key: &str) -> Option<Arc<L1Entry>> {
+        self.l1
+            .get(key)
+            .await
+            .filter(|entry| entry.generation == self.generation(key))
+    }
+
     /// Stores into L1 with a freshness deadline `ttl` from now, keeping the
-    /// configured stale grace; both a write and an L2 promotion do this.
-    /// A value over `l1_max_value_bytes` whose family has an L2 is not
-    /// kept here at all (see [`TieredCache::skips_l1`]).
-    async fn insert_l1(&self, key: &str, value: Bytes, ttl: Duration) {
-        self.insert_l1_computed(key, value, ttl, None).await;
+    /// configured stale grace, tagged with the family `generation` the
+    /// value belongs to; both a write and an L2 promotion do this. A value
+    /// over `l1_max_value_bytes` whose family has an L2 is not kept here at
+    /// all (see [`TieredCache::skips_l1`]).
+    async fn insert_l1(&self, key: &str, value: Bytes, ttl: Duration, generation: u64) {
+        self.insert_l1_computed(key, value, ttl, generation, None)
+            .await;
     }
 
     /// [`insert_l1`](Self::insert_l1) of a value this process computed in
@@ -156,6 +184,7 @@ impl TieredCache {
         key: &str,
         value: Bytes,
         ttl: Duration,
+        generation: u64,
         delta: Option<Duration>,
     ) {
         if self.skips_l1(key, &value) {
@@ -169,6 +198,7 @@ impl TieredCache {
             fresh_until: Instant::now() + ttl,
             grace: self.settings.stale_grace,
             delta,
+            generation,
         };
         self.l1.insert(key.to_string(), entry).await;
     }

@@ -88,7 +88,14 @@ impl TieredCache {
     /// Looks through both tiers, promoting an L2 hit into L1.
     pub(crate) async fn probe(&self, key: &str, looker: Looker) -> Probe {
         let mut stale = None;
-        if let Some(entry) = self.l1.get(key).await {
+        // Taken before L2 is asked: see `insert_l1`.
+        let generation = self.generation(key);
+        if let Some(entry) = self
+            .l1
+            .get(key)
+            .await
+            .filter(|entry| entry.generation == generation)
+        {
             if entry.is_fresh() {
                 Counters::bump(&self.counters.l1_hits);
                 tracing::debug!(key, "cache hit L1");
@@ -120,7 +127,7 @@ impl TieredCache {
                     _ => self.policy(key, None).0,
                 };
                 let ttl = remaining.map_or(l1_ttl, |r| r.min(l1_ttl));
-                self.insert_l1(key, value, ttl).await;
+                self.insert_l1(key, value, ttl, generation).await;
                 probe
             }
             Ok(None) => {

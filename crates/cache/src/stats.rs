@@ -114,6 +114,15 @@ pub struct CacheStats {
     pub negative_hits_by_family: BTreeMap<String, u64>,
     /// Failures remembered (for the family's negative TTL) since start.
     pub negative_fills: u64,
+    /// `family:*` clears done in one Redis command (by moving the family
+    /// to a new generation) since start.
+    pub family_clears: u64,
+    /// Families this instance dropped from L1 after resubscribing, because
+    /// they changed while it was not listening.
+    pub resync_family_drops: u64,
+    /// Times this instance dropped its whole L1 after resubscribing (it
+    /// could not tell which families changed).
+    pub resync_full_drops: u64,
 }
 
 impl TieredCache {
@@ -128,6 +137,8 @@ impl TieredCache {
             self.counters.snapshot_flow();
         let (negative_hits_by_family, negative_fills) = self.counters.snapshot_negative();
         let negative_hits = negative_hits_by_family.values().sum();
+        let (family_clears, resync_family_drops, resync_full_drops) =
+            self.counters.snapshot_families();
         let (l2_healthy, breaker, latency) = match &self.l2 {
             Some(l2) => {
                 let state = l2.breaker_state();
@@ -176,6 +187,9 @@ impl TieredCache {
             negative_hits,
             negative_hits_by_family,
             negative_fills,
+            family_clears,
+            resync_family_drops,
+            resync_full_drops,
         }
     }
 
@@ -189,7 +203,7 @@ impl TieredCache {
     /// statistics (for reporting, not serving). A remembered failure is not
     /// a value.
     pub async fn peek_l1(&self, key: &str) -> Option<Bytes> {
-        let entry = self.l1.get(key).await?;
+        let entry = self.l1_get(key).await?;
         match crate::stored::Stored::decode(entry.value.clone()) {
             crate::stored::Stored::Value(value) => Some(value),
             crate::stored::Stored::Negative(_) => None,

@@ -110,7 +110,7 @@ impl TieredCache {
             delta,
         } in entries
         {
-            self.insert_l1_computed(&key, value.clone(), l1_ttl, delta)
+            self.insert_l1_computed(&key, value.clone(), l1_ttl, self.generation(&key), delta)
                 .await;
             if self.l2_for(&key).is_some() {
                 shared.push((key, value, l2_ttl));

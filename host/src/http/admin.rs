@@ -85,6 +85,9 @@ pub async fn clear_cache(
     let cleared = app.cache.clear_pattern(&pattern).await;
     let mut operations = vec![format!("Cleared {} L1 keys", cleared.l1)];
     match &cleared.l2_error {
+        None if cleared.generation.is_some() => operations.push(
+            "Moved the family to a new generation; its old Redis keys are unreachable and expire by their TTL".to_string(),
+        ),
         None => operations.push(format!("Cleared {} Redis keys", cleared.l2)),
         Some(error) => operations.push(format!(
             "Redis not fully cleared ({error}); what is left there expires by its TTL"

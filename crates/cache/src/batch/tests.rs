@@ -6,8 +6,8 @@ use super::*;
 use crate::L2;
 use crate::testing::settings;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use strata_backplane::{Backplane, Namespace, Timeouts, Topology};
 
 fn keys(names: &[&str]) -> Vec<String> {

@@ -20,6 +20,7 @@ async fn l1_with(keys: &[&str]) -> L1 {
                 fresh_until: Instant::now() + Duration::from_secs(60),
                 grace: Duration::ZERO,
                 delta: None,
+                generation: 0,
             },
         )
         .await;
@@ -32,6 +33,7 @@ fn message(origin: &str, target: Target) -> Invalidation {
         origin: origin.into(),
         id: 7,
         target,
+        mark: None,
     }
 }
 
@@ -40,6 +42,7 @@ async fn a_remote_key_invalidation_drops_the_key() {
     let l1 = l1_with(&["market:btc", "market:eth"]).await;
     apply(
         &l1,
+        &Generations::default(),
         "me",
         &message("other", Target::Key("market:btc".into())),
     )
@@ -53,6 +56,7 @@ async fn a_remote_pattern_invalidation_drops_matching_keys() {
     let l1 = l1_with(&["market:btc", "market:eth", "report:1"]).await;
     apply(
         &l1,
+        &Generations::default(),
         "me",
         &message("other", Target::Pattern("market:*".into())),
     )
@@ -69,7 +73,13 @@ async fn a_stored_value_replaces_a_different_copy() {
         key: "market:btc".into(),
         digest,
     };
-    apply(&l1, "me", &message("other", target)).await;
+    apply(
+        &l1,
+        &Generations::default(),
+        "me",
+        &message("other", target),
+    )
+    .await;
     assert!(l1.get("market:btc").await.is_none());
 }
 
@@ -80,14 +90,26 @@ async fn a_stored_value_already_held_is_kept() {
         key: "market:btc".into(),
         digest: content_hash(b"v"),
     };
-    apply(&l1, "me", &message("other", target)).await;
+    apply(
+        &l1,
+        &Generations::default(),
+        "me",
+        &message("other", target),
+    )
+    .await;
     assert!(l1.get("market:btc").await.is_some());
 }
 
 #[tokio::test]
 async fn an_instance_ignores_its_own_invalidations() {
     let l1 = l1_with(&["market:btc"]).await;
-    apply(&l1, "me", &message("me", Target::Key("market:btc".into()))).await;
+    apply(
+        &l1,
+        &Generations::default(),
+        "me",
+        &message("me", Target::Key("market:btc".into())),
+    )
+    .await;
     assert!(l1.get("market:btc").await.is_some());
 }
 
@@ -97,5 +119,44 @@ fn the_wire_format_is_tagged_json() {
     assert_eq!(
         text,
         r#"{"origin":"a","id":7,"target":{"kind":"key","value":"k:1"}}"#
+    );
+}
+
+#[tokio::test]
+async fn a_remote_family_clear_raises_the_generation_and_drops_the_family() {
+    let l1 = l1_with(&["market:btc", "report:1"]).await;
+    let generations = Generations::default();
+    let target = Target::Family {
+        family: "market".into(),
+        generation: 4,
+    };
+    apply(&l1, &generations, "me", &message("other", target)).await;
+    assert_eq!(generations.current("market"), 4);
+    assert!(l1.get("market:btc").await.is_none());
+    assert!(l1.get("report:1").await.is_some());
+}
+
+#[test]
+fn a_mark_rides_along_with_its_invalidation() {
+    let mut marked = message("a", Target::Key("k:1".into()));
+    marked.mark = Some(Mark {
+        family: Some("k".into()),
+        value: 3,
+    });
+    let text = serde_json::to_string(&marked).expect("json");
+    assert_eq!(
+        text,
+        r#"{"origin":"a","id":7,"target":{"kind":"key","value":"k:1"},"mark":{"family":"k","value":3}}"#
+    );
+    let family = message(
+        "a",
+        Target::Family {
+            family: "k".into(),
+            generation: 2,
+        },
+    );
+    assert_eq!(
+        serde_json::to_string(&family).expect("json"),
+        r#"{"origin":"a","id":7,"target":{"kind":"family","value":{"family":"k","generation":2}}}"#
     );
 }

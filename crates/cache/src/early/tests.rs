@@ -36,6 +36,7 @@ async fn seed_due(cache: &TieredCache, key: &str, value: &'static [u8]) {
         fresh_until: Instant::now() + Duration::from_secs(60),
         grace: Duration::from_secs(60),
         delta: Some(Duration::from_secs(1000)),
+        generation: 0,
     };
     cache.l1.insert(key.to_string(), entry).await;
 }

@@ -9,6 +9,7 @@ fn entry(bytes: usize, ttl: Duration) -> L1Entry {
         fresh_until: Instant::now() + ttl,
         grace: Duration::from_secs(60),
         delta: None,
+        generation: 0,
     }
 }
 

@@ -63,7 +63,8 @@ impl L2 {
         delta: i64,
         ttl: Duration,
     ) -> Result<Option<i64>, L2Error> {
-        let key = self.backplane.namespace().cache_key(key);
+        self.ready().await?;
+        let key = self.redis_key(key);
         let breaker = self.breaker_for(&key);
         let (done, value): (i64, i64) = self
             .run(&breaker, |mut conn| async move {
@@ -80,7 +81,8 @@ impl L2 {
 
     /// The stored bytes of `key`, straight from Redis (no TTL read).
     pub(crate) async fn get_raw(&self, key: &str) -> Result<Option<Bytes>, L2Error> {
-        let key = self.backplane.namespace().cache_key(key);
+        self.ready().await?;
+        let key = self.redis_key(key);
         let breaker = self.breaker_for(&key);
         let value: Option<Vec<u8>> = self
             .run(&breaker, |mut conn| async move { conn.get(&key).await })
@@ -97,7 +99,8 @@ impl L2 {
         value: &[u8],
         ttl: Duration,
     ) -> Result<bool, L2Error> {
-        let key = self.backplane.namespace().cache_key(key);
+        self.ready().await?;
+        let key = self.redis_key(key);
         let breaker = self.breaker_for(&key);
         let swapped: i64 = self
             .run(&breaker, |mut conn| async move {
@@ -122,7 +125,8 @@ impl L2 {
     ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>, L2Error> {
         let mut pipe = redis::pipe();
         for key in keys {
-            let key = self.backplane.namespace().cache_key(key);
+            self.ready().await?;
+            let key = self.redis_key(key);
             pipe.get(&key).pttl(&key);
         }
         let replies: Vec<(Option<Vec<u8>>, i64)> = self
@@ -152,10 +156,11 @@ impl L2 {
         &self,
         entries: &[(&str, Bytes, Duration)],
     ) -> Result<(), L2Error> {
+        self.ready().await?;
         let mut pipe = redis::pipe();
         for (key, value, ttl) in entries {
             pipe.cmd("SET")
-                .arg(self.backplane.namespace().cache_key(key))
+                .arg(self.redis_key(key))
                 .arg(value.as_ref())
                 .arg("PX")
                 .arg(millis(*ttl))
@@ -170,10 +175,8 @@ impl L2 {
     /// Removes every key of `keys` with one UNLINK (split by slot in a
     /// cluster); how many there were.
     pub(crate) async fn delete_many(&self, keys: &[&str]) -> Result<u64, L2Error> {
-        let keys: Vec<String> = keys
-            .iter()
-            .map(|key| self.backplane.namespace().cache_key(key))
-            .collect();
+        self.ready().await?;
+        let keys: Vec<String> = keys.iter().map(|key| self.redis_key(key)).collect();
         self.run(&self.shared_breaker(), |mut conn| async move {
             conn.unlink(&keys).await
         })
@@ -194,23 +197,29 @@ impl L2 {
 
     /// One SCAN step on `node` over the cache keys starting with `prefix`
     /// (a validated key, so never glob syntax): the next SCAN cursor (0 at
-    /// the end) and the cache keys found, without the namespace. Keys that
-    /// are not UTF-8 (no cache key is) are skipped.
+    /// the end) and the cache keys found, without the namespace. Only keys
+    /// of their family's current generation are listed (older ones are
+    /// unreachable). Keys that are not UTF-8 (no cache key is) are skipped.
     pub(crate) async fn scan_prefix(
         &self,
         node: &NodeAddr,
         cursor: u64,
         prefix: &str,
     ) -> Result<(u64, Vec<String>), L2Error> {
-        let namespaced = self.backplane.namespace().cache_key("");
+        self.ready().await?;
+        // A prefix holding a whole family names its generation; one that
+        // stops inside the family part may span several families.
+        let pattern = if prefix.contains(':') {
+            format!("{}*", self.redis_key(prefix))
+        } else {
+            self.backplane
+                .namespace()
+                .cache_pattern(&format!("{prefix}*"))
+        };
         let mut scan = redis::cmd("SCAN");
         scan.arg(cursor)
             .arg("MATCH")
-            .arg(
-                self.backplane
-                    .namespace()
-                    .cache_pattern(&format!("{prefix}*")),
-            )
+            .arg(pattern)
             .arg("COUNT")
             .arg(SCAN_COUNT);
         let breaker = self.breakers.for_node(Some(node));
@@ -222,7 +231,11 @@ impl L2 {
         let keys = keys
             .into_iter()
             .filter_map(|key| String::from_utf8(key).ok())
-            .filter_map(|key| key.strip_prefix(namespaced.as_str()).map(str::to_string))
+            .filter_map(|name| self.cache_key_of(&name))
+            .filter(|(key, generation)| {
+                key.starts_with(prefix) && *generation == self.generations.of_key(key)
+            })
+            .map(|(key, _)| key)
             .collect();
         Ok((next, keys))
     }

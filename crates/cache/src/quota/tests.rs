@@ -105,6 +105,7 @@ fn entry(bytes: usize) -> L1Entry {
         fresh_until: Instant::now() + Duration::from_secs(60),
         grace: Duration::ZERO,
         delta: None,
+        generation: 0,
     }
 }
 
