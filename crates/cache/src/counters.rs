@@ -25,6 +25,8 @@ pub(crate) struct Counters {
     pub(crate) negative_hits: BTreeMap<String, AtomicU64>,
     /// Failures remembered by a lease.
     pub(crate) negative_fills: AtomicU64,
+    /// Values a warm-up loaded into L1.
+    pub(crate) warmed_keys: AtomicU64,
 }
 
 /// The family remembered-failure counts of unconfigured families go to.
@@ -84,6 +86,10 @@ impl Counters {
             .map(|(family, counter)| (family.clone(), Self::read(counter)))
             .collect();
         (hits, Self::read(&self.negative_fills))
+    }
+
+    pub(crate) fn snapshot_warmed(&self) -> u64 {
+        Self::read(&self.warmed_keys)
     }
 
     pub(crate) fn snapshot_flow(&self) -> (u64, u64, u64, u64) {

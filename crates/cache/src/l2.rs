@@ -19,6 +19,7 @@ use thiserror::Error;
 
 use super::shards::ShardBreakers;
 
+mod hot;
 mod kv;
 use strata_backplane::{Backplane, Conn, NodeAddr};
 use strata_breaker::{BreakerState, CircuitBreaker};

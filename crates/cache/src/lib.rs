@@ -14,7 +14,8 @@
 //! listings, counters, compare-and-swap), `settings`
 //! (which TTL and tiers a key gets), `stored` (how a value and a remembered
 //! failure share the tiers' bytes), `health` and `stats` (what operators
-//! see).
+//! see), `hot` (which keys are hot, and warming a new instance's L1 from
+//! them).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -25,6 +26,7 @@ mod coherence;
 mod counters;
 mod flight;
 mod health;
+mod hot;
 mod kv;
 mod l1;
 mod l2;
@@ -51,6 +53,8 @@ use coherence::Coherence;
 use counters::Counters;
 use flight::FlightTable;
 pub use health::{L2Health, l2_state};
+use hot::HitSketch;
+pub use hot::{HotKeySettings, WarmLimits, WarmStop, WarmUp};
 pub use kv::{KeyPage, KvError, LIST_PAGE};
 pub use l1::L1Limits;
 use l1::{L1, L1Entry};
@@ -100,6 +104,8 @@ pub struct TieredCache {
     /// Serialises increments and swaps of the keys this process alone
     /// holds (no L2 for them), so each read-modify-write is atomic.
     atomics: tokio::sync::Mutex<()>,
+    /// L1 hits per key, for the shared record of hot keys (warm start).
+    hot: HitSketch,
 }
 
 impl TieredCache {
@@ -107,6 +113,7 @@ impl TieredCache {
     /// instances' invalidations (so it must run inside a tokio runtime).
     pub fn new(settings: CacheSettings, l2: Option<L2>) -> Self {
         let l1 = L1::new(settings.l1);
+        let hot = HitSketch::new(settings.hot.tracked_keys, settings.hot.sample_one_in);
         let l2 = l2.map(Arc::new);
         let coherence = l2
             .as_ref()
@@ -120,6 +127,7 @@ impl TieredCache {
             settings,
             flights: FlightTable::default(),
             atomics: tokio::sync::Mutex::new(()),
+            hot,
         }
     }
 

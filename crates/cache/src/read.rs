@@ -74,7 +74,11 @@ impl TieredCache {
             if entry.is_fresh() {
                 Counters::bump(&self.counters.l1_hits);
                 tracing::debug!(key, "cache hit L1");
-                return Probe::fresh(entry.value.clone(), Tier::L1);
+                let probe = Probe::fresh(entry.value.clone(), Tier::L1);
+                if let Probe::Fresh(_) = probe {
+                    self.hot.hit(key);
+                }
+                return probe;
             }
             if let Stored::Value(value) = Stored::decode(entry.value.clone()) {
                 stale = Some(value);

@@ -105,6 +105,9 @@ pub struct CacheStats {
     pub negative_hits_by_family: BTreeMap<String, u64>,
     /// Failures remembered (for the family's negative TTL) since start.
     pub negative_fills: u64,
+    /// Values warm-ups loaded into L1 from the shared record of hot keys
+    /// since start.
+    pub warmed_keys: u64,
 }
 
 impl TieredCache {
@@ -163,6 +166,7 @@ impl TieredCache {
             negative_hits,
             negative_hits_by_family,
             negative_fills,
+            warmed_keys: self.counters.snapshot_warmed(),
         }
     }
 
