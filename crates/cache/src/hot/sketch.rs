@@ -113,6 +113,7 @@ impl HitSketch {
     }
 
     /// Keys counted right now.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()

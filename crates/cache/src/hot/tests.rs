@@ -19,11 +19,13 @@ fn namespace(test: &str) -> Namespace {
     Namespace::new(&format!("warm-{test}-{}", std::process::id())).expect("namespace")
 }
 
-/// The test settings, plus `local`, a family kept in L1 only, and room for
-/// every key the tests use.
+/// The test settings, plus `local`, a family kept in L1 only, room for
+/// every key the tests use, and every hit counted (so which keys are
+/// hottest does not depend on chance).
 fn warm_settings() -> CacheSettings {
     let mut settings = settings();
     settings.l1.max_entries = 1000;
+    settings.hot.sample_one_in = 1;
     settings.families.insert(
         "local".into(),
         FamilyPolicy {
