@@ -78,9 +78,8 @@ impl TieredCache {
     }
 
     /// Loads the hottest recorded keys (see the module documentation) into
-    /// L1, so the first requests for them are L1 hits. Never fails and
-    /// never takes much longer than `limits.deadline` (one L2 command
-    /// timeout at most).
+    /// L1, so the first requests for them are L1 hits. Never fails, and
+    /// every Redis step is cut off at `limits.deadline`.
     pub async fn warm_up(&self, limits: WarmLimits) -> WarmUp {
         let deadline = Instant::now() + limits.deadline;
         let mut report = WarmUp::default();
