@@ -14,7 +14,7 @@ use crate::dispatch::{Dispatcher, Limits, Serving};
 use crate::live::{Live, LiveSettings};
 use crate::telemetry::Telemetry;
 use strata_backplane::{Backplane, BackplaneError, Namespace, Timeouts, Topology};
-use strata_cache::{CacheSettings, L1Limits, L2, TieredCache};
+use strata_cache::{CacheSettings, HotKeySettings, L1Limits, L2, TieredCache};
 use strata_data::{Database, OpenError, PoolSettings};
 use strata_runtime::{EngineSettings, Runtime, RuntimeError, RuntimeSettings, Services};
 use strata_upstream::{Budgets, FetchError, Outbound, OutboundSettings};
@@ -280,6 +280,7 @@ async fn build_cache(
         families: manifest.cache.families.clone(),
         flight_wait: Duration::from_millis(cli.request_timeout_ms),
         negative_ttl: Duration::from_secs(cli.cache_negative_ttl_seconds),
+        hot: HotKeySettings::default(),
     };
     let l2 =
         backplane.map(|backplane| L2::new(backplane, Duration::from_millis(cli.redis_timeout_ms)));

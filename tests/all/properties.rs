@@ -1004,6 +1004,7 @@ fn host() -> &'static Host {
                 families: manifest.cache.families.clone(),
                 flight_wait: Duration::from_secs(1),
                 negative_ttl: Duration::from_secs(30),
+                hot: strata_cache::HotKeySettings::default(),
             },
             None,
         ));

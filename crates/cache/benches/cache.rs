@@ -17,7 +17,7 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use strata_backplane::{Backplane, Namespace, Timeouts, Topology};
 use strata_cache::FamilyPolicy;
-use strata_cache::{CacheSettings, L1Limits, L2, Lookup, TieredCache};
+use strata_cache::{CacheSettings, HotKeySettings, L1Limits, L2, Lookup, TieredCache};
 
 /// A dashboard-sized value (the real summary is about 2 KiB of JSON).
 fn value() -> Bytes {
@@ -51,6 +51,7 @@ fn settings() -> CacheSettings {
         families,
         flight_wait: Duration::from_secs(10),
         negative_ttl: Duration::from_secs(30),
+        hot: HotKeySettings::default(),
     }
 }
 

@@ -114,6 +114,7 @@ fn settings(early_refresh_beta: Option<f64>) -> CacheSettings {
         families,
         flight_wait: Duration::from_secs(10),
         negative_ttl: Duration::from_secs(30),
+        hot: strata_cache::HotKeySettings::default(),
     }
 }
 

@@ -59,6 +59,7 @@ impl TieredCache {
                 Some(entry) if entry.is_fresh() => {
                     Counters::bump(&self.counters.l1_hits);
                     if let Stored::Value(value) = Stored::decode(entry.value.clone()) {
+                        self.hot.hit(key);
                         answers[i] = Some(Lookup::Hit(Hit {
                             value,
                             tier: Tier::L1,

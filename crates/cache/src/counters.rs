@@ -34,6 +34,8 @@ pub(crate) struct Counters {
     /// Resyncs that dropped the whole L1 (generations unreadable, a
     /// change spanning families, or a replaced family hash).
     pub(crate) resync_full_drops: AtomicU64,
+    /// Values a warm-up loaded into L1.
+    pub(crate) warmed_keys: AtomicU64,
 }
 
 /// The family remembered-failure counts of unconfigured families go to.
@@ -102,6 +104,10 @@ impl Counters {
             Self::read(&self.resync_family_drops),
             Self::read(&self.resync_full_drops),
         )
+    }
+
+    pub(crate) fn snapshot_warmed(&self) -> u64 {
+        Self::read(&self.warmed_keys)
     }
 
     pub(crate) fn snapshot_flow(&self) -> (u64, u64, u64, u64, u64) {

@@ -129,6 +129,7 @@ impl TieredCache {
                 Some(entry) => {
                     Counters::bump(&self.counters.l1_hits);
                     if let Stored::Value(value) = Stored::decode(entry.value.clone()) {
+                        self.hot.hit(key);
                         found[i] = Some(value);
                     }
                 }

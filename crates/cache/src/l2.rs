@@ -20,6 +20,7 @@ use thiserror::Error;
 use super::shards::ShardBreakers;
 
 mod families;
+mod hot;
 mod kv;
 use crate::generations::{Generations, generational_key, parse_generational, pattern_family};
 use strata_backplane::{Backplane, Conn, NodeAddr};

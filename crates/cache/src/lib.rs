@@ -17,7 +17,8 @@
 //! one Redis command, resync after missed invalidations), `settings`
 //! (which TTL and tiers a key gets), `stored` (how a value and a remembered
 //! failure share the tiers' bytes), `health` and `stats` (what operators
-//! see).
+//! see), `hot` (which keys are hot, and warming a new instance's L1 from
+//! them).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -31,6 +32,7 @@ mod early;
 mod flight;
 mod generations;
 mod health;
+mod hot;
 mod kv;
 mod l1;
 mod l2;
@@ -60,6 +62,8 @@ use counters::Counters;
 use flight::FlightTable;
 use generations::Generations;
 pub use health::{L2Health, l2_state};
+use hot::HitSketch;
+pub use hot::{HotKeySettings, WarmLimits, WarmStop, WarmUp};
 pub use kv::{KeyPage, KvError, LIST_PAGE};
 pub use l1::{HOST_PARTITION, L1Limits, PartitionSpec, PartitionStats};
 use l1::{L1, L1Entry};
@@ -124,6 +128,8 @@ pub struct TieredCache {
     /// Serialises increments and swaps of the keys this process alone
     /// holds (no L2 for them), so each read-modify-write is atomic.
     atomics: tokio::sync::Mutex<()>,
+    /// L1 hits per key, for the shared record of hot keys (warm start).
+    hot: HitSketch,
 }
 
 impl TieredCache {
@@ -131,6 +137,7 @@ impl TieredCache {
     /// instances' invalidations (so it must run inside a tokio runtime).
     pub fn new(settings: CacheSettings, l2: Option<L2>) -> Self {
         let l1 = L1::new(settings.l1);
+        let hot = HitSketch::new(settings.hot.tracked_keys, settings.hot.sample_one_in);
         let l2 = l2.map(Arc::new);
         let counters = Arc::new(Counters::for_families(settings.families.keys()));
         let coherence = l2
@@ -149,6 +156,7 @@ impl TieredCache {
             settings,
             flights: FlightTable::default(),
             atomics: tokio::sync::Mutex::new(()),
+            hot,
         }
     }
 

@@ -103,9 +103,15 @@ impl TieredCache {
                     Probe::Fresh(hit)
                         if looker == Looker::Computer && self.refresh_due(key, &entry) =>
                     {
+                        self.hot.hit(key);
                         Probe::Due { hit, entry }
                     }
-                    found => found,
+                    found => {
+                        if let Probe::Fresh(_) = found {
+                            self.hot.hit(key);
+                        }
+                        found
+                    }
                 };
             }
             if let Stored::Value(value) = Stored::decode(entry.value.clone()) {

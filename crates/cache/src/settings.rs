@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::TieredCache;
+use crate::hot::HotKeySettings;
 use crate::l1::L1Limits;
 use crate::l2::L2;
 use crate::policy::FamilyPolicy;
@@ -49,6 +50,8 @@ pub struct CacheSettings {
     /// How long a remembered failure stays fresh when its family sets no
     /// `negative_ttl_seconds`.
     pub negative_ttl: Duration,
+    /// Counting and recording hot keys, for warm starts.
+    pub hot: HotKeySettings,
 }
 
 impl TieredCache {

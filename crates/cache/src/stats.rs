@@ -123,6 +123,9 @@ pub struct CacheStats {
     /// Times this instance dropped its whole L1 after resubscribing (it
     /// could not tell which families changed).
     pub resync_full_drops: u64,
+    /// Values warm-ups loaded into L1 from the shared record of hot keys
+    /// since start.
+    pub warmed_keys: u64,
 }
 
 impl TieredCache {
@@ -190,6 +193,7 @@ impl TieredCache {
             family_clears,
             resync_family_drops,
             resync_full_drops,
+            warmed_keys: self.counters.snapshot_warmed(),
         }
     }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::{CacheSettings, FamilyPolicy, L1Limits};
+use crate::{CacheSettings, FamilyPolicy, HotKeySettings, L1Limits};
 
 /// `market` has a 60 s TTL capped at 600 s and remembers failures for 5 s
 /// (everything else for 30 s); everything else uses the
@@ -37,5 +37,6 @@ pub(crate) fn settings() -> CacheSettings {
         families,
         flight_wait: Duration::from_secs(10),
         negative_ttl: Duration::from_secs(30),
+        hot: HotKeySettings::default(),
     }
 }

@@ -22,10 +22,12 @@ fn settings() -> CacheSettings {
         l2_ttl: Duration::from_secs(600),
         stale_grace: Duration::ZERO,
         max_value_bytes: 1 << 20,
+        l1_max_value_bytes: 1 << 20,
         max_ttl: Duration::from_secs(3600),
         families: BTreeMap::new(),
         flight_wait: Duration::from_secs(10),
         negative_ttl: Duration::from_secs(30),
+        hot: strata_cache::HotKeySettings::default(),
     }
 }
 

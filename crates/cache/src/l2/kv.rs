@@ -15,7 +15,8 @@ use bytes::Bytes;
 use redis::AsyncCommands;
 
 use super::{L2, L2Error};
-use strata_backplane::NodeAddr;
+use futures::future::join_all;
+use strata_backplane::{NodeAddr, Topology};
 
 /// `INCRBY` and a fresh TTL in one step; `{1, value}`, or `{0, 0}` when
 /// the stored value is not an integer or the sum overflows.
@@ -117,12 +118,26 @@ impl L2 {
         Ok(swapped == 1)
     }
 
+    /// Whether keys of one batch may hash to different cluster slots: a
+    /// cluster refuses a pipeline that spans slots ("crossed slots"), so
+    /// there a batch is one command per key, all sent at once on the
+    /// multiplexed connection, instead of one pipeline.
+    fn spans_slots(&self) -> bool {
+        matches!(self.backplane.topology(), Topology::Cluster(_))
+    }
+
     /// The values of `keys` with their remaining TTLs, in one pipelined
-    /// round trip (routed per key in a cluster).
+    /// round trip (on a cluster, concurrent reads, one per key).
     pub(crate) async fn get_many(
         &self,
         keys: &[&str],
     ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>, L2Error> {
+        if self.spans_slots() {
+            return join_all(keys.iter().map(|key| self.get(key)))
+                .await
+                .into_iter()
+                .collect();
+        }
         let mut pipe = redis::pipe();
         for key in keys {
             self.ready().await?;
@@ -151,11 +166,18 @@ impl L2 {
             .collect())
     }
 
-    /// Stores every `(key, value, ttl)` in one pipelined round trip.
+    /// Stores every `(key, value, ttl)` in one pipelined round trip (on a
+    /// cluster, concurrent writes, one per key).
     pub(crate) async fn set_many(
         &self,
         entries: &[(&str, Bytes, Duration)],
     ) -> Result<(), L2Error> {
+        if self.spans_slots() {
+            let writes = entries
+                .iter()
+                .map(|(key, value, ttl)| self.set(key, value.clone(), *ttl));
+            return join_all(writes).await.into_iter().collect();
+        }
         self.ready().await?;
         let mut pipe = redis::pipe();
         for (key, value, ttl) in entries {
