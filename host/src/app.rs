@@ -164,6 +164,7 @@ impl App {
             .await
             .map_err(StartError::Serving)?;
         deployer.spawn_sync(last_seen);
+        warm_cache(&cache).await;
         if let Some(dir) = &cli.components_dir {
             crate::deploy::spawn_watcher(deployer.clone(), dir.clone());
         }
@@ -196,6 +197,22 @@ impl App {
         self.dispatcher.warm_up().await;
         crate::live::start(self.live.clone(), self.dispatcher.clone());
     }
+}
+
+/// Loads the deployment's recorded hot keys into L1 before the host
+/// listens (bounded in time and bytes; a failure only means a cold start),
+/// so an instance added behind a load balancer serves them from memory at
+/// once; then keeps this instance's own hot keys on the record.
+async fn warm_cache(cache: &Arc<TieredCache>) {
+    let warmed = cache.warm_up(cache.warm_limits()).await;
+    tracing::info!(
+        recorded = warmed.recorded,
+        loaded = warmed.loaded,
+        bytes = warmed.bytes,
+        stopped = ?warmed.stopped,
+        "L1 warmed from the hot-key record"
+    );
+    cache.spawn_hot_key_recorder();
 }
 
 /// The shared Redis, standalone or cluster, if one is configured.
@@ -280,7 +297,10 @@ async fn build_cache(
         families: manifest.cache.families.clone(),
         flight_wait: Duration::from_millis(cli.request_timeout_ms),
         negative_ttl: Duration::from_secs(cli.cache_negative_ttl_seconds),
-        hot: HotKeySettings::default(),
+        hot: HotKeySettings {
+            record_every: Duration::from_secs(cli.cache_hot_keys_record_seconds.max(1)),
+            ..HotKeySettings::default()
+        },
     };
     let l2 =
         backplane.map(|backplane| L2::new(backplane, Duration::from_millis(cli.redis_timeout_ms)));

@@ -136,3 +136,24 @@ async fn a_bad_symbol_list_is_a_clear_400() {
         assert!(reply.json()["error"].is_string(), "{}", reply.body);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_a_batch_is_shared_through_l2() {
+    let services = Services::start(Backend::ClusterPostgres).await;
+    let cluster = services.cluster.as_ref().expect("a Redis Cluster");
+    let path = "/api/market?symbols=btc,eth,sol,ada,xrp,doge";
+    let first = services.host().get(path).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    // The six keys hash to slots on every primary; the batch's write must
+    // reach all of them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.keys("market:*").len() < 6 {
+        assert!(Instant::now() < deadline, "{:?}", cluster.keys("market:*"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = services.simulator.requests().await;
+    let second = services.host().get(path).await;
+    assert_eq!(second.cache(), "hit-l2", "{}", second.body);
+    assert_eq!(second.json(), first.json());
+    assert_eq!(services.simulator.requests().await, before);
+}

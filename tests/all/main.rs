@@ -44,3 +44,4 @@ mod telemetry;
 mod tiers;
 mod upstream;
 mod warm;
+mod warm_start;

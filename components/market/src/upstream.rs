@@ -53,7 +53,7 @@ pub fn coins_by_symbols(base: &str, symbols: &[&str]) -> Result<Vec<MarketCoin>,
         "{base}/api/v3/coins/markets?vs_currency=usd&symbols={}&order=market_cap_desc&per_page=250&page=1",
         list.join(",")
     );
-    http::get_json(&url)
+    Ok(http::get_json(&url)?)
 }
 
 /// One row of `/api/v3/coins/list`; only the symbol is kept.

@@ -162,6 +162,15 @@ pub struct Cli {
     #[arg(long, env = "STRATA_CACHE_L1_MAX_VALUE_BYTES", default_value_t = 1024 * 1024)]
     pub cache_l1_max_value_bytes: usize,
 
+    /// How often this instance adds its hottest keys to the deployment's
+    /// record, which a starting instance loads into L1 before it listens.
+    #[arg(
+        long,
+        env = "STRATA_CACHE_HOT_KEYS_RECORD_SECONDS",
+        default_value_t = 30
+    )]
+    pub cache_hot_keys_record_seconds: u64,
+
     /// Milliseconds a Redis command may take before it counts as a failure.
     #[arg(long, env = "STRATA_REDIS_TIMEOUT_MS", default_value_t = 250)]
     pub redis_timeout_ms: u64,

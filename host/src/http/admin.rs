@@ -64,6 +64,10 @@ pub async fn cache_stats(app: &App) -> hyper::Response<HyperOutgoingBody> {
             "negative_hits": stats.negative_hits,
             "negative_hits_by_family": stats.negative_hits_by_family,
             "negative_fills": stats.negative_fills,
+            "warmed_keys": stats.warmed_keys,
+            "family_clears": stats.family_clears,
+            "resync_family_drops": stats.resync_family_drops,
+            "resync_full_drops": stats.resync_full_drops,
         },
     });
     json_response(StatusCode::OK, &body)

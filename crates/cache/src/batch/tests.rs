@@ -69,9 +69,9 @@ async fn overlapping_batches_compute_each_key_once() {
     let computed: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     let all: Vec<String> = (0..20).map(|n| format!("market:k{n:02}")).collect();
     let mut tasks = Vec::new();
-    // Eight batches over sliding, overlapping windows, in both directions,
+    // Nine batches over sliding, overlapping windows, in both directions,
     // plus single lookups of the same keys.
-    for start in 0..8 {
+    for start in 0..=8 {
         let mut window: Vec<String> = all[start..start + 12].to_vec();
         if start % 2 == 1 {
             window.reverse();

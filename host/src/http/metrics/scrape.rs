@@ -67,6 +67,30 @@ pub async fn render(app: &crate::app::App, requests: &RequestMetrics) -> String 
         "Cache-or-compute leases handed out on a miss (one per computation).",
         stats.computes as f64,
     );
+    for (name, help, value) in [
+        (
+            "strata_cache_warmed_keys_total",
+            "Values a start-up warm-up loaded into L1 from the deployment's hot-key record.",
+            stats.warmed_keys,
+        ),
+        (
+            "strata_cache_family_clears_total",
+            "Family clears done by moving the family to a new generation (one Redis command).",
+            stats.family_clears,
+        ),
+        (
+            "strata_cache_resync_family_drops_total",
+            "Families whose L1 entries a resync after missed invalidations dropped.",
+            stats.resync_family_drops,
+        ),
+        (
+            "strata_cache_resync_full_drops_total",
+            "Resyncs after missed invalidations that dropped the whole L1.",
+            stats.resync_full_drops,
+        ),
+    ] {
+        out.single(name, "counter", help, value as f64);
+    }
     out.single(
         "strata_cache_early_refreshes_total",
         "counter",
