@@ -70,7 +70,7 @@ async fn a_batch_computes_only_what_no_tier_holds() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let second_host = services.host();
-    let computes = computes(&second_host).await;
+    let leased = computes(&second_host).await;
     let before = services.simulator.requests().await;
     let mixed = second_host.get("/api/market?symbols=eth,btc,sol").await;
     assert_eq!(mixed.status, 200, "{}", mixed.body);
@@ -79,7 +79,7 @@ async fn a_batch_computes_only_what_no_tier_holds() {
     assert_eq!(services.simulator.requests().await, before + 1);
     assert_eq!(
         computes(&second_host).await,
-        computes + 1,
+        leased + 1,
         "only sol was leased"
     );
 }

@@ -19,6 +19,8 @@ config = {{ upstream_url = {upstream:?} }}
 [components.hostile]
 source = {hostile:?}
 cache_prefixes = ["hostile:"]
+sql = "read-only"
+outbound = [{upstream:?}]
 
 [[routes]]
 path = "/api/market/{{symbol}}"

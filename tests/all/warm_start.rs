@@ -31,7 +31,7 @@ fn keep_hot(url: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
 fn recorded(redis: &mut redis::Connection, key: &str) -> bool {
     let records: Vec<String> = redis
         .scan_match("strata:host:cache:hot:*")
-        .map(|iter| iter.collect())
+        .map(|iter| iter.filter_map(Result::ok).collect())
         .unwrap_or_default();
     records.iter().any(|record| {
         redis

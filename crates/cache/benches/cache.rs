@@ -3,10 +3,12 @@
 //! Baselines: a bare moka `get` and a bare Redis `GET` over the same kind of
 //! connection. Measured paths: an L1 hit, an L2 hit (L1 evicted first, so the
 //! promotion is included), a miss that computes and fills, and a coalesced
-//! miss (8 concurrent callers, one computes). Redis comes from `REDIS_URL`
-//! (default `redis://127.0.0.1:6379/`); without it the L2 rows are skipped.
+//! miss (8 concurrent callers, one computes); ten keys looked up in one
+//! batch against ten single lookups, from L2 and from L1. Redis comes from
+//! `REDIS_URL` (default `redis://127.0.0.1:6379/`); without it the L2 rows
+//! are skipped.
 //!
-//! `cargo bench -p strata --bench cache`
+//! `cargo bench -p strata-cache --bench cache`
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -178,6 +180,67 @@ fn benches(c: &mut Criterion) {
                             total += started.elapsed();
                         }
                         total
+                    }
+                })
+            });
+            // Ten keys in L2 only: one batch against ten single lookups,
+            // each promotion included (the L1 copies are evicted untimed).
+            let keys: Vec<String> = (0..10).map(|n| format!("bench:batch:{n}")).collect();
+            runtime.block_on(async {
+                for key in &keys {
+                    tiered.set(key, value(), None).await.expect("set");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            });
+            let evict_all = |tiered: &TieredCache, keys: &[String]| {
+                let (tiered, keys) = (tiered, keys.to_vec());
+                async move {
+                    for key in &keys {
+                        tiered.evict_l1(key).await;
+                    }
+                }
+            };
+            group.bench_function("ten_l2_hits_one_batch", |b| {
+                b.to_async(&runtime).iter_custom(|iters| {
+                    let (tiered, keys) = (&tiered, &keys);
+                    async move {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            evict_all(tiered, keys).await;
+                            let started = Instant::now();
+                            std::hint::black_box(tiered.get_many_or_lease(keys).await.ok());
+                            total += started.elapsed();
+                        }
+                        total
+                    }
+                })
+            });
+            group.bench_function("ten_l2_hits_ten_lookups", |b| {
+                b.to_async(&runtime).iter_custom(|iters| {
+                    let (tiered, keys) = (&tiered, &keys);
+                    async move {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            evict_all(tiered, keys).await;
+                            let started = Instant::now();
+                            for key in keys {
+                                std::hint::black_box(tiered.get_or_lease(key).await.ok());
+                            }
+                            total += started.elapsed();
+                        }
+                        total
+                    }
+                })
+            });
+            group.bench_function("ten_l1_hits_one_batch", |b| {
+                b.to_async(&runtime).iter(|| async {
+                    std::hint::black_box(tiered.get_many_or_lease(&keys).await.ok())
+                })
+            });
+            group.bench_function("ten_l1_hits_ten_lookups", |b| {
+                b.to_async(&runtime).iter(|| async {
+                    for key in &keys {
+                        std::hint::black_box(tiered.get_or_lease(key).await.ok());
                     }
                 })
             });

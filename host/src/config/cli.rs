@@ -157,13 +157,11 @@ pub struct Cli {
     #[arg(long, env = "STRATA_CACHE_MAX_VALUE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub cache_max_value_bytes: usize,
 
-    /// Values over this many bytes skip L1 and live in Redis only (when
-    /// their family has an L2), so a few large values cannot crowd out L1.
+    /// Values over this many bytes live in Redis only (when their family has one).
     #[arg(long, env = "STRATA_CACHE_L1_MAX_VALUE_BYTES", default_value_t = 1024 * 1024)]
     pub cache_l1_max_value_bytes: usize,
 
-    /// How often this instance adds its hottest keys to the deployment's
-    /// record, which a starting instance loads into L1 before it listens.
+    /// How often this instance records its hot keys for starting instances to load.
     #[arg(
         long,
         env = "STRATA_CACHE_HOT_KEYS_RECORD_SECONDS",

@@ -84,6 +84,28 @@ fn an_empty_cache_prefix_is_rejected() {
 }
 
 #[test]
+fn an_l1_budget_of_zero_or_beyond_any_machine_is_rejected() {
+    for mib in ["0", "1048577"] {
+        let text = format!("[components.a]\nsource = \"a.wasm\"\ncache_l1_mib = {mib}\n");
+        let err = parse(&text).expect_err("fails");
+        assert!(err.to_string().contains("cache_l1_mib"), "{err}");
+    }
+}
+
+#[test]
+fn a_components_l1_claim_covers_its_cache_grants_and_buckets() {
+    let manifest = parse(
+        "[components.a]\nsource = \"a.wasm\"\ncache_prefixes = [\"market:\"]\n\
+         keyvalue = { default = \"session:\" }\ncache_l1_mib = 2\n",
+    )
+    .expect("parses");
+    let tenants = manifest.cache_tenants();
+    assert_eq!(tenants.len(), 1);
+    assert_eq!(tenants[0].prefixes, ["market:", "session:"]);
+    assert_eq!(tenants[0].l1_bytes, Some(2 << 20));
+}
+
+#[test]
 fn conflicting_routes_are_rejected_at_load() {
     let text = r#"
         [components.a]
@@ -108,6 +130,7 @@ fn builtin_and_file_sources_are_distinguished() {
         outbound: vec![],
         config: BTreeMap::new(),
         keyvalue: BTreeMap::new(),
+        cache_l1_mib: None,
         timeout_ms: None,
         max_concurrency: None,
         warmup: vec![],
