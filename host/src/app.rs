@@ -308,7 +308,7 @@ async fn build_cache(
     let shares = cache
         .plan_partitions(&manifest.cache_tenants())
         .map_err(|e| StartError::Serving(e.to_string()))?;
-    cache.set_partitions(shares);
+    cache.set_partitions(shares).await;
     let health = cache.l2_health().await;
     if health.configured && !health.healthy {
         tracing::warn!(

@@ -118,6 +118,18 @@ async fn unknown_symbols_are_listed_apart() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(symbols_of(&reply), ["btc"]);
     assert_eq!(reply.json()["unknown"], serde_json::json!(["nosuchcoin"]));
+    // The symbol list answers for unknown symbols from now on.
+    let calls = services.simulator.requests().await;
+    let again = host.get("/api/market?symbols=nosuchcoin,zz1,zz2").await;
+    assert_eq!(
+        again.json()["unknown"],
+        serde_json::json!(["nosuchcoin", "zz1", "zz2"])
+    );
+    assert_eq!(
+        services.simulator.requests().await,
+        calls,
+        "no upstream call"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

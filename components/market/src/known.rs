@@ -18,11 +18,29 @@ use crate::upstream;
 /// Whether the upstream lists `symbol` (lower case); `None` when the list
 /// is not available.
 pub fn is_listed(base: &str, symbol: &str) -> Option<bool> {
+    symbol_list(base).map(|list| contains(&list, symbol))
+}
+
+/// Those of `symbols` (lower case) the upstream does not list; none when
+/// the list is not available.
+pub fn unlisted<'a>(base: &str, symbols: &[&'a str]) -> Vec<&'a str> {
+    match symbol_list(base) {
+        Some(list) => symbols
+            .iter()
+            .copied()
+            .filter(|symbol| !contains(&list, symbol))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The cached list, newline-separated; `None` when it is not available.
+fn symbol_list(base: &str) -> Option<Vec<u8>> {
     let key = CacheKeys::known_symbols();
     match cache::get_or_compute(&key, None, || {
         upstream::listed_symbols(base).map(String::into_bytes)
     }) {
-        Ok(list) => Some(contains(list.bytes(), symbol)),
+        Ok(list) => Some(list.into_bytes()),
         // Already known and logged when it was found out.
         Err(ComputeError::Remembered(_)) => None,
         // A manifest that does not grant the list's key: the check is off.

@@ -173,17 +173,28 @@ fn batch_outcome(outcomes: impl Iterator<Item = cache::Outcome>) -> &'static str
     outcomes.max_by_key(rank).unwrap_or(Computed).header_value()
 }
 
-/// One upstream call for all of `symbols`: each symbol's quote, or `None`
-/// when the upstream does not know it.
+/// One upstream call for all of `symbols` the upstream lists: each
+/// symbol's quote, or `None` when the upstream does not know it (answered
+/// from its cached symbol list, without a call, when the list is at hand).
 fn fetch_quotes(base: &str, symbols: &[&str]) -> Result<Vec<Option<Quote>>, HttpError> {
-    let coins = upstream::coins_by_symbols(base, symbols)?;
+    let unlisted = known::unlisted(base, symbols);
+    let asked: Vec<&str> = symbols
+        .iter()
+        .copied()
+        .filter(|symbol| !unlisted.contains(symbol))
+        .collect();
+    let coins = if asked.is_empty() {
+        Vec::new()
+    } else {
+        upstream::coins_by_symbols(base, &asked)?
+    };
     Ok(symbols
         .iter()
         .map(|symbol| {
             coins
                 .iter()
-                .position(|coin| coin.symbol.eq_ignore_ascii_case(symbol))
-                .map(|index| quote_of(&coins[index]))
+                .find(|coin| coin.symbol.eq_ignore_ascii_case(symbol))
+                .map(quote_of)
         })
         .collect())
 }

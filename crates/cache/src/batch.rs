@@ -11,8 +11,13 @@
 //! on keys another caller is computing, while it may already hold leases
 //! of its own; two batches that each lead one key and wait on the other's
 //! would wait on each other until `flight_wait`. So a batch takes its
-//! leases in key order: whoever holds a key only ever waits on greater
-//! keys, and no cycle can form (the ordering rule of lock hierarchies).
+//! leases in key order: within one call, whoever holds a key only ever
+//! waits on greater keys, and batches cannot wait on each other (the
+//! ordering rule of lock hierarchies). A caller that still holds a lease
+//! from an earlier call is outside that order: its waits are bounded by
+//! `flight_wait` as any lookup's are, and the host refuses outright a
+//! call naming a key whose lease the same instance holds, which would
+//! only wait on itself.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -54,6 +59,9 @@ impl TieredCache {
         let mut stale: Vec<Option<Bytes>> = vec![None; keys.len()];
 
         let mut missed = Vec::new();
+        // Keys L1 holds a fresh remembered failure for: a miss here, but
+        // Redis holds the same failure, so it is not asked.
+        let mut remembered = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             match self.l1_get(key).await {
                 Some(entry) if entry.is_fresh() => {
@@ -66,6 +74,8 @@ impl TieredCache {
                         }));
                         continue;
                     }
+                    remembered.push(i);
+                    continue;
                 }
                 Some(entry) => {
                     Counters::bump(&self.counters.l1_misses);
@@ -82,6 +92,7 @@ impl TieredCache {
         let mut leases: Vec<usize> = missed
             .into_iter()
             .filter(|&i| answers[i].is_none())
+            .chain(remembered)
             .collect();
         leases.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
         for i in leases {

@@ -224,8 +224,8 @@ impl L1 {
     /// share whose spec is unchanged keeps its entries; a new or resized
     /// one starts empty (moka's capacity is fixed when it is built), and
     /// the entries of a share that is gone are dropped with it.
-    pub(crate) fn set_partitions(&self, specs: Vec<PartitionSpec>) {
-        let current = self.layout.load();
+    pub(crate) async fn set_partitions(&self, specs: Vec<PartitionSpec>) {
+        let current = self.layout.load_full();
         let claimed: u64 = specs.iter().map(|spec| spec.max_bytes).sum();
         let host_bytes = self.limits.max_bytes.saturating_sub(claimed).max(1);
         let reuse = |spec: PartitionSpec| {
@@ -237,7 +237,22 @@ impl L1 {
         };
         let parts = specs.into_iter().map(&reuse).collect();
         let host = reuse(Self::host_spec(host_bytes));
-        self.layout.store(Arc::new(Layout { parts, host }));
+        let layout = Arc::new(Layout { parts, host });
+        self.layout.store(layout.clone());
+        // A kept share may hold keys the new layout routes elsewhere (the
+        // host's share, when a component's grant grew): no lookup or
+        // invalidation reaches them there any more, so they go now.
+        for part in layout.all() {
+            let strays: Vec<Arc<String>> = part
+                .cache
+                .iter()
+                .filter(|(key, _)| !Arc::ptr_eq(layout.part_for(key), part))
+                .map(|(key, _)| key)
+                .collect();
+            for key in strays {
+                part.cache.remove(key.as_str()).await;
+            }
+        }
     }
 
     /// The limits of a share of `max_bytes`: the entry cap in the same

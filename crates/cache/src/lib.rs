@@ -196,8 +196,28 @@ impl TieredCache {
         delta: Option<Duration>,
     ) {
         if self.skips_l1(key, &value) {
+            // The copy L1 holds, if any, is of an older value.
+            self.l1.remove(key).await;
             return;
         }
+        self.put_l1(key, value, ttl, generation, delta).await;
+    }
+
+    /// Keeps a value L1 would skip for its size, when Redis could not take
+    /// it: a cache outage must not lose a write.
+    async fn force_l1(&self, key: &str, value: Bytes, ttl: Duration) {
+        self.put_l1(key, value, ttl, self.generation(key), None)
+            .await;
+    }
+
+    async fn put_l1(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+        generation: u64,
+        delta: Option<Duration>,
+    ) {
         // A TTL no clock can add (an operator's typo of a huge number) is
         // "for as long as the cache keeps anything".
         let ttl = ttl.min(LONGEST_TTL);

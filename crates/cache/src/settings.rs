@@ -74,8 +74,8 @@ impl TieredCache {
     /// Splits L1 into per-component shares (a manifest deploy; see
     /// [`partitions`](crate::partitions)): each share's entries are evicted
     /// only to make room in that share.
-    pub fn set_partitions(&self, specs: Vec<crate::PartitionSpec>) {
-        self.l1.set_partitions(specs);
+    pub async fn set_partitions(&self, specs: Vec<crate::PartitionSpec>) {
+        self.l1.set_partitions(specs).await;
     }
 
     /// `(l1 ttl, l2 ttl, l1 only)` for a key: the per-call TTL if given,

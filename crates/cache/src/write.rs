@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::coherence::Target;
+use crate::coherence::{Coherence, Target};
 use crate::counters::Counters;
 use crate::stored::Stored;
-use crate::{CacheError, L2Error, TieredCache};
+use crate::{CacheError, L2, L2Error, TieredCache};
 
 /// One entry on its way into the tiers: its stored form, its TTL in each,
 /// and how long it took to compute (for early refresh), if known.
@@ -120,48 +120,32 @@ impl TieredCache {
             return;
         };
         // A value that skipped L1 is only readable once Redis has it: its
-        // lease's waiters look as soon as it is released, so that write
-        // is awaited rather than left to the background.
+        // lease's waiters look as soon as it is released, so that write is
+        // awaited rather than left to the background (the broadcasts after
+        // it never are). If it fails, L1 keeps the value after all: a
+        // cache outage must not lose a write.
         let awaited = shared
             .iter()
             .any(|(key, value, _)| self.skips_l1(key, value));
-        let counters = Arc::clone(&self.counters);
-        let coherence = self.coherence.clone().filter(|_| announce);
-        let write = async move {
-            let borrowed: Vec<(&str, Bytes, Duration)> = shared
-                .iter()
-                .map(|(key, value, ttl)| (key.as_str(), value.clone(), *ttl))
-                .collect();
-            let written = match borrowed.as_slice() {
-                [(key, value, ttl)] => l2.set(key, value.clone(), *ttl).await,
-                _ => l2.set_many(&borrowed).await,
-            };
-            match written {
-                Ok(()) => {
-                    for (key, value, _) in shared {
-                        Counters::bump(&counters.l2_writes);
-                        if let Some(coherence) = &coherence {
-                            let digest = strata_digest::content_hash(&value);
-                            coherence
-                                .broadcast(Target::Stored { key, digest }, false)
-                                .await;
-                        }
-                    }
+        if !awaited {
+            let counters = Arc::clone(&self.counters);
+            let coherence = self.coherence.clone().filter(|_| announce);
+            tokio::spawn(async move {
+                if write_l2(&l2, &shared, &counters).await {
+                    announce_stored(coherence, shared).await;
                 }
-                Err(e) => {
-                    Counters::bump(&counters.l2_errors);
-                    if !matches!(e, L2Error::CircuitOpen) {
-                        let key = shared.first().map_or("", |(key, _, _)| key.as_str());
-                        let keys = shared.len();
-                        tracing::warn!(key, keys, error = %e, "L2 write failed; value kept in L1");
-                    }
-                }
-            }
-        };
-        if awaited {
-            write.await;
+            });
+            return;
+        }
+        if write_l2(&l2, &shared, &self.counters).await {
+            tokio::spawn(announce_stored(
+                self.coherence.clone().filter(|_| announce),
+                shared,
+            ));
         } else {
-            tokio::spawn(write);
+            for (key, value, ttl) in shared {
+                self.force_l1(&key, value, ttl).await;
+            }
         }
     }
 
@@ -185,6 +169,53 @@ impl TieredCache {
     /// instances alone (a local eviction, as memory pressure would do).
     pub async fn evict_l1(&self, key: &str) -> bool {
         self.l1.remove(key).await
+    }
+}
+
+/// Writes `shared` (key, stored form, TTL) to Redis in one round trip;
+/// whether it landed. A failure is counted and logged, never returned.
+async fn write_l2(l2: &L2, shared: &[(String, Bytes, Duration)], counters: &Counters) -> bool {
+    let borrowed: Vec<(&str, Bytes, Duration)> = shared
+        .iter()
+        .map(|(key, value, ttl)| (key.as_str(), value.clone(), *ttl))
+        .collect();
+    let written = match borrowed.as_slice() {
+        [(key, value, ttl)] => l2.set(key, value.clone(), *ttl).await,
+        _ => l2.set_many(&borrowed).await,
+    };
+    match written {
+        Ok(()) => {
+            for _ in shared {
+                Counters::bump(&counters.l2_writes);
+            }
+            true
+        }
+        Err(e) => {
+            Counters::bump(&counters.l2_errors);
+            if !matches!(e, L2Error::CircuitOpen) {
+                let key = shared.first().map_or("", |(key, _, _)| key.as_str());
+                let keys = shared.len();
+                tracing::warn!(key, keys, error = %e, "L2 write failed; value kept in L1");
+            }
+            false
+        }
+    }
+}
+
+/// Tells the other instances which values the keys now hold, so they drop
+/// any other copy.
+async fn announce_stored(
+    coherence: Option<Arc<Coherence>>,
+    shared: Vec<(String, Bytes, Duration)>,
+) {
+    let Some(coherence) = coherence else {
+        return;
+    };
+    for (key, value, _) in shared {
+        let digest = strata_digest::content_hash(&value);
+        coherence
+            .broadcast(Target::Stored { key, digest }, false)
+            .await;
     }
 }
 

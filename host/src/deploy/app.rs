@@ -194,7 +194,7 @@ impl Deployer {
             &current,
         ));
         self.dispatcher.install(serving.clone());
-        self.apply_cache_policy(&manifest);
+        self.apply_cache_policy(&manifest).await;
         let mut outcome = outcome(action, &current, &serving, compile_ms);
         if manifest.upstreams != self.settings.upstreams {
             outcome.on_restart.push(

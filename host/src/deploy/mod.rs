@@ -179,15 +179,16 @@ impl Deployer {
     /// per-component L1 shares. A manifest whose shares do not fit this
     /// instance's L1 (deployed by an instance with a larger one) keeps L1
     /// undivided here, and says so.
-    fn apply_cache_policy(&self, manifest: &Manifest) {
+    async fn apply_cache_policy(&self, manifest: &Manifest) {
         self.cache.set_families(manifest.cache.families.clone());
-        match self.cache.plan_partitions(&manifest.cache_tenants()) {
-            Ok(specs) => self.cache.set_partitions(specs),
-            Err(e) => {
+        let specs = self
+            .cache
+            .plan_partitions(&manifest.cache_tenants())
+            .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "L1 stays undivided: the manifest's budgets do not fit");
-                self.cache.set_partitions(Vec::new());
-            }
-        }
+                Vec::new()
+            });
+        self.cache.set_partitions(specs).await;
     }
 
     /// Records where this instance serves (once it is listening).

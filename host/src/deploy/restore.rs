@@ -210,7 +210,7 @@ impl Deployer {
             &ready,
             &current,
         );
-        self.apply_cache_policy(&chosen.manifest);
+        self.apply_cache_policy(&chosen.manifest).await;
         self.dispatcher.install(Arc::new(serving));
         Ok(latest)
     }

@@ -158,7 +158,7 @@ impl Deployer {
         let manifest = Arc::new(manifest);
         let serving = Self::serving(manifest.clone(), row.id, row.hash, &ready, &current);
         self.dispatcher.install(Arc::new(serving));
-        self.apply_cache_policy(&manifest);
+        self.apply_cache_policy(&manifest).await;
         tracing::info!(
             manifest = row.id,
             "following another instance's manifest deploy"

@@ -213,6 +213,10 @@ async fn a_timed_out_wait_releases_the_leases_already_taken() {
 
 /// A cache on the machine's Redis, in a namespace of its own.
 fn on_redis(namespace: &str) -> TieredCache {
+    on_redis_with(namespace, settings())
+}
+
+fn on_redis_with(namespace: &str, settings: crate::CacheSettings) -> TieredCache {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
     let timeouts = Timeouts {
         connect: Duration::from_secs(2),
@@ -270,4 +274,31 @@ async fn keys_another_instance_filled_are_l2_hits_promoted_into_l1() {
         assert!(matches!(answer, Lookup::Hit(hit) if hit.tier == Tier::L1));
     }
     writer.clear_pattern("market:*").await;
+}
+
+#[tokio::test]
+async fn a_value_too_large_for_l1_replaces_the_old_copy_and_is_read_from_redis() {
+    let mut large_allowed = settings();
+    large_allowed.max_value_bytes = 4096;
+    let cache = on_redis_with(&format!("large-{}", std::process::id()), large_allowed);
+    cache
+        .set("market:big", Bytes::from_static(b"small"), None)
+        .await
+        .expect("set");
+    assert_eq!(
+        cache.get("market:big").await.map(|hit| hit.tier),
+        Some(Tier::L1)
+    );
+    let big = Bytes::from(vec![b'x'; 2048]);
+    cache
+        .set("market:big", big.clone(), None)
+        .await
+        .expect("set");
+    let hit = cache.get("market:big").await.expect("the large value");
+    assert_eq!(
+        (hit.tier, hit.value),
+        (Tier::L2, big),
+        "never the old small copy"
+    );
+    cache.clear_pattern("market:*").await;
 }

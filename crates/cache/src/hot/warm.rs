@@ -107,6 +107,14 @@ impl TieredCache {
         if Instant::now() >= deadline {
             return Some(WarmStop::Deadline);
         }
+        // The family generations first: values are tagged with them as
+        // they are loaded, and a tag from before they are known would
+        // hide every value of a family ever cleared.
+        match tokio::time::timeout_at(deadline, l2.ready()).await {
+            Err(_) => return Some(WarmStop::Deadline),
+            Ok(Err(e)) => return Some(WarmStop::Unavailable(e.to_string())),
+            Ok(Ok(())) => {}
+        }
         let names = self.settings.hot.record_names();
         let records =
             match tokio::time::timeout_at(deadline, l2.read_hot(&names, limits.max_keys)).await {
@@ -141,7 +149,9 @@ impl TieredCache {
                         continue;
                     }
                 };
-                if !matches!(Stored::decode(bytes.clone()), Stored::Value(_)) {
+                if !matches!(Stored::decode(bytes.clone()), Stored::Value(_))
+                    || self.skips_l1(key, &bytes)
+                {
                     continue;
                 }
                 let weight = (key.len() + bytes.len()) as u64;

@@ -124,7 +124,8 @@ async fn a_component_flooding_its_share_never_evicts_anothers_entries() {
             3 << 20,
         )
         .expect("fits"),
-    );
+    )
+    .await;
     for n in 0..50 {
         l1.insert(format!("quiet:{n}"), entry(1000)).await;
     }
@@ -168,8 +169,28 @@ async fn an_unchanged_share_keeps_its_entries_across_a_new_layout() {
         }
         partitions(&tenants, 1 << 20).expect("fits")
     };
-    l1.set_partitions(layout(false));
+    l1.set_partitions(layout(false)).await;
     l1.insert("a:1".into(), entry(10)).await;
-    l1.set_partitions(layout(true));
+    l1.set_partitions(layout(true)).await;
     assert!(l1.get("a:1").await.is_some(), "a's share was reused");
+}
+
+#[tokio::test]
+async fn keys_a_new_layout_routes_elsewhere_leave_the_share_that_kept_them() {
+    let l1 = L1::new(L1Limits {
+        max_entries: 1000,
+        max_bytes: 1 << 20,
+    });
+    l1.insert("b:1".into(), entry(10)).await;
+    let with_b = partitions(&[tenant("b", &["b:"], Some(1 << 18))], 1 << 20).expect("fits");
+    l1.set_partitions(with_b).await;
+    assert!(
+        l1.get("b:1").await.is_none(),
+        "not served from b's new share"
+    );
+    l1.set_partitions(Vec::new()).await;
+    assert!(
+        l1.get("b:1").await.is_none(),
+        "the host's share dropped it when b took the prefix"
+    );
 }

@@ -1,5 +1,6 @@
 //! `strata:host/cache`: the tiered cache, limited to granted key prefixes.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +73,9 @@ pub(crate) struct CacheContext {
     grants: Arc<Grants>,
     /// Lease handles alive in this instance's table.
     open_leases: usize,
+    /// Keys whose lease this instance holds unfilled: asking for one again
+    /// would wait on itself until the flight deadline.
+    held: HashSet<String>,
 }
 
 impl CacheContext {
@@ -80,6 +84,7 @@ impl CacheContext {
             cache: services.cache.clone(),
             grants: instance.grants.clone(),
             open_leases: 0,
+            held: HashSet::new(),
         }
     }
 }
@@ -202,7 +207,7 @@ impl wit::Host for CacheView<'_> {
 
     async fn get_or_lease(&mut self, key: String) -> Result<wit::Lookup, CacheFault> {
         self.context.checked_key(&key)?;
-        self.room_for_leases(1)?;
+        self.room_for_leases(std::slice::from_ref(&key))?;
         let lookup = self.context.cache.get_or_lease(&key).await?;
         self.lookup(lookup)
     }
@@ -214,7 +219,7 @@ impl wit::Host for CacheView<'_> {
         for key in &keys {
             self.context.checked_key(key)?;
         }
-        self.room_for_leases(keys.len())?;
+        self.room_for_leases(&keys)?;
         let lookups = self.context.cache.get_many_or_lease(&keys).await?;
         lookups
             .into_iter()
@@ -233,6 +238,7 @@ impl wit::Host for CacheView<'_> {
             let handle = self.table.delete(handle)?;
             self.context.open_leases = self.context.open_leases.saturating_sub(1);
             if let Some(lease) = handle.lease {
+                self.context.held.remove(lease.key());
                 leases.push((lease, Bytes::from(value)));
             }
         }
@@ -245,7 +251,7 @@ impl wit::Host for CacheView<'_> {
 
     async fn resolve(&mut self, key: String) -> Result<wit::Resolution, CacheFault> {
         self.context.checked_key(&key)?;
-        self.room_for_leases(1)?;
+        self.room_for_leases(std::slice::from_ref(&key))?;
         Ok(match self.context.cache.resolve(&key).await? {
             Lookup::Hit(hit) => wit::Resolution::Hit(entry(hit)),
             Lookup::Negative(hit) => wit::Resolution::Negative(entry(hit)),
@@ -266,20 +272,36 @@ impl CacheView<'_> {
     /// when it was completed already (the first answer stands, and a
     /// second `fill` or `fill-negative` is a no-op).
     fn take_lease(&mut self, lease: &Resource<LeaseHandle>) -> Result<Option<Lease>, CacheFault> {
-        Ok(self.table.get_mut(lease)?.lease.take())
+        let taken = self.table.get_mut(lease)?.lease.take();
+        if let Some(lease) = &taken {
+            self.context.held.remove(lease.key());
+        }
+        Ok(taken)
     }
 
     /// Lends `lease` to the guest as a resource.
     fn lease_handle(&mut self, lease: Lease) -> Result<Resource<LeaseHandle>, CacheFault> {
+        let key = lease.key().to_string();
         let handle = self.table.push(LeaseHandle { lease: Some(lease) })?;
         self.context.open_leases += 1;
+        self.context.held.insert(key);
         Ok(handle)
     }
 
-    /// Refuses a call that could take `more` leases past
-    /// [`MAX_OPEN_LEASES`], before it takes any.
-    fn room_for_leases(&self, more: usize) -> Result<(), CacheFault> {
-        if self.context.open_leases + more > MAX_OPEN_LEASES {
+    /// Refuses, before it takes any lease, a call for `keys` that could
+    /// take leases past [`MAX_OPEN_LEASES`], or that names a key whose
+    /// lease this instance already holds (it would wait on itself).
+    fn room_for_leases(&self, keys: &[String]) -> Result<(), CacheFault> {
+        if let Some(key) = keys
+            .iter()
+            .find(|key| self.context.held.contains(key.as_str()))
+        {
+            return Err(wit::CacheError::InvalidKey(format!(
+                "this instance already holds the lease for '{key}': fill or drop it first"
+            ))
+            .into());
+        }
+        if self.context.open_leases + keys.len() > MAX_OPEN_LEASES {
             return Err(wit::CacheError::Denied(format!(
                 "this instance holds {} cache leases; at most {MAX_OPEN_LEASES} may be open \
                  at once (fill or drop some first)",
@@ -351,7 +373,9 @@ impl wit::HostLease for CacheView<'_> {
 
     async fn drop(&mut self, lease: Resource<LeaseHandle>) -> wasmtime::Result<()> {
         // Deleting the handle drops the lease, which wakes any waiters.
-        self.table.delete(lease)?;
+        if let Some(lease) = self.table.delete(lease)?.lease {
+            self.context.held.remove(lease.key());
+        }
         self.context.open_leases = self.context.open_leases.saturating_sub(1);
         Ok(())
     }

@@ -84,6 +84,18 @@ fn an_empty_cache_prefix_is_rejected() {
 }
 
 #[test]
+fn a_prefix_that_does_not_fix_its_key_family_is_rejected() {
+    for component in [
+        "cache_prefixes = [\"tmp\"]",
+        "keyvalue = { default = \"cart-\" }",
+    ] {
+        let text = format!("[components.a]\nsource = \"a.wasm\"\n{component}\n");
+        let err = parse(&text).expect_err("fails");
+        assert!(err.to_string().contains("key family"), "{err}");
+    }
+}
+
+#[test]
 fn an_l1_budget_of_zero_or_beyond_any_machine_is_rejected() {
     for mib in ["0", "1048577"] {
         let text = format!("[components.a]\nsource = \"a.wasm\"\ncache_l1_mib = {mib}\n");

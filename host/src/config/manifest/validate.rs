@@ -116,6 +116,12 @@ fn validate_component(name: &str, spec: &ComponentSpec) -> Result<ComponentPlan,
         }
         strata_keys::validate_key(prefix)
             .map_err(|e| bad(format!("cache prefix {prefix:?}: {e}")))?;
+        if !prefix.contains(':') {
+            return Err(bad(format!(
+                "cache prefix {prefix:?} must name its key family with the ':' ({prefix:?} -> \"{prefix}:\"): \
+                 without it every key could start a family of its own"
+            )));
+        }
         if !seen.insert(prefix) {
             return Err(bad(format!("cache prefix {prefix:?} is listed twice")));
         }
@@ -186,6 +192,11 @@ fn check_buckets(buckets: &BTreeMap<String, String>) -> Result<(), String> {
         }
         strata_keys::validate_key(prefix)
             .map_err(|e| format!("keyvalue bucket {name:?}: prefix {prefix:?}: {e}"))?;
+        if !prefix.contains(':') {
+            return Err(format!(
+                "keyvalue bucket {name:?}: prefix {prefix:?} must name its key family with the ':' (\"{prefix}:\")"
+            ));
+        }
     }
     Ok(())
 }
