@@ -62,9 +62,8 @@ impl From<ResourceTableError> for CacheFault {
     }
 }
 
-/// Most leases one instance may hold at once. Each one is an entry in the
-/// host's single-flight table that makes other requests for its key wait,
-/// so a component must not be able to take them without bound.
+/// Most leases one instance may hold at once: each makes other requests
+/// for its key wait, so none may be taken without bound.
 const MAX_OPEN_LEASES: usize = 1024;
 
 /// Cache access limited to the component's granted key prefixes.
@@ -73,8 +72,7 @@ pub(crate) struct CacheContext {
     grants: Arc<Grants>,
     /// Lease handles alive in this instance's table.
     open_leases: usize,
-    /// Keys whose lease this instance holds unfilled: asking for one again
-    /// would wait on itself until the flight deadline.
+    /// Keys whose lease is held unfilled (asking again would wait on itself).
     held: HashSet<String>,
 }
 
