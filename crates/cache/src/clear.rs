@@ -82,6 +82,9 @@ impl TieredCache {
         let generation = match l2.bump_generation(family).await {
             Ok(generation) => generation?,
             Err(e) => {
+                // The bump may have landed (a timeout): read the
+                // generations again before the next Redis command.
+                l2.generations().unload();
                 self.note_l2_error("clear", pattern, &e);
                 return None;
             }

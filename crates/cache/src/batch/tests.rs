@@ -228,7 +228,7 @@ fn on_redis_with(namespace: &str, settings: crate::CacheSettings) -> TieredCache
         Namespace::new(namespace).expect("namespace"),
     )
     .expect("redis url");
-    TieredCache::new(settings(), Some(L2::new(backplane, Duration::from_secs(2))))
+    TieredCache::new(settings, Some(L2::new(backplane, Duration::from_secs(2))))
 }
 
 #[tokio::test]
