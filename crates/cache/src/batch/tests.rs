@@ -289,6 +289,14 @@ async fn a_value_too_large_for_l1_replaces_the_old_copy_and_is_read_from_redis()
         cache.get("market:big").await.map(|hit| hit.tier),
         Some(Tier::L1)
     );
+    // The small value's write-through runs in the background: let it land
+    // first, or it could overwrite the large one in Redis.
+    let l2 = cache.l2.as_ref().expect("l2");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while l2.get("market:big").await.ok().flatten().is_none() {
+        assert!(Instant::now() < deadline, "the small value reached Redis");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let big = Bytes::from(vec![b'x'; 2048]);
     cache
         .set("market:big", big.clone(), None)

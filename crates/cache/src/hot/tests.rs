@@ -61,7 +61,16 @@ fn value(size: usize) -> Bytes {
 /// them over its primaries) and reads each `hits` times from L1.
 async fn serve(cache: &TieredCache, keys: &[String], hits: usize) {
     for key in keys {
-        cache.put(key, value(100)).await.expect("put");
+        // The instance's first resync, once its subscription is up, may
+        // drop a family it just wrote (it cannot yet tell its own change
+        // marks from others'): write again until L1 holds the value.
+        for _ in 0..50 {
+            cache.put(key, value(100)).await.expect("put");
+            if cache.get(key).await.map(|hit| hit.tier) == Some(Tier::L1) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     for key in keys {
         for _ in 0..hits {
