@@ -178,6 +178,11 @@ pub(crate) struct Generations {
     shared: Mutex<Marks>,
     epoch: Mutex<Option<String>>,
     loaded: AtomicBool,
+    /// Whether the table was ever loaded: then, while the hash cannot be
+    /// read, the last table it held is used (see [`L2::ready`]).
+    ///
+    /// [`L2::ready`]: crate::L2
+    ever_loaded: AtomicBool,
     /// One load at a time; the others wait for it.
     pub(crate) loading: tokio::sync::Mutex<()>,
     /// Offered as the epoch if this instance creates the hash.
@@ -194,6 +199,7 @@ impl Default for Generations {
             shared: Mutex::default(),
             epoch: Mutex::default(),
             loaded: AtomicBool::new(false),
+            ever_loaded: AtomicBool::new(false),
             loading: tokio::sync::Mutex::new(()),
             epoch_candidate: format!("{}-{nanos:x}", std::process::id()),
         }
@@ -270,6 +276,11 @@ impl Generations {
         self.loaded.load(Ordering::Acquire)
     }
 
+    /// Whether the table was loaded at least once since start.
+    pub(crate) fn ever_loaded(&self) -> bool {
+        self.ever_loaded.load(Ordering::Acquire)
+    }
+
     /// The table may have missed changes: the next L2 command reloads it.
     pub(crate) fn unload(&self) {
         self.loaded.store(false, Ordering::Release);
@@ -321,6 +332,7 @@ impl Generations {
             }
         }
         self.loaded.store(true, Ordering::Release);
+        self.ever_loaded.store(true, Ordering::Release);
         resync
     }
 }

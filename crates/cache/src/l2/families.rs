@@ -51,7 +51,20 @@ impl L2 {
         if self.generations.is_loaded() {
             return Ok(());
         }
-        let fields = self.family_fields().await?;
+        let fields = match self.family_fields().await {
+            Ok(fields) => fields,
+            // The hash lives on one node (one primary of a cluster). While
+            // it cannot be read, the last table read stays in use, so the
+            // keys on the other nodes keep being shared: no instance can
+            // move a generation meanwhile either, since that takes the
+            // same node. Every call tries again (an open breaker answers
+            // at once).
+            Err(e) if self.generations.ever_loaded() => {
+                tracing::debug!(error = %e, "family generations unreadable; using the last read");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         // What changed since is for the coherence resync to act on; this
         // load follows a start or a resync that already dropped L1.
         self.generations.resync(&fields);
