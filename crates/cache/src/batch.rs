@@ -143,11 +143,8 @@ impl TieredCache {
             Counters::bump(&self.counters.promotions);
             let key = &keys[i];
             let stored = Stored::decode(bytes.clone());
-            let l1_ttl = match stored {
-                Stored::Negative(_) => self.negative_ttl(key),
-                Stored::Value(_) => self.policy(key, None).0,
-            };
-            let ttl = remaining.map_or(l1_ttl, |r| r.min(l1_ttl));
+            let negative = matches!(stored, Stored::Negative(_));
+            let ttl = self.promotion_ttl(key, negative, remaining);
             self.insert_l1(key, bytes, ttl, generation).await;
             if let Stored::Value(value) = stored {
                 answers[i] = Some(Lookup::Hit(Hit {

@@ -156,8 +156,7 @@ impl TieredCache {
                     Counters::bump(&self.counters.l2_hits);
                     if let Stored::Value(value) = Stored::decode(bytes.clone()) {
                         Counters::bump(&self.counters.promotions);
-                        let l1_ttl = self.policy(&keys[i], None).0;
-                        let ttl = remaining.map_or(l1_ttl, |r| r.min(l1_ttl));
+                        let ttl = self.promotion_ttl(&keys[i], false, remaining);
                         self.insert_l1(&keys[i], bytes, ttl, generation).await;
                         found[i] = Some(value);
                     }

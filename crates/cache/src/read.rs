@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use crate::TieredCache;
@@ -99,19 +101,17 @@ impl TieredCache {
             if entry.is_fresh() {
                 Counters::bump(&self.counters.l1_hits);
                 tracing::debug!(key, "cache hit L1");
-                return match Probe::fresh(entry.value.clone(), Tier::L1) {
+                let found = Probe::fresh(entry.value.clone(), Tier::L1);
+                if let Probe::Fresh(_) = found {
+                    self.hot.hit(key);
+                }
+                return match found {
                     Probe::Fresh(hit)
                         if looker == Looker::Computer && self.refresh_due(key, &entry) =>
                     {
-                        self.hot.hit(key);
                         Probe::Due { hit, entry }
                     }
-                    found => {
-                        if let Probe::Fresh(_) = found {
-                            self.hot.hit(key);
-                        }
-                        found
-                    }
+                    found => found,
                 };
             }
             if let Stored::Value(value) = Stored::decode(entry.value.clone()) {
@@ -128,11 +128,7 @@ impl TieredCache {
                 Counters::bump(&self.counters.promotions);
                 tracing::debug!(key, "cache hit L2, promoting to L1");
                 let probe = Probe::fresh(value.clone(), Tier::L2);
-                let l1_ttl = match probe {
-                    Probe::Negative(_) => self.negative_ttl(key),
-                    _ => self.policy(key, None).0,
-                };
-                let ttl = remaining.map_or(l1_ttl, |r| r.min(l1_ttl));
+                let ttl = self.promotion_ttl(key, matches!(probe, Probe::Negative(_)), remaining);
                 self.insert_l1(key, value, ttl, generation).await;
                 probe
             }
@@ -145,6 +141,23 @@ impl TieredCache {
                 Probe::Miss { stale }
             }
         }
+    }
+
+    /// How long L1 keeps a copy of an L2 entry (a remembered failure when
+    /// `negative`) that Redis keeps for `remaining`: its family's TTL, but
+    /// never longer than Redis keeps it. Every path that promotes uses it.
+    pub(crate) fn promotion_ttl(
+        &self,
+        key: &str,
+        negative: bool,
+        remaining: Option<Duration>,
+    ) -> Duration {
+        let l1_ttl = if negative {
+            self.negative_ttl(key)
+        } else {
+            self.policy(key, None).0
+        };
+        remaining.map_or(l1_ttl, |r| r.min(l1_ttl))
     }
 
     /// A fresh value, from L1 or (promoted) from L2. A remembered failure

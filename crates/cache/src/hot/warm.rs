@@ -158,8 +158,7 @@ impl TieredCache {
                 if report.bytes + weight > limits.max_bytes {
                     return Some(WarmStop::ByteBudget);
                 }
-                let l1_ttl = self.policy(key, None).0;
-                let ttl = remaining.map_or(l1_ttl, |r| r.min(l1_ttl));
+                let ttl = self.promotion_ttl(key, false, remaining);
                 if ttl.is_zero() {
                     continue;
                 }
